@@ -1,0 +1,90 @@
+//! The library's error type.
+//!
+//! Every message is built from file names, line numbers, column names and
+//! rule names only. No variant carries a field's raw value or key material, so
+//! any error can be shown to an operator or written to a CI log as is.
+
+use std::path::PathBuf;
+
+/// Errors raised by the txanon library.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Reading or writing a file failed.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file involved.
+        path: PathBuf,
+        /// The underlying I/O error.
+        source: std::io::Error,
+    },
+    /// The schema file is not valid (unknown key, bad value, inconsistent columns).
+    #[error("schema {path}: {message}")]
+    Schema {
+        /// The schema file.
+        path: PathBuf,
+        /// What is wrong, naming keys and columns, never data values.
+        message: String,
+    },
+    /// The key could not be loaded or is unacceptable.
+    #[error("key: {0}")]
+    Key(String),
+    /// The input's header does not match the schema.
+    #[error("{path}: {message}")]
+    Header {
+        /// The input file.
+        path: PathBuf,
+        /// What does not match, naming columns.
+        message: String,
+    },
+    /// A record could not be used (malformed CSV, or a value that failed its rule
+    /// with `on_invalid = "error"`).
+    #[error("{path}:{line}: {column}: {rule}")]
+    BadRecord {
+        /// The input file.
+        path: PathBuf,
+        /// 1-based physical line number where the record starts.
+        line: u64,
+        /// The column involved, or `(record)` when the record as a whole is malformed.
+        column: String,
+        /// The rule the record broke, without the value.
+        rule: String,
+    },
+    /// More bad records than `--max-bad-rows` allows.
+    #[error("{count} bad records exceed --max-bad-rows {max}; first at {first}")]
+    TooManyBadRows {
+        /// Number of bad records seen so far.
+        count: u64,
+        /// The allowance.
+        max: u64,
+        /// `file:line: column: rule` of the first bad record.
+        first: String,
+    },
+    /// The Parquet writer failed.
+    #[error("writing parquet {path}: {message}")]
+    Parquet {
+        /// The output file.
+        path: PathBuf,
+        /// The writer's message (it never contains data values).
+        message: String,
+    },
+    /// The run was interrupted by a signal.
+    #[error("interrupted by signal {0}")]
+    Interrupted(i32),
+    /// Arguments that cannot be combined or used.
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Shorthand for results with [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// Wrap an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}

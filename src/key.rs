@@ -1,0 +1,240 @@
+//! Key material: loading, validation, fingerprint, and the derived
+//! per-namespace keys of token spec v1.
+//!
+//! The master key is the whole protection of every token txanon writes:
+//! anyone holding it can recompute the token of any guessed phone number or
+//! e-mail address. It therefore lives only in [`MasterKey`], whose `Debug`
+//! prints a redaction marker, which is never `Serialize`, and whose bytes are
+//! zeroized on drop. It is read from a file or the `TXANON_KEY` environment
+//! variable, never from a command-line flag (flags are visible in `ps`).
+//!
+//! ```
+//! use txanon::key::MasterKey;
+//! let key = MasterKey::from_hex(&"0b".repeat(32)).unwrap();
+//! assert_eq!(format!("{key:?}"), "MasterKey([redacted])");
+//! assert_eq!(key.fingerprint().len(), 16);
+//! ```
+
+use std::fmt;
+use std::path::Path;
+
+use hmac::{Hmac, KeyInit, Mac};
+use sha2::Sha256;
+use zeroize::Zeroizing;
+
+use crate::error::{Error, Result};
+
+/// Minimum master key length in bytes.
+pub const MIN_KEY_BYTES: usize = 32;
+
+/// Name of the environment variable that may hold the key in hex.
+pub const KEY_ENV: &str = "TXANON_KEY";
+
+/// The published demo key shipped as `data-samples/demo.key`. Tokens made with
+/// it protect nothing; txanon warns whenever it is used.
+pub const DEMO_KEY_HEX: &str = "b683ce432590829a796e8802fc42be517504aa6783ecfd1b6c783e44e6420a21";
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// The secret master key. `Debug` is redacted; bytes are zeroized on drop.
+pub struct MasterKey {
+    bytes: Zeroizing<Vec<u8>>,
+}
+
+impl fmt::Debug for MasterKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MasterKey([redacted])")
+    }
+}
+
+/// Where the key came from, for messages (never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeySource {
+    /// A key file, by path.
+    File(std::path::PathBuf),
+    /// The `TXANON_KEY` environment variable.
+    Env,
+}
+
+impl fmt::Display for KeySource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeySource::File(p) => write!(f, "key file {}", p.display()),
+            KeySource::Env => write!(f, "environment variable {KEY_ENV}"),
+        }
+    }
+}
+
+impl MasterKey {
+    /// Decode a key from hex text (surrounding white space ignored).
+    ///
+    /// Errors never include the text: a typo in a key is still most of a key.
+    pub fn from_hex(text: &str) -> Result<MasterKey> {
+        let text = text.trim();
+        if text.is_empty() {
+            return Err(Error::Key("key is empty".into()));
+        }
+        if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::Key(
+                "key is not hex text (expected an even number of 0-9a-f characters)".into(),
+            ));
+        }
+        let bytes = Zeroizing::new(
+            hex::decode(text).map_err(|_| Error::Key("key is not valid hex".into()))?,
+        );
+        if bytes.len() < MIN_KEY_BYTES {
+            return Err(Error::Key(format!(
+                "key is {} bytes; at least {MIN_KEY_BYTES} bytes (64 hex characters) are required",
+                bytes.len()
+            )));
+        }
+        if bytes.iter().all(|&b| b == 0) {
+            return Err(Error::Key("key is all zero bytes".into()));
+        }
+        Ok(MasterKey { bytes })
+    }
+
+    /// Load the key from `path` if given, else from `TXANON_KEY`.
+    pub fn load(path: Option<&Path>) -> Result<(MasterKey, KeySource)> {
+        match path {
+            Some(path) => {
+                let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                    Error::Key(format!("cannot read key file {}: {e}", path.display()))
+                })?);
+                let key = MasterKey::from_hex(&text).map_err(|e| match e {
+                    Error::Key(m) => Error::Key(format!("{}: {m}", path.display())),
+                    other => other,
+                })?;
+                Ok((key, KeySource::File(path.to_path_buf())))
+            }
+            None => match std::env::var(KEY_ENV) {
+                Ok(text) => {
+                    let text = Zeroizing::new(text);
+                    let key = MasterKey::from_hex(&text).map_err(|e| match e {
+                        Error::Key(m) => Error::Key(format!("{KEY_ENV}: {m}")),
+                        other => other,
+                    })?;
+                    Ok((key, KeySource::Env))
+                }
+                Err(_) => Err(Error::Key(format!(
+                    "no key given: pass --key-file PATH or set {KEY_ENV} (hex); \
+                     `txanon keygen -o PATH` makes one"
+                ))),
+            },
+        }
+    }
+
+    /// True when this is the published demo key.
+    pub fn is_demo(&self) -> bool {
+        hex::decode(DEMO_KEY_HEX)
+            .map(|demo| demo.as_slice() == self.bytes.as_slice())
+            .unwrap_or(false)
+    }
+
+    /// Public fingerprint: hex of the first 8 bytes of
+    /// HMAC-SHA256(master, "txanon/v1/fingerprint"). Safe to publish; it lets
+    /// a key holder confirm which key made a file.
+    pub fn fingerprint(&self) -> String {
+        let mut mac = self.mac();
+        mac.update(b"txanon/v1/fingerprint");
+        hex::encode(&mac.finalize().into_bytes()[..8])
+    }
+
+    /// Derive the namespace key of token spec v1:
+    /// HKDF-Expand-SHA256(PRK = master, info = "txanon/v1/" + context + "/" + namespace, L = 32).
+    pub fn namespace_key(&self, context: &str, namespace: &str) -> NamespaceKey {
+        // HKDF-Expand with L = 32 is one HMAC block: HMAC(PRK, info || 0x01).
+        let mut mac = self.mac();
+        mac.update(b"txanon/v1/");
+        mac.update(context.as_bytes());
+        mac.update(b"/");
+        mac.update(namespace.as_bytes());
+        mac.update(&[0x01]);
+        let okm = Zeroizing::new(mac.finalize().into_bytes().to_vec());
+        NamespaceKey::new(&okm)
+    }
+
+    fn mac(&self) -> HmacSha256 {
+        // HMAC accepts keys of any length, so this cannot fail.
+        <HmacSha256 as KeyInit>::new_from_slice(&self.bytes)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"))
+    }
+}
+
+/// A derived per-namespace key, held as a precomputed HMAC state (inner and
+/// outer pads already absorbed) so each token costs only the message blocks.
+#[derive(Clone)]
+pub struct NamespaceKey {
+    mac: HmacSha256,
+}
+
+impl fmt::Debug for NamespaceKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("NamespaceKey([redacted])")
+    }
+}
+
+impl NamespaceKey {
+    fn new(okm: &[u8]) -> NamespaceKey {
+        NamespaceKey {
+            mac: <HmacSha256 as KeyInit>::new_from_slice(okm)
+                .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length")),
+        }
+    }
+
+    /// Full 32-byte HMAC-SHA256 of `message` under this namespace key.
+    #[inline]
+    pub fn mac(&self, message: &[u8]) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        mac.update(message);
+        mac.finalize().into_bytes().into()
+    }
+}
+
+/// Make a new random key: 32 bytes from the operating system's CSPRNG,
+/// returned as 64 lowercase hex characters.
+pub fn generate_hex() -> Result<Zeroizing<String>> {
+    let mut bytes = Zeroizing::new([0u8; MIN_KEY_BYTES]);
+    getrandom::fill(bytes.as_mut())
+        .map_err(|e| Error::Key(format!("operating system random source failed: {e}")))?;
+    Ok(Zeroizing::new(hex::encode(bytes.as_ref())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_is_redacted() {
+        let key = MasterKey::from_hex(&"ab".repeat(32)).unwrap();
+        let dbg = format!("{key:?} {:?}", key.namespace_key("", "phone"));
+        assert!(!dbg.to_lowercase().contains("abab"));
+        assert!(dbg.contains("redacted"));
+    }
+
+    #[test]
+    fn rejects_short_zero_and_non_hex() {
+        assert!(MasterKey::from_hex(&"ab".repeat(31)).is_err());
+        assert!(MasterKey::from_hex(&"00".repeat(32)).is_err());
+        assert!(MasterKey::from_hex("zz").is_err());
+        assert!(MasterKey::from_hex("").is_err());
+        let e = MasterKey::from_hex(&"ag".repeat(32)).unwrap_err().to_string();
+        assert!(!e.contains("agag"), "{e}");
+    }
+
+    #[test]
+    fn demo_key_is_recognised() {
+        let demo = MasterKey::from_hex(DEMO_KEY_HEX).unwrap();
+        assert!(demo.is_demo());
+        assert!(!MasterKey::from_hex(&"ab".repeat(32)).unwrap().is_demo());
+    }
+
+    #[test]
+    fn generated_keys_differ_and_load() {
+        let a = generate_hex().unwrap();
+        let b = generate_hex().unwrap();
+        assert_ne!(*a, *b);
+        assert_eq!(a.len(), 64);
+        MasterKey::from_hex(&a).unwrap();
+    }
+}

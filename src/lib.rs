@@ -1,0 +1,49 @@
+//! # txanon
+//!
+//! Turn legacy transaction dumps into pseudonymised, typed Parquet that
+//! analysts can count and join on, driven by a declared schema.
+//!
+//! ```text
+//! CSV dump ──arrow-csv──▶ string batches ──rayon──▶ normalize · tokenize · generalize ──▶ Parquet (zstd, txanon.* metadata)
+//! ```
+//!
+//! **Pseudonymisation, not anonymity.** Identifiers become keyed
+//! HMAC-SHA256 tokens ([`transform::tokenize`]): the same customer always gets
+//! the same token, so whoever holds the key can recompute the token of any
+//! guessed phone number. The key is the whole protection.
+//!
+//! Entry points:
+//! - [`schema::Schema::load`]: read and validate a schema file.
+//! - [`key::MasterKey::load`]: load the key from a file or `TXANON_KEY`.
+//! - [`pipeline::anonymize`]: run a whole dump through a schema into Parquet.
+//! - [`transform::normalize::normalize`] and [`transform::tokenize::Tokenizer`]:
+//!   the token spec, value by value.
+//!
+//! ```
+//! use txanon::key::MasterKey;
+//! use txanon::schema::TokenEncoding;
+//! use txanon::transform::normalize::{normalize, Kind, Normalized};
+//! use txanon::transform::tokenize::Tokenizer;
+//!
+//! let key = MasterKey::from_hex(&"0b".repeat(32)).unwrap();
+//! let phones = Tokenizer::new(&key, "", "phone", 128, TokenEncoding::Hex);
+//! let cn = Kind::Phone { region: rlibphonenumber::Region::from_code("CN").ok() };
+//! let (Normalized::Value(a), Normalized::Value(b)) =
+//!     (normalize(&cn, "138 0013 8000"), normalize(&cn, "+86-138-0013-8000")) else { panic!() };
+//! assert_eq!(phones.token(&a), phones.token(&b));
+//! ```
+
+#![warn(missing_docs)]
+
+pub mod cli;
+pub mod cmd;
+pub mod error;
+pub mod exit;
+pub mod io;
+pub mod key;
+pub mod messages;
+pub mod pipeline;
+pub mod schema;
+pub mod transform;
+
+pub use error::{Error, Result};

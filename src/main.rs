@@ -1,0 +1,46 @@
+//! txanon binary: parse flags, run the subcommand, map the outcome to an exit code.
+
+use clap::Parser;
+
+use txanon::cli::{Cli, Command};
+use txanon::exit::ExitCode;
+use txanon::messages::Messages;
+
+fn main() {
+    let cli = Cli::parse();
+    let quiet = match &cli.command {
+        Command::Anonymize(a) => a.quiet,
+        _ => false,
+    };
+    let msg = Messages::new(quiet);
+    let code = match run(&cli, &msg) {
+        Ok(code) => code,
+        Err(err) => {
+            if let Some(txanon::Error::Interrupted(sig)) = err.downcast_ref::<txanon::Error>() {
+                msg.error(&format!("{err:#}"));
+                ExitCode::Interrupted(*sig)
+            } else if let Some(sig) = err
+                .chain()
+                .find_map(|e| match e.downcast_ref::<txanon::Error>() {
+                    Some(txanon::Error::Interrupted(sig)) => Some(*sig),
+                    _ => None,
+                })
+            {
+                msg.error(&format!("{err:#}"));
+                ExitCode::Interrupted(sig)
+            } else {
+                msg.error(&format!("{err:#}"));
+                ExitCode::Error
+            }
+        }
+    };
+    std::process::exit(code.code());
+}
+
+fn run(cli: &Cli, msg: &Messages) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Anonymize(args) => txanon::cmd::anonymize::run(args, msg),
+        Command::Keygen(args) => txanon::cmd::keygen::run(args, msg),
+        Command::Token(args) => txanon::cmd::token::run(args, msg),
+    }
+}

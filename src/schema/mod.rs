@@ -1,0 +1,291 @@
+//! Schema files: the declaration of every input column and what happens to it.
+//!
+//! A schema is a TOML file (see `schemas/transactions.toml` and the README).
+//! [`Schema::load`] parses it strictly (unknown keys are errors that name the
+//! key) and resolves it into typed [`Column`]s with one [`Action`] each.
+//! [`Schema::output_schema`] gives the Arrow schema that `anonymize` writes,
+//! which the later `check` command compares output files against.
+//!
+//! ```
+//! let text = r#"
+//! [dataset]
+//! name = "demo"
+//! version = 1
+//! [[columns]]
+//! name = "mobile"
+//! action = "tokenize"
+//! as = "phone"
+//! region = "CN"
+//! "#;
+//! let schema = txanon::schema::Schema::from_toml(text, "demo.toml".as_ref()).unwrap();
+//! assert_eq!(schema.columns[0].output, "mobile");
+//! ```
+
+mod raw;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_schema::{DataType, Field, Schema as ArrowSchema, TimeUnit};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::transform::generalize::Granularity;
+use crate::transform::normalize::Kind;
+
+pub use raw::RawSchema;
+
+/// Token encodings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenEncoding {
+    /// Lowercase hexadecimal.
+    Hex,
+    /// URL-safe base64 without padding.
+    Base64Url,
+}
+
+/// Declared value types of input columns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ValueType {
+    /// UTF-8 text.
+    String,
+    /// 64-bit signed integer.
+    Int,
+    /// 64-bit float.
+    Float,
+    /// Exact decimal with precision and scale (Parquet DECIMAL).
+    Decimal {
+        /// Total number of digits, 1..=38.
+        precision: u8,
+        /// Digits after the point, 0..=precision.
+        scale: i8,
+    },
+    /// true/false.
+    Bool,
+    /// Calendar date.
+    Date,
+    /// Date and time; naive values are read in `[input].timezone`.
+    Timestamp,
+}
+
+impl ValueType {
+    fn parse(text: &str) -> Option<ValueType> {
+        let t = text.trim();
+        Some(match t {
+            "string" => ValueType::String,
+            "int" => ValueType::Int,
+            "float" => ValueType::Float,
+            "bool" => ValueType::Bool,
+            "date" => ValueType::Date,
+            "timestamp" => ValueType::Timestamp,
+            _ => {
+                let inner = t.strip_prefix("decimal(")?.strip_suffix(')')?;
+                let (p, s) = inner.split_once(',')?;
+                let precision: u8 = p.trim().parse().ok()?;
+                let scale: i8 = s.trim().parse().ok()?;
+                if !(1..=38).contains(&precision) || scale < 0 || scale as u8 > precision {
+                    return None;
+                }
+                ValueType::Decimal { precision, scale }
+            }
+        })
+    }
+
+    /// The Arrow type a `keep` column of this type is written as.
+    pub fn arrow_type(self) -> DataType {
+        match self {
+            ValueType::String => DataType::Utf8,
+            ValueType::Int => DataType::Int64,
+            ValueType::Float => DataType::Float64,
+            ValueType::Decimal { precision, scale } => DataType::Decimal128(precision, scale),
+            ValueType::Bool => DataType::Boolean,
+            ValueType::Date => DataType::Date32,
+            ValueType::Timestamp => timestamp_utc(),
+        }
+    }
+}
+
+/// The Arrow type used for all timestamps txanon writes: microseconds, UTC.
+pub fn timestamp_utc() -> DataType {
+    DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("UTC")))
+}
+
+/// What to do with a value that fails to parse or normalize.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnInvalid {
+    /// Write null and count it.
+    Null,
+    /// Treat the record as bad (stops the run unless `--max-bad-rows` allows it).
+    Error,
+    /// Tokenize the NFKC-trimmed text under `<namespace>.invalid` (tokenize only).
+    Token,
+}
+
+/// The action declared for a column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Pass through, parsed to the declared type.
+    Keep {
+        /// Unparseable values: `Error` or `Null`.
+        on_invalid: OnInvalid,
+    },
+    /// Not written.
+    Drop,
+    /// Replaced by a keyed token of its normalized value.
+    Tokenize {
+        /// Which normalizer applies.
+        kind: Kind,
+        /// Token namespace; columns sharing it share tokens.
+        namespace: String,
+        /// Values that fail normalization.
+        on_invalid: OnInvalid,
+    },
+    /// Date/timestamp truncated to the start of its period.
+    Generalize {
+        /// The period.
+        to: Granularity,
+        /// Unparseable values: `Error` or `Null`.
+        on_invalid: OnInvalid,
+    },
+}
+
+impl Action {
+    /// Short rule name used in messages and metadata.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Keep { .. } => "keep",
+            Action::Drop => "drop",
+            Action::Tokenize { .. } => "tokenize",
+            Action::Generalize { .. } => "generalize",
+        }
+    }
+}
+
+/// One declared input column, resolved.
+#[derive(Debug, Clone)]
+pub struct Column {
+    /// Input column name.
+    pub name: String,
+    /// Declared type of the input values.
+    pub value_type: ValueType,
+    /// strftime pattern for date/timestamp columns; `None` means ISO 8601.
+    pub format: Option<String>,
+    /// What happens to the column.
+    pub action: Action,
+    /// Output column name.
+    pub output: String,
+    /// A documented reason for keeping PII-looking content raw (used by `check`).
+    pub allow_raw: Option<String>,
+}
+
+impl Column {
+    /// The Arrow type of this column in the output, or `None` when dropped.
+    pub fn output_type(&self) -> Option<DataType> {
+        match &self.action {
+            Action::Drop => None,
+            Action::Keep { .. } => Some(self.value_type.arrow_type()),
+            Action::Tokenize { .. } => Some(DataType::Utf8),
+            Action::Generalize { to, .. } => Some(if *to == Granularity::Hour {
+                timestamp_utc()
+            } else {
+                DataType::Date32
+            }),
+        }
+    }
+}
+
+/// `[input]` options.
+#[derive(Debug, Clone)]
+pub struct InputOptions {
+    /// Field delimiter byte.
+    pub delimiter: u8,
+    /// Whether the first record is a header.
+    pub header: bool,
+    /// Zone for timestamps without an offset, and for truncation.
+    pub timezone: chrono_tz::Tz,
+}
+
+/// `[tokens]` options.
+#[derive(Debug, Clone)]
+pub struct TokenOptions {
+    /// Release scope mixed into every namespace key.
+    pub context: String,
+    /// Token length in bits: 96..=256, multiple of 8.
+    pub bits: u16,
+    /// Text encoding of tokens.
+    pub encoding: TokenEncoding,
+}
+
+/// A loaded, validated schema.
+#[derive(Debug, Clone)]
+pub struct Schema {
+    /// Where it was loaded from.
+    pub path: PathBuf,
+    /// SHA-256 of the schema file bytes, lowercase hex.
+    pub sha256: String,
+    /// `[dataset].name`.
+    pub name: String,
+    /// `[dataset].version`.
+    pub version: i64,
+    /// `[dataset].description`.
+    pub description: Option<String>,
+    /// `[input]`.
+    pub input: InputOptions,
+    /// `[tokens]`.
+    pub tokens: TokenOptions,
+    /// Every declared input column, in output order.
+    pub columns: Vec<Column>,
+}
+
+impl Schema {
+    /// Read and validate a schema file.
+    pub fn load(path: &Path) -> Result<Schema> {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| Error::Schema {
+            path: path.to_path_buf(),
+            message: "file is not UTF-8".into(),
+        })?;
+        Schema::from_toml(text, path)
+    }
+
+    /// Parse and validate schema text; `path` is used in messages and metadata.
+    pub fn from_toml(text: &str, path: &Path) -> Result<Schema> {
+        let err = |message: String| Error::Schema {
+            path: path.to_path_buf(),
+            message,
+        };
+        let raw: RawSchema = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
+        raw.resolve(path, sha256).map_err(err)
+    }
+
+    /// The Arrow schema of the output: declared order minus drops, renamed.
+    pub fn output_schema(&self) -> ArrowSchema {
+        let fields: Vec<Field> = self
+            .columns
+            .iter()
+            .filter_map(|c| c.output_type().map(|t| Field::new(&c.output, t, true)))
+            .collect();
+        ArrowSchema::new(fields)
+    }
+
+    /// Find a column by input name.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The effective token context: `--context` when given, else `[tokens].context`.
+    pub fn with_context(mut self, context: Option<String>) -> Schema {
+        if let Some(c) = context {
+            self.tokens.context = c;
+        }
+        self
+    }
+}
+
+pub(crate) fn parse_value_type(text: &str) -> Option<ValueType> {
+    ValueType::parse(text)
+}
+
+#[cfg(test)]
+mod tests;

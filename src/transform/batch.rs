@@ -1,0 +1,487 @@
+//! Apply a schema's column actions to one batch of decoded string columns.
+//!
+//! [`BatchPlan`] is built once per run (namespace keys derived, date formats
+//! prepared) and shared by all worker threads; [`BatchPlan::transform`] turns
+//! the string columns of one chunk into typed output arrays, counting nulls
+//! and invalid values per column and reporting rows whose values broke a
+//! rule with `on_invalid = "error"` (by row index and rule, never by value).
+
+use std::sync::Arc;
+
+use arrow_array::builder::{
+    BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int64Builder, StringBuilder,
+    TimestampMicrosecondBuilder,
+};
+use arrow_array::{Array, ArrayRef, StringArray};
+use arrow_schema::Schema as ArrowSchema;
+use serde::Serialize;
+
+use crate::key::MasterKey;
+use crate::schema::{Action, OnInvalid, Schema, ValueType};
+use crate::transform::generalize::{date32, Granularity, TemporalParser, Truncated};
+use crate::transform::normalize::{nfkc_trim, normalize, Kind, Normalized};
+use crate::transform::tokenize::Tokenizer;
+
+/// Per-column counters, summed over a run.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ColumnStats {
+    /// Empty input values (written as null).
+    pub nulls: u64,
+    /// Values that failed to parse or normalize.
+    pub invalid: u64,
+    /// Of the invalid values, those tokenized under `<namespace>.invalid`.
+    pub invalid_tokenized: u64,
+}
+
+impl ColumnStats {
+    /// Add another chunk's counts.
+    pub fn add(&mut self, other: &ColumnStats) {
+        self.nulls += other.nulls;
+        self.invalid += other.invalid;
+        self.invalid_tokenized += other.invalid_tokenized;
+    }
+}
+
+/// A row whose value broke a rule declared `on_invalid = "error"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowIssue {
+    /// Row index within the batch.
+    pub row: usize,
+    /// Index of the column in [`BatchPlan::columns`].
+    pub column: usize,
+    /// The rule, without the value.
+    pub rule: &'static str,
+}
+
+/// How one output column is made.
+#[derive(Debug)]
+pub struct ColumnPlan {
+    /// Input column name.
+    pub name: String,
+    /// Output column name.
+    pub output: String,
+    op: Op,
+}
+
+#[derive(Debug)]
+enum Op {
+    Keep {
+        value_type: ValueType,
+        parser: TemporalParser,
+        on_invalid: OnInvalid,
+    },
+    Tokenize {
+        kind: Kind,
+        tokenizer: Tokenizer,
+        invalid: Option<Tokenizer>,
+        on_invalid: OnInvalid,
+    },
+    Generalize {
+        value_type: ValueType,
+        parser: TemporalParser,
+        to: Granularity,
+        on_invalid: OnInvalid,
+    },
+}
+
+/// The per-run transform: one [`ColumnPlan`] per output column.
+#[derive(Debug)]
+pub struct BatchPlan {
+    /// Output columns in order.
+    pub columns: Vec<ColumnPlan>,
+    /// The output Arrow schema.
+    pub schema: Arc<ArrowSchema>,
+}
+
+impl BatchPlan {
+    /// Prepare the transform for `schema` under `key` (context from the schema).
+    pub fn new(schema: &Schema, key: &MasterKey) -> BatchPlan {
+        let tz = schema.input.timezone;
+        let tokens = &schema.tokens;
+        let columns = schema
+            .columns
+            .iter()
+            .filter_map(|c| {
+                let parser = TemporalParser::new(c.value_type, c.format.as_deref(), tz);
+                let op = match &c.action {
+                    Action::Drop => return None,
+                    Action::Keep { on_invalid } => Op::Keep {
+                        value_type: c.value_type,
+                        parser,
+                        on_invalid: *on_invalid,
+                    },
+                    Action::Tokenize {
+                        kind,
+                        namespace,
+                        on_invalid,
+                    } => Op::Tokenize {
+                        kind: *kind,
+                        tokenizer: Tokenizer::new(
+                            key,
+                            &tokens.context,
+                            namespace,
+                            tokens.bits,
+                            tokens.encoding,
+                        ),
+                        invalid: (*on_invalid == OnInvalid::Token).then(|| {
+                            Tokenizer::new(
+                                key,
+                                &tokens.context,
+                                &format!("{namespace}.invalid"),
+                                tokens.bits,
+                                tokens.encoding,
+                            )
+                        }),
+                        on_invalid: *on_invalid,
+                    },
+                    Action::Generalize { to, on_invalid } => Op::Generalize {
+                        value_type: c.value_type,
+                        parser,
+                        to: *to,
+                        on_invalid: *on_invalid,
+                    },
+                };
+                Some(ColumnPlan {
+                    name: c.name.clone(),
+                    output: c.output.clone(),
+                    op,
+                })
+            })
+            .collect();
+        BatchPlan {
+            columns,
+            schema: Arc::new(schema.output_schema()),
+        }
+    }
+
+    /// Transform one batch: `inputs[i]` is the string column for `columns[i]`.
+    pub fn transform(&self, inputs: &[&StringArray]) -> (Vec<ArrayRef>, Vec<ColumnStats>, Vec<RowIssue>) {
+        let mut arrays = Vec::with_capacity(self.columns.len());
+        let mut stats = Vec::with_capacity(self.columns.len());
+        let mut issues = Vec::new();
+        for (i, (plan, input)) in self.columns.iter().zip(inputs).enumerate() {
+            let mut st = ColumnStats::default();
+            let mut sink = IssueSink {
+                column: i,
+                issues: &mut issues,
+            };
+            let array = match &plan.op {
+                Op::Keep {
+                    value_type,
+                    parser,
+                    on_invalid,
+                } => keep(input, *value_type, parser, *on_invalid, &mut st, &mut sink),
+                Op::Tokenize {
+                    kind,
+                    tokenizer,
+                    invalid,
+                    on_invalid,
+                } => tokenize(input, kind, tokenizer, invalid.as_ref(), *on_invalid, &mut st, &mut sink),
+                Op::Generalize {
+                    value_type,
+                    parser,
+                    to,
+                    on_invalid,
+                } => generalize(input, *value_type, parser, *to, *on_invalid, &mut st, &mut sink),
+            };
+            arrays.push(array);
+            stats.push(st);
+        }
+        issues.sort_by_key(|x| (x.row, x.column));
+        issues.dedup_by_key(|x| x.row);
+        (arrays, stats, issues)
+    }
+}
+
+struct IssueSink<'a> {
+    column: usize,
+    issues: &'a mut Vec<RowIssue>,
+}
+
+impl IssueSink<'_> {
+    /// Count an invalid value; returns true when it must be written as null.
+    fn invalid(&mut self, st: &mut ColumnStats, on_invalid: OnInvalid, row: usize, rule: &'static str) {
+        st.invalid += 1;
+        if on_invalid == OnInvalid::Error {
+            self.issues.push(RowIssue {
+                row,
+                column: self.column,
+                rule,
+            });
+        }
+    }
+}
+
+fn tokenize(
+    input: &StringArray,
+    kind: &Kind,
+    tokenizer: &Tokenizer,
+    invalid_tok: Option<&Tokenizer>,
+    on_invalid: OnInvalid,
+    st: &mut ColumnStats,
+    sink: &mut IssueSink<'_>,
+) -> ArrayRef {
+    let len = input.len();
+    let mut b = StringBuilder::with_capacity(len, len * tokenizer.token_len());
+    let mut scratch = String::with_capacity(tokenizer.token_len());
+    for row in 0..len {
+        if input.is_null(row) {
+            st.nulls += 1;
+            b.append_null();
+            continue;
+        }
+        match normalize(kind, input.value(row)) {
+            Normalized::Value(v) => {
+                scratch.clear();
+                tokenizer.token_into(&v, &mut scratch);
+                b.append_value(&scratch);
+            }
+            Normalized::Empty => {
+                st.nulls += 1;
+                b.append_null();
+            }
+            Normalized::Invalid(rule) => {
+                sink.invalid(st, on_invalid, row, rule);
+                match invalid_tok {
+                    Some(t) => {
+                        st.invalid_tokenized += 1;
+                        scratch.clear();
+                        t.token_into(&nfkc_trim(input.value(row)), &mut scratch);
+                        b.append_value(&scratch);
+                    }
+                    None => b.append_null(),
+                }
+            }
+        }
+    }
+    Arc::new(b.finish())
+}
+
+fn generalize(
+    input: &StringArray,
+    value_type: ValueType,
+    parser: &TemporalParser,
+    to: Granularity,
+    on_invalid: OnInvalid,
+    st: &mut ColumnStats,
+    sink: &mut IssueSink<'_>,
+) -> ArrayRef {
+    let len = input.len();
+    let rule = if value_type == ValueType::Date {
+        "date: does not match the declared format"
+    } else {
+        "timestamp: does not match the declared format (or falls in a DST gap)"
+    };
+    if to == Granularity::Hour {
+        let mut b = TimestampMicrosecondBuilder::with_capacity(len).with_timezone("UTC");
+        for row in 0..len {
+            if input.is_null(row) || input.value(row).trim().is_empty() {
+                st.nulls += 1;
+                b.append_null();
+                continue;
+            }
+            match parser.parse_timestamp(input.value(row)).map(|t| t.truncate(to)) {
+                Some(Truncated::Micros(m)) => b.append_value(m),
+                _ => {
+                    sink.invalid(st, on_invalid, row, rule);
+                    b.append_null();
+                }
+            }
+        }
+        return Arc::new(b.finish());
+    }
+    let mut b = Date32Builder::with_capacity(len);
+    for row in 0..len {
+        if input.is_null(row) || input.value(row).trim().is_empty() {
+            st.nulls += 1;
+            b.append_null();
+            continue;
+        }
+        let raw = input.value(row);
+        let date = if value_type == ValueType::Date {
+            parser
+                .parse_date(raw)
+                .map(|d| crate::transform::generalize::truncate_date(d, to))
+        } else {
+            parser.parse_timestamp(raw).and_then(|t| match t.truncate(to) {
+                Truncated::Date(d) => Some(d),
+                Truncated::Micros(_) => None,
+            })
+        };
+        match date {
+            Some(d) => b.append_value(date32(d)),
+            None => {
+                sink.invalid(st, on_invalid, row, rule);
+                b.append_null();
+            }
+        }
+    }
+    Arc::new(b.finish())
+}
+
+/// Run `parse` over non-empty values, appending results or nulls.
+macro_rules! keep_typed {
+    ($input:expr, $builder:expr, $st:expr, $sink:expr, $on_invalid:expr, $rule:expr, $parse:expr) => {{
+        let input = $input;
+        let mut b = $builder;
+        for row in 0..input.len() {
+            if input.is_null(row) || input.value(row).trim().is_empty() {
+                $st.nulls += 1;
+                b.append_null();
+                continue;
+            }
+            match $parse(input.value(row)) {
+                Some(v) => b.append_value(v),
+                None => {
+                    $sink.invalid($st, $on_invalid, row, $rule);
+                    b.append_null();
+                }
+            }
+        }
+        Arc::new(b.finish()) as ArrayRef
+    }};
+}
+
+fn keep(
+    input: &StringArray,
+    value_type: ValueType,
+    parser: &TemporalParser,
+    on_invalid: OnInvalid,
+    st: &mut ColumnStats,
+    sink: &mut IssueSink<'_>,
+) -> ArrayRef {
+    let len = input.len();
+    match value_type {
+        ValueType::String => {
+            st.nulls += input.null_count() as u64;
+            Arc::new(input.clone())
+        }
+        ValueType::Int => keep_typed!(
+            input,
+            Int64Builder::with_capacity(len),
+            st,
+            sink,
+            on_invalid,
+            "int: not a 64-bit integer",
+            |s: &str| s.trim().parse::<i64>().ok()
+        ),
+        ValueType::Float => keep_typed!(
+            input,
+            Float64Builder::with_capacity(len),
+            st,
+            sink,
+            on_invalid,
+            "float: not a number",
+            |s: &str| s.trim().parse::<f64>().ok().filter(|f| f.is_finite())
+        ),
+        ValueType::Bool => keep_typed!(
+            input,
+            BooleanBuilder::with_capacity(len),
+            st,
+            sink,
+            on_invalid,
+            "bool: not one of true/false/1/0/yes/no",
+            parse_bool
+        ),
+        ValueType::Decimal { precision, scale } => {
+            let b = Decimal128Builder::with_capacity(len)
+                .with_precision_and_scale(precision, scale)
+                .unwrap_or_else(|_| Decimal128Builder::with_capacity(len));
+            keep_typed!(
+                input,
+                b,
+                st,
+                sink,
+                on_invalid,
+                "decimal: not a decimal within the declared precision and scale",
+                |s: &str| parse_decimal(s, precision, scale)
+            )
+        }
+        ValueType::Date => keep_typed!(
+            input,
+            Date32Builder::with_capacity(len),
+            st,
+            sink,
+            on_invalid,
+            "date: does not match the declared format",
+            |s: &str| parser.parse_date(s).map(date32)
+        ),
+        ValueType::Timestamp => keep_typed!(
+            input,
+            TimestampMicrosecondBuilder::with_capacity(len).with_timezone("UTC"),
+            st,
+            sink,
+            on_invalid,
+            "timestamp: does not match the declared format (or falls in a DST gap)",
+            |s: &str| parser.parse_timestamp(s).map(|t| t.utc_micros())
+        ),
+    }
+}
+
+fn parse_bool(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "true" | "t" | "1" | "yes" | "y" => Some(true),
+        "false" | "f" | "0" | "no" | "n" => Some(false),
+        _ => None,
+    }
+}
+
+/// Parse a plain decimal (`-123.45`, no exponent) into an unscaled i128.
+/// More fractional digits than `scale`, or more integer digits than
+/// `precision - scale`, is invalid: values are never rounded silently.
+pub fn parse_decimal(s: &str, precision: u8, scale: i8) -> Option<i128> {
+    let s = s.trim();
+    let (neg, body) = match s.as_bytes().first()? {
+        b'-' => (true, &s[1..]),
+        b'+' => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
+    if int.is_empty() && frac.is_empty() {
+        return None;
+    }
+    if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let scale = usize::try_from(scale).ok()?;
+    if frac.len() > scale {
+        return None;
+    }
+    let int = int.trim_start_matches('0');
+    if int.len() + scale > usize::from(precision) {
+        return None;
+    }
+    let mut v: i128 = 0;
+    for b in int.bytes().chain(frac.bytes()) {
+        v = v.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
+    }
+    for _ in frac.len()..scale {
+        v = v.checked_mul(10)?;
+    }
+    Some(if neg { -v } else { v })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals_are_exact_or_invalid() {
+        assert_eq!(parse_decimal("1234.5", 12, 2), Some(123450));
+        assert_eq!(parse_decimal("-0.01", 12, 2), Some(-1));
+        assert_eq!(parse_decimal("007", 3, 0), Some(7));
+        assert_eq!(parse_decimal("1.234", 12, 2), None);
+        assert_eq!(parse_decimal("1e5", 12, 2), None);
+        assert_eq!(parse_decimal("12,34", 12, 2), None);
+        assert_eq!(parse_decimal("1000", 5, 2), None);
+        assert_eq!(parse_decimal("999.99", 5, 2), Some(99999));
+        assert_eq!(parse_decimal(".", 5, 2), None);
+    }
+
+    #[test]
+    fn bools() {
+        assert_eq!(parse_bool(" TRUE "), Some(true));
+        assert_eq!(parse_bool("0"), Some(false));
+        assert_eq!(parse_bool("maybe"), None);
+    }
+}

@@ -1,0 +1,293 @@
+//! Normalization v1: the canonical spelling of a value before it is hashed.
+//!
+//! Two spellings of the same phone number, e-mail address or street address
+//! must give the same token, or analysts cannot count customers. Each kind
+//! has one function here, specified in `docs/TOKEN-SPEC.md` and pinned by the
+//! vectors in `tests/vectors/v1.json`, which a second implementation
+//! (`tests/vectors/reference.py`) recomputes.
+//!
+//! ```
+//! use txanon::transform::normalize::{normalize, Kind, Normalized};
+//! let cn = Kind::Phone { region: rlibphonenumber::Region::from_code("CN").ok() };
+//! assert_eq!(normalize(&cn, "0086-138-0013-8000"), Normalized::Value("+8613800138000".into()));
+//! assert_eq!(normalize(&Kind::Email, " Li.Wei@163.COM "), Normalized::Value("li.wei@163.com".into()));
+//! assert!(matches!(normalize(&cn, "N/A"), Normalized::Invalid(_)));
+//! ```
+
+use std::borrow::Cow;
+
+use icu_normalizer::ComposingNormalizerBorrowed;
+use rlibphonenumber::{PhoneNumber, PhoneNumberFormat, Region};
+
+/// The kinds of identifier a tokenize column can hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Opaque identifier: NFKC and trim only, case kept.
+    Id,
+    /// E-mail address.
+    Email,
+    /// Postal address.
+    Address,
+    /// Phone number; `region` is used for numbers without a country code.
+    Phone {
+        /// ISO 3166 region for national numbers, if any.
+        region: Option<Region>,
+    },
+}
+
+impl Kind {
+    /// The schema spelling of the kind (`as = ...`), also the default namespace.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Kind::Id => "id",
+            Kind::Email => "email",
+            Kind::Address => "address",
+            Kind::Phone { .. } => "phone",
+        }
+    }
+}
+
+/// Outcome of normalizing one value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Normalized<'a> {
+    /// The canonical spelling.
+    Value(Cow<'a, str>),
+    /// Nothing left after NFKC and trimming: written as null.
+    Empty,
+    /// Not a valid value of the kind; the rule that failed (never the value).
+    Invalid(&'static str),
+}
+
+const NFKC: ComposingNormalizerBorrowed<'static> = ComposingNormalizerBorrowed::new_nfkc();
+
+/// Unicode NFKC, then trim white space. ASCII text is already NFKC.
+pub fn nfkc_trim(raw: &str) -> Cow<'_, str> {
+    if raw.is_ascii() {
+        return Cow::Borrowed(raw.trim());
+    }
+    match NFKC.normalize(raw) {
+        Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
+        Cow::Owned(s) => {
+            let t = s.trim();
+            if t.len() == s.len() {
+                Cow::Owned(s)
+            } else {
+                Cow::Owned(t.to_string())
+            }
+        }
+    }
+}
+
+/// Normalize `raw` as `kind` (normalization v1).
+pub fn normalize<'a>(kind: &Kind, raw: &'a str) -> Normalized<'a> {
+    let base = nfkc_trim(raw);
+    if base.is_empty() {
+        return Normalized::Empty;
+    }
+    match kind {
+        Kind::Id => Normalized::Value(base),
+        Kind::Email => email(&base),
+        Kind::Address => Normalized::Value(Cow::Owned(address(&base))),
+        Kind::Phone { region } => phone(&base, *region),
+    }
+}
+
+fn lowercase(s: &str) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) || !s.is_ascii() {
+        Cow::Owned(s.to_lowercase())
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+fn email(base: &str) -> Normalized<'static> {
+    let lower = lowercase(base);
+    if lower.chars().any(char::is_whitespace) {
+        return Normalized::Invalid("email: contains white space");
+    }
+    let mut parts = lower.split('@');
+    let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Normalized::Invalid("email: needs exactly one @");
+    };
+    if local.is_empty() {
+        return Normalized::Invalid("email: empty local part");
+    }
+    if !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+        return Normalized::Invalid("email: domain needs a dot, not at either end");
+    }
+    if domain.split('.').any(str::is_empty) {
+        return Normalized::Invalid("email: domain has an empty label");
+    }
+    let ascii = if domain.is_ascii() {
+        Cow::Borrowed(domain)
+    } else {
+        match idna::domain_to_ascii(domain) {
+            Ok(d) => Cow::Owned(d),
+            Err(_) => return Normalized::Invalid("email: domain fails UTS #46 ToASCII"),
+        }
+    };
+    if ascii.split('.').any(|l| l.is_empty() || l.len() > 63) {
+        return Normalized::Invalid("email: domain label empty or longer than 63");
+    }
+    let mut out = String::with_capacity(local.len() + 1 + ascii.len());
+    out.push_str(local);
+    out.push('@');
+    out.push_str(&ascii);
+    Normalized::Value(Cow::Owned(out))
+}
+
+fn address(base: &str) -> String {
+    let lower = lowercase(base);
+    // Fold white space runs to one space.
+    let mut folded: Vec<char> = Vec::with_capacity(lower.len());
+    let mut in_space = false;
+    for c in lower.chars() {
+        if c.is_whitespace() {
+            if !in_space {
+                folded.push(' ');
+            }
+            in_space = true;
+        } else {
+            folded.push(c);
+            in_space = false;
+        }
+    }
+    let sticky = |c: char| !c.is_ascii() || matches!(c, ',' | '.' | ';' | ':' | '#' | '-' | '/');
+    let mut out = String::with_capacity(lower.len());
+    for (i, &c) in folded.iter().enumerate() {
+        if c == ' ' {
+            let left = i.checked_sub(1).map(|j| folded[j]);
+            let right = folded.get(i + 1).copied();
+            if left.is_some_and(sticky) || right.is_some_and(sticky) {
+                continue;
+            }
+        }
+        out.push(c);
+    }
+    let trimmed = out.trim();
+    if trimmed.len() == out.len() {
+        out
+    } else {
+        trimmed.to_string()
+    }
+}
+
+fn phone(base: &str, region: Option<Region>) -> Normalized<'static> {
+    let mut digits = String::with_capacity(base.len() + 1);
+    let mut plus = false;
+    for c in base.chars() {
+        match c {
+            '0'..='9' => digits.push(c),
+            '+' if !plus && digits.is_empty() => plus = true,
+            '+' => return Normalized::Invalid("phone: '+' only before the first digit"),
+            ' ' | '-' | '.' | '(' | ')' | '/' => {}
+            _ => return Normalized::Invalid("phone: character other than digits and separators"),
+        }
+    }
+    if digits.is_empty() {
+        return Normalized::Invalid("phone: no digits");
+    }
+    if !plus && digits.starts_with("00") {
+        plus = true;
+        digits.drain(..2);
+    }
+    let parsed = if plus {
+        digits.insert(0, '+');
+        PhoneNumber::parse(&digits, None)
+    } else {
+        match region {
+            Some(r) => PhoneNumber::parse(&digits, Some(r)),
+            None => return Normalized::Invalid("phone: national number and no region declared"),
+        }
+    };
+    match parsed {
+        Ok(n) if n.is_valid() => {
+            Normalized::Value(Cow::Owned(n.format_as(PhoneNumberFormat::E164).into_owned()))
+        }
+        Ok(_) => Normalized::Invalid("phone: not a valid number (libphonenumber)"),
+        Err(_) => Normalized::Invalid("phone: does not parse as a number (libphonenumber)"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cn() -> Kind {
+        Kind::Phone {
+            region: Region::from_code("CN").ok(),
+        }
+    }
+
+    fn value(kind: &Kind, raw: &str) -> Option<String> {
+        match normalize(kind, raw) {
+            Normalized::Value(v) => Some(v.into_owned()),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn spec_phone_examples() {
+        for raw in [
+            "+86 138 0013 8000",
+            "13800138000",
+            "0086-138-0013-8000",
+            "(+86) 13800138000",
+            "１３８００１３８０００",
+        ] {
+            assert_eq!(value(&cn(), raw).as_deref(), Some("+8613800138000"), "{raw}");
+        }
+        assert_eq!(value(&cn(), "(010) 6552-9988").as_deref(), Some("+861065529988"));
+        assert_eq!(value(&cn(), "N/A"), None);
+        assert_eq!(value(&cn(), "12345"), None);
+        assert_eq!(normalize(&cn(), "   "), Normalized::Empty);
+    }
+
+    #[test]
+    fn spec_address_examples() {
+        assert_eq!(
+            value(&Kind::Address, "浙江省 杭州市 西湖区 文三路 123 号").as_deref(),
+            Some("浙江省杭州市西湖区文三路123号")
+        );
+        assert_eq!(
+            value(&Kind::Address, "123  Main St. ,  Springfield, IL 62704").as_deref(),
+            Some("123 main st.,springfield,il 62704")
+        );
+    }
+
+    #[test]
+    fn spec_email_examples() {
+        assert_eq!(
+            value(&Kind::Email, "用户@例子.中国").as_deref(),
+            Some("用户@xn--fsqu00a.xn--fiqs8s")
+        );
+        assert_eq!(value(&Kind::Email, "a@@b.com"), None);
+        assert_eq!(value(&Kind::Email, "a@localhost"), None);
+        assert_eq!(value(&Kind::Email, "a b@c.com"), None);
+        assert_eq!(value(&Kind::Email, "@c.com"), None);
+        assert_eq!(value(&Kind::Email, "a@.c.com"), None);
+    }
+
+    #[test]
+    fn id_keeps_case_and_applies_nfkc() {
+        assert_eq!(value(&Kind::Id, " ＡＢＣ１２３ ").as_deref(), Some("ABC123"));
+        assert_eq!(value(&Kind::Id, "AbC").as_deref(), Some("AbC"));
+    }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn normalization_is_idempotent(s in "\\PC{0,40}") {
+                for kind in [Kind::Id, Kind::Email, Kind::Address, cn()] {
+                    if let Normalized::Value(v) = normalize(&kind, &s) {
+                        let again = normalize(&kind, &v);
+                        prop_assert_eq!(again, Normalized::Value(v.clone()));
+                    }
+                }
+            }
+        }
+    }
+}
