@@ -151,13 +151,25 @@ mod tests {
 
     #[test]
     fn there_is_no_key_flag() {
-        let r = Cli::try_parse_from(["txanon", "token", "--schema", "s", "--column", "c", "--key", "ab", "x"]);
+        let r = Cli::try_parse_from([
+            "txanon", "token", "--schema", "s", "--column", "c", "--key", "ab", "x",
+        ]);
         assert!(r.is_err());
     }
 
     #[test]
     fn threads_must_be_positive() {
-        let r = Cli::try_parse_from(["txanon", "anonymize", "--schema", "s", "-o", "o", "--threads", "0", "i"]);
+        let r = Cli::try_parse_from([
+            "txanon",
+            "anonymize",
+            "--schema",
+            "s",
+            "-o",
+            "o",
+            "--threads",
+            "0",
+            "i",
+        ]);
         assert!(r.is_err());
     }
 }

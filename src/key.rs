@@ -218,7 +218,9 @@ mod tests {
         assert!(MasterKey::from_hex(&"00".repeat(32)).is_err());
         assert!(MasterKey::from_hex("zz").is_err());
         assert!(MasterKey::from_hex("").is_err());
-        let e = MasterKey::from_hex(&"ag".repeat(32)).unwrap_err().to_string();
+        let e = MasterKey::from_hex(&"ag".repeat(32))
+            .unwrap_err()
+            .to_string();
         assert!(!e.contains("agag"), "{e}");
     }
 

@@ -19,12 +19,12 @@ fn main() {
             if let Some(txanon::Error::Interrupted(sig)) = err.downcast_ref::<txanon::Error>() {
                 msg.error(&format!("{err:#}"));
                 ExitCode::Interrupted(*sig)
-            } else if let Some(sig) = err
-                .chain()
-                .find_map(|e| match e.downcast_ref::<txanon::Error>() {
-                    Some(txanon::Error::Interrupted(sig)) => Some(*sig),
-                    _ => None,
-                })
+            } else if let Some(sig) =
+                err.chain()
+                    .find_map(|e| match e.downcast_ref::<txanon::Error>() {
+                        Some(txanon::Error::Interrupted(sig)) => Some(*sig),
+                        _ => None,
+                    })
             {
                 msg.error(&format!("{err:#}"));
                 ExitCode::Interrupted(sig)

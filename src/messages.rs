@@ -41,7 +41,11 @@ impl Messages {
             for sig in [SIGINT, SIGTERM] {
                 // Order matters: the shutdown check runs before the flag is set,
                 // so only a second signal takes the process down immediately.
-                let _ = signal_hook::flag::register_conditional_shutdown(sig, 128 + sig, second.clone());
+                let _ = signal_hook::flag::register_conditional_shutdown(
+                    sig,
+                    128 + sig,
+                    second.clone(),
+                );
                 let _ = signal_hook::flag::register(sig, second.clone());
                 let _ = signal_hook::flag::register_usize(sig, self.signal.clone(), sig as usize);
             }

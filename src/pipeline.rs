@@ -111,7 +111,14 @@ pub struct BadRow {
 
 impl std::fmt::Display for BadRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}: {}: {}", self.file.display(), self.line, self.column, self.rule)
+        write!(
+            f,
+            "{}:{}: {}: {}",
+            self.file.display(),
+            self.line,
+            self.column,
+            self.rule
+        )
     }
 }
 
@@ -193,7 +200,9 @@ fn plan_file(
     let cols = &input.columns;
     for (i, name) in cols.iter().enumerate() {
         if cols[..i].contains(name) {
-            return Err(header_err(format!("column {name:?} appears more than once in the header")));
+            return Err(header_err(format!(
+                "column {name:?} appears more than once in the header"
+            )));
         }
     }
     let undeclared: Vec<&String> = cols.iter().filter(|c| schema.column(c).is_none()).collect();
@@ -205,7 +214,12 @@ fn plan_file(
                     .columns
                     .iter()
                     .find(|c| c.name.trim().eq_ignore_ascii_case(u.trim()))
-                    .map(|c| format!(" (differs from declared {:?} only in case or white space)", c.name))
+                    .map(|c| {
+                        format!(
+                            " (differs from declared {:?} only in case or white space)",
+                            c.name
+                        )
+                    })
                     .unwrap_or_default();
                 if u.is_empty() {
                     "(unnamed column)".to_string()
@@ -286,7 +300,10 @@ fn check_output_path(output: &Path, inputs: &[PathBuf]) -> Result<()> {
             }
         }
     }
-    let parent = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let parent = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     if !parent.is_dir() {
         return Err(usage(format!(
             "output directory {} does not exist",
@@ -347,10 +364,11 @@ fn process_chunk(chunk: &Chunk, fp: &FilePlan, plan: &BatchPlan) -> Result<Chunk
     } else {
         plan.transform(&inputs)
     };
-    let mut batch = RecordBatch::try_new(plan.schema.clone(), arrays).map_err(|e| Error::Parquet {
-        path: PathBuf::from("(batch)"),
-        message: e.to_string(),
-    })?;
+    let mut batch =
+        RecordBatch::try_new(plan.schema.clone(), arrays).map_err(|e| Error::Parquet {
+            path: PathBuf::from("(batch)"),
+            message: e.to_string(),
+        })?;
     let mut bad = decoded.bad;
     if !issues.is_empty() {
         let spans = crate::io::csv::record_spans(&chunk.data, chunk.first_line);
@@ -404,7 +422,10 @@ pub fn anonymize(
     for path in &opts.inputs {
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
         if meta.is_dir() {
-            return Err(Error::Usage(format!("input {} is a directory", path.display())));
+            return Err(Error::Usage(format!(
+                "input {} is a directory",
+                path.display()
+            )));
         }
         total_bytes += meta.len();
         let input = CsvInput::open(path, schema.input.delimiter, schema.input.header, &declared)?;
@@ -488,7 +509,9 @@ pub fn anonymize(
                                     Error::TooManyBadRows {
                                         count: bad_rows,
                                         max: opts.max_bad_rows,
-                                        first: bad_list.first().map_or_else(|| row.to_string(), |b| b.to_string()),
+                                        first: bad_list
+                                            .first()
+                                            .map_or_else(|| row.to_string(), |b| b.to_string()),
                                     }
                                 });
                             }
@@ -564,7 +587,9 @@ pub fn anonymize(
         });
         drop(res_tx);
         let writer_result = writer.join().unwrap_or_else(|_| {
-            Err(Error::Usage("internal error: writer thread panicked".into()))
+            Err(Error::Usage(
+                "internal error: writer thread panicked".into(),
+            ))
         });
         (writer_result, reader_result)
     });

@@ -33,8 +33,12 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
         ..AnonymizeOptions::new(args.inputs.clone(), args.output.clone())
     };
     msg.catch_signals();
-    let summary = anonymize(&schema, &key, &opts, msg)
-        .with_context(|| format!("anonymize failed; nothing was written to {}", args.output.display()))?;
+    let summary = anonymize(&schema, &key, &opts, msg).with_context(|| {
+        format!(
+            "anonymize failed; nothing was written to {}",
+            args.output.display()
+        )
+    })?;
     if summary.bad_rows > 0 {
         msg.warning(&format!(
             "skipped {} bad record(s) (--max-bad-rows {}); see the summary for their lines",
@@ -73,9 +77,28 @@ pub fn render(s: &Summary) -> String {
         s.mib_per_second,
         s.threads
     );
-    let _ = writeln!(out, "  key fingerprint {}{}", s.key_fingerprint, if s.demo_key { "  (DEMO KEY: protects nothing)" } else { "" });
-    let width = s.columns.iter().map(|c| c.name.len()).max().unwrap_or(6).max(6);
-    let _ = writeln!(out, "  {:<width$}  {:<10}  {:>8}  {:>8}  output", "column", "action", "nulls", "invalid");
+    let _ = writeln!(
+        out,
+        "  key fingerprint {}{}",
+        s.key_fingerprint,
+        if s.demo_key {
+            "  (DEMO KEY: protects nothing)"
+        } else {
+            ""
+        }
+    );
+    let width = s
+        .columns
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(6)
+        .max(6);
+    let _ = writeln!(
+        out,
+        "  {:<width$}  {:<10}  {:>8}  {:>8}  output",
+        "column", "action", "nulls", "invalid"
+    );
     for c in &s.columns {
         let invalid = if c.stats.invalid_tokenized > 0 {
             format!("{}*", c.stats.invalid)
@@ -93,16 +116,27 @@ pub fn render(s: &Summary) -> String {
         );
     }
     if s.columns.iter().any(|c| c.stats.invalid_tokenized > 0) {
-        let _ = writeln!(out, "  * invalid values tokenized under <namespace>.invalid");
+        let _ = writeln!(
+            out,
+            "  * invalid values tokenized under <namespace>.invalid"
+        );
     }
     if !s.undeclared_dropped.is_empty() {
-        let _ = writeln!(out, "  undeclared columns dropped: {}", s.undeclared_dropped.join(", "));
+        let _ = writeln!(
+            out,
+            "  undeclared columns dropped: {}",
+            s.undeclared_dropped.join(", ")
+        );
     }
     for b in s.bad_row_list.iter().take(20) {
         let _ = writeln!(out, "  skipped {b}");
     }
     if s.bad_row_list.len() > 20 {
-        let _ = writeln!(out, "  ... {} more skipped records (see --json)", s.bad_rows - 20);
+        let _ = writeln!(
+            out,
+            "  ... {} more skipped records (see --json)",
+            s.bad_rows - 20
+        );
     }
     out
 }

@@ -40,7 +40,13 @@ pub fn run(args: &TokenArgs, msg: &Messages) -> Result<ExitCode> {
     }
     let t = &schema.tokens;
     let tokenizer = Tokenizer::new(&key, &t.context, namespace, t.bits, t.encoding);
-    let invalid = Tokenizer::new(&key, &t.context, &format!("{namespace}.invalid"), t.bits, t.encoding);
+    let invalid = Tokenizer::new(
+        &key,
+        &t.context,
+        &format!("{namespace}.invalid"),
+        t.bits,
+        t.encoding,
+    );
 
     let values: Vec<String> = if args.stdin {
         std::io::stdin().lock().lines().collect::<Result<_, _>>()?
@@ -54,7 +60,10 @@ pub fn run(args: &TokenArgs, msg: &Messages) -> Result<ExitCode> {
         let line = match normalize(kind, raw) {
             Normalized::Value(v) => tokenizer.token(&v),
             Normalized::Empty => {
-                msg.warning(&format!("value {}: empty after normalization (no token)", i + 1));
+                msg.warning(&format!(
+                    "value {}: empty after normalization (no token)",
+                    i + 1
+                ));
                 String::new()
             }
             Normalized::Invalid(rule) => {
@@ -75,5 +84,9 @@ pub fn run(args: &TokenArgs, msg: &Messages) -> Result<ExitCode> {
             return Ok(ExitCode::Success); // broken pipe: the reader has gone
         }
     }
-    Ok(if failed { ExitCode::Error } else { ExitCode::Success })
+    Ok(if failed {
+        ExitCode::Error
+    } else {
+        ExitCode::Success
+    })
 }

@@ -214,7 +214,11 @@ impl DecodePlan {
     }
 
     fn projected_schema(&self) -> Arc<ArrowSchema> {
-        Arc::new(self.schema.project(&self.projection).unwrap_or_else(|_| ArrowSchema::empty()))
+        Arc::new(
+            self.schema
+                .project(&self.projection)
+                .unwrap_or_else(|_| ArrowSchema::empty()),
+        )
     }
 
     /// Decode record by record runs, isolating the bad ones.
@@ -239,19 +243,22 @@ impl DecodePlan {
                     let bad_idx = (start + k).min(spans.len() - 1);
                     if bad_idx > start {
                         let good_to = spans[bad_idx].0;
-                        if let Ok(batch) = self.decode_range(&chunk.data[from..good_to], bad_idx - start) {
+                        if let Ok(batch) =
+                            self.decode_range(&chunk.data[from..good_to], bad_idx - start)
+                        {
                             kept.extend(start..bad_idx);
                             batches.push(batch);
                         } else {
                             // Should not happen; fall back to one record at a time.
-                            for i in start..bad_idx {
-                                let (a, b, _) = spans[i];
+                            for (i, &(a, b, line)) in
+                                spans.iter().enumerate().take(bad_idx).skip(start)
+                            {
                                 match self.decode_range(&chunk.data[a..b], 1) {
                                     Ok(batch) => {
                                         kept.push(i);
                                         batches.push(batch);
                                     }
-                                    Err(f) => bad.push(self.bad_record(spans[i].2, &f)),
+                                    Err(f) => bad.push(self.bad_record(line, &f)),
                                 }
                             }
                         }
@@ -330,7 +337,8 @@ impl DecodeFailure {
         } else if message.contains("UTF-8") {
             DecodeFailure {
                 record,
-                field: number_after("field "),
+                // arrow-csv numbers fields from 1.
+                field: number_after("field ").and_then(|f| f.checked_sub(1)),
                 rule: "invalid UTF-8".into(),
             }
         } else {
@@ -518,6 +526,8 @@ impl<R: Read> Chunker<R> {
                 let nl = self.newlines;
                 self.cut = end;
                 self.record_start = end;
+                self.records = recs;
+                self.cut_newlines = nl;
                 return Ok(Some(self.take(end, nl, recs)));
             }
             self.fill()?;
@@ -588,14 +598,24 @@ mod tests {
         let cols: Vec<String> = vec!["x".into(), "y".into()];
         let plan = DecodePlan::new(&cols, vec![0, 1], b',');
         let data = b"1,2\n3\n5,6\n7,\xff\n9,10\n".to_vec();
-        let chunk = Chunk { file: 0, first_line: 2, data, records: 5 };
+        let chunk = Chunk {
+            file: 0,
+            first_line: 2,
+            data,
+            records: 5,
+        };
         let d = plan.decode(&chunk);
         assert_eq!(d.batch.num_rows(), 3);
         assert_eq!(d.kept, Some(vec![0, 2, 4]));
         assert_eq!(d.bad.len(), 2);
         assert_eq!(d.bad[0].line, 3);
-        assert!(d.bad[0].rule.contains("expected 2, found 1"), "{:?}", d.bad[0]);
+        assert!(
+            d.bad[0].rule.contains("expected 2, found 1"),
+            "{:?}",
+            d.bad[0]
+        );
         assert_eq!(d.bad[1].line, 5);
         assert_eq!(d.bad[1].rule, "invalid UTF-8");
+        assert_eq!(d.bad[1].column, "y");
     }
 }

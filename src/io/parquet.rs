@@ -159,7 +159,11 @@ impl ParquetSink {
             message: e.to_string(),
         })?;
         self.pending_rows = rest.num_rows();
-        self.pending = if rest.num_rows() > 0 { vec![rest] } else { Vec::new() };
+        self.pending = if rest.num_rows() > 0 {
+            vec![rest]
+        } else {
+            Vec::new()
+        };
         Ok(())
     }
 
@@ -185,12 +189,17 @@ impl ParquetSink {
         let file = writer
             .into_inner()
             .map_err(|e| self.parquet_error(e.to_string()))?;
-        file.sync_all().map_err(|e| Error::io(&self.guard.path, e))?;
+        file.sync_all()
+            .map_err(|e| Error::io(&self.guard.path, e))?;
         drop(file);
         std::fs::rename(&self.guard.path, &self.target).map_err(|e| Error::io(&self.target, e))?;
         self.guard.armed = false;
         if let Some(dir) = self.target.parent() {
-            let dir = if dir.as_os_str().is_empty() { Path::new(".") } else { dir };
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
             if let Ok(d) = File::open(dir) {
                 let _ = d.sync_all();
             }

@@ -6,8 +6,8 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{
-    parse_value_type, Action, Column, InputOptions, OnInvalid, Schema, TokenEncoding,
-    TokenOptions, ValueType,
+    parse_value_type, Action, Column, InputOptions, OnInvalid, Schema, TokenEncoding, TokenOptions,
+    ValueType,
 };
 use crate::transform::generalize::Granularity;
 use crate::transform::normalize::Kind;
@@ -221,7 +221,9 @@ impl RawColumn {
             .ok_or_else(|| at("has no action (keep, drop, tokenize or generalize)".into()))?;
         let is_temporal = matches!(value_type, ValueType::Date | ValueType::Timestamp);
         if self.format.is_some() && !is_temporal {
-            return Err(at("format applies only to date and timestamp columns".into()));
+            return Err(at(
+                "format applies only to date and timestamp columns".into()
+            ));
         }
         if let Some(f) = &self.format {
             crate::transform::generalize::validate_format(f, value_type)
@@ -229,7 +231,9 @@ impl RawColumn {
         }
         let only = |key: &str, present: bool, action: &str| -> Result<(), String> {
             if present {
-                Err(format!("column {name:?}: {key} applies only to action = {action:?}"))
+                Err(format!(
+                    "column {name:?}: {key} applies only to action = {action:?}"
+                ))
             } else {
                 Ok(())
             }
@@ -254,7 +258,11 @@ impl RawColumn {
                         on_invalid: parse_strict(&self.on_invalid)?,
                     }
                 } else {
-                    only("on_invalid", self.on_invalid.is_some(), "keep, tokenize or generalize")?;
+                    only(
+                        "on_invalid",
+                        self.on_invalid.is_some(),
+                        "keep, tokenize or generalize",
+                    )?;
                     Action::Drop
                 }
             }
@@ -267,10 +275,13 @@ impl RawColumn {
                     None | Some("id") => Kind::Id,
                     Some("phone") => {
                         let region = match &self.region {
-                            Some(r) => Some(
-                                rlibphonenumber::Region::from_code(r)
-                                    .map_err(|_| at(format!("region = {r:?} is not a known ISO 3166 region code")))?,
-                            ),
+                            Some(r) => {
+                                Some(rlibphonenumber::Region::from_code(r).map_err(|_| {
+                                    at(format!(
+                                        "region = {r:?} is not a known ISO 3166 region code"
+                                    ))
+                                })?)
+                            }
                             None => None,
                         };
                         Kind::Phone { region }
@@ -284,11 +295,13 @@ impl RawColumn {
                     }
                 };
                 if !matches!(kind, Kind::Phone { .. }) {
-                    only("region", self.region.is_some(), "tokenize with as = \"phone\"")?;
+                    only(
+                        "region",
+                        self.region.is_some(),
+                        "tokenize with as = \"phone\"",
+                    )?;
                 }
-                let namespace = self
-                    .namespace
-                    .unwrap_or_else(|| kind.name().to_string());
+                let namespace = self.namespace.unwrap_or_else(|| kind.name().to_string());
                 if namespace.is_empty() || namespace.contains('/') {
                     return Err(at("namespace must be non-empty and contain no '/'".into()));
                 }
@@ -313,11 +326,13 @@ impl RawColumn {
                 only("namespace", self.namespace.is_some(), "tokenize")?;
                 only("region", self.region.is_some(), "tokenize")?;
                 if !is_temporal {
-                    return Err(at("generalize needs type = \"date\" or \"timestamp\"".into()));
+                    return Err(at(
+                        "generalize needs type = \"date\" or \"timestamp\"".into()
+                    ));
                 }
-                let to_text = self
-                    .to
-                    .ok_or_else(|| at("generalize needs to = hour|day|week|month|quarter|year".into()))?;
+                let to_text = self.to.ok_or_else(|| {
+                    at("generalize needs to = hour|day|week|month|quarter|year".into())
+                })?;
                 let to = Granularity::parse(&to_text).ok_or_else(|| {
                     at(format!(
                         "to = {to_text:?} must be hour, day, week, month, quarter or year"

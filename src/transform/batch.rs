@@ -64,6 +64,7 @@ pub struct ColumnPlan {
 }
 
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // one per column, built once per run
 enum Op {
     Keep {
         value_type: ValueType,
@@ -155,7 +156,10 @@ impl BatchPlan {
     }
 
     /// Transform one batch: `inputs[i]` is the string column for `columns[i]`.
-    pub fn transform(&self, inputs: &[&StringArray]) -> (Vec<ArrayRef>, Vec<ColumnStats>, Vec<RowIssue>) {
+    pub fn transform(
+        &self,
+        inputs: &[&StringArray],
+    ) -> (Vec<ArrayRef>, Vec<ColumnStats>, Vec<RowIssue>) {
         let mut arrays = Vec::with_capacity(self.columns.len());
         let mut stats = Vec::with_capacity(self.columns.len());
         let mut issues = Vec::new();
@@ -176,13 +180,29 @@ impl BatchPlan {
                     tokenizer,
                     invalid,
                     on_invalid,
-                } => tokenize(input, kind, tokenizer, invalid.as_ref(), *on_invalid, &mut st, &mut sink),
+                } => tokenize(
+                    input,
+                    kind,
+                    tokenizer,
+                    invalid.as_ref(),
+                    *on_invalid,
+                    &mut st,
+                    &mut sink,
+                ),
                 Op::Generalize {
                     value_type,
                     parser,
                     to,
                     on_invalid,
-                } => generalize(input, *value_type, parser, *to, *on_invalid, &mut st, &mut sink),
+                } => generalize(
+                    input,
+                    *value_type,
+                    parser,
+                    *to,
+                    *on_invalid,
+                    &mut st,
+                    &mut sink,
+                ),
             };
             arrays.push(array);
             stats.push(st);
@@ -200,7 +220,13 @@ struct IssueSink<'a> {
 
 impl IssueSink<'_> {
     /// Count an invalid value; returns true when it must be written as null.
-    fn invalid(&mut self, st: &mut ColumnStats, on_invalid: OnInvalid, row: usize, rule: &'static str) {
+    fn invalid(
+        &mut self,
+        st: &mut ColumnStats,
+        on_invalid: OnInvalid,
+        row: usize,
+        rule: &'static str,
+    ) {
         st.invalid += 1;
         if on_invalid == OnInvalid::Error {
             self.issues.push(RowIssue {
@@ -280,7 +306,10 @@ fn generalize(
                 b.append_null();
                 continue;
             }
-            match parser.parse_timestamp(input.value(row)).map(|t| t.truncate(to)) {
+            match parser
+                .parse_timestamp(input.value(row))
+                .map(|t| t.truncate(to))
+            {
                 Some(Truncated::Micros(m)) => b.append_value(m),
                 _ => {
                     sink.invalid(st, on_invalid, row, rule);
@@ -303,10 +332,12 @@ fn generalize(
                 .parse_date(raw)
                 .map(|d| crate::transform::generalize::truncate_date(d, to))
         } else {
-            parser.parse_timestamp(raw).and_then(|t| match t.truncate(to) {
-                Truncated::Date(d) => Some(d),
-                Truncated::Micros(_) => None,
-            })
+            parser
+                .parse_timestamp(raw)
+                .and_then(|t| match t.truncate(to) {
+                    Truncated::Date(d) => Some(d),
+                    Truncated::Micros(_) => None,
+                })
         };
         match date {
             Some(d) => b.append_value(date32(d)),

@@ -64,7 +64,10 @@ pub fn validate_format(format: &str, value_type: ValueType) -> Result<(), String
 }
 
 fn has_offset(format: &str) -> bool {
-    format.contains("%z") || format.contains("%:z") || format.contains("%#z") || format.contains("%::z")
+    format.contains("%z")
+        || format.contains("%:z")
+        || format.contains("%#z")
+        || format.contains("%::z")
 }
 
 /// A parsed timestamp, placed in the dataset's zone.
@@ -163,7 +166,7 @@ impl TemporalParser {
         match &self.format {
             Some(f) if self.offset => DateTime::parse_from_str(s, f)
                 .ok()
-                .map(|dt| self.from_instant(dt.timestamp_micros())),
+                .map(|dt| self.at_instant(dt.timestamp_micros())),
             Some(f) => NaiveDateTime::parse_from_str(s, f)
                 .ok()
                 .or_else(|| {
@@ -171,10 +174,10 @@ impl TemporalParser {
                         .ok()
                         .and_then(|d| d.and_hms_opt(0, 0, 0))
                 })
-                .and_then(|n| self.from_local(n)),
+                .and_then(|n| self.at_local(n)),
             None => {
                 if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
-                    return Some(self.from_instant(dt.timestamp_micros()));
+                    return Some(self.at_instant(dt.timestamp_micros()));
                 }
                 ISO_NAIVE
                     .iter()
@@ -184,12 +187,12 @@ impl TemporalParser {
                             .ok()
                             .and_then(|d| d.and_hms_opt(0, 0, 0))
                     })
-                    .and_then(|n| self.from_local(n))
+                    .and_then(|n| self.at_local(n))
             }
         }
     }
 
-    fn from_instant(&self, utc_micros: i64) -> LocalTimestamp {
+    fn at_instant(&self, utc_micros: i64) -> LocalTimestamp {
         let local = self
             .tz
             .timestamp_micros(utc_micros)
@@ -199,7 +202,7 @@ impl TemporalParser {
         LocalTimestamp { local, utc_micros }
     }
 
-    fn from_local(&self, local: NaiveDateTime) -> Option<LocalTimestamp> {
+    fn at_local(&self, local: NaiveDateTime) -> Option<LocalTimestamp> {
         // Ambiguous local times (a DST fold) take the earlier instant.
         let dt = self.tz.from_local_datetime(&local).earliest()?;
         Some(LocalTimestamp {
@@ -223,20 +226,39 @@ mod tests {
         let p = TemporalParser::new(ValueType::Timestamp, None, chrono_tz::Asia::Shanghai);
         // 2008-05-31T16:30Z is 2008-06-01 00:30 in Shanghai.
         let t = p.parse_timestamp("2008-05-31T16:30:00Z").unwrap();
-        assert_eq!(t.truncate(Granularity::Month), Truncated::Date(d(2008, 6, 1)));
+        assert_eq!(
+            t.truncate(Granularity::Month),
+            Truncated::Date(d(2008, 6, 1))
+        );
         let t = p.parse_timestamp("2008-05-31 23:30:00").unwrap();
-        assert_eq!(t.truncate(Granularity::Day), Truncated::Date(d(2008, 5, 31)));
+        assert_eq!(
+            t.truncate(Granularity::Day),
+            Truncated::Date(d(2008, 5, 31))
+        );
         // hour: 23:00 Shanghai = 15:00 UTC
-        let expect = d(2008, 5, 31).and_hms_opt(15, 0, 0).unwrap().and_utc().timestamp_micros();
+        let expect = d(2008, 5, 31)
+            .and_hms_opt(15, 0, 0)
+            .unwrap()
+            .and_utc()
+            .timestamp_micros();
         assert_eq!(t.truncate(Granularity::Hour), Truncated::Micros(expect));
     }
 
     #[test]
     fn week_quarter_year() {
         // 2008-05-31 is a Saturday; its ISO week starts Monday 2008-05-26.
-        assert_eq!(truncate_date(d(2008, 5, 31), Granularity::Week), d(2008, 5, 26));
-        assert_eq!(truncate_date(d(2008, 5, 31), Granularity::Quarter), d(2008, 4, 1));
-        assert_eq!(truncate_date(d(2008, 5, 31), Granularity::Year), d(2008, 1, 1));
+        assert_eq!(
+            truncate_date(d(2008, 5, 31), Granularity::Week),
+            d(2008, 5, 26)
+        );
+        assert_eq!(
+            truncate_date(d(2008, 5, 31), Granularity::Quarter),
+            d(2008, 4, 1)
+        );
+        assert_eq!(
+            truncate_date(d(2008, 5, 31), Granularity::Year),
+            d(2008, 1, 1)
+        );
     }
 
     #[test]

@@ -201,9 +201,9 @@ fn phone(base: &str, region: Option<Region>) -> Normalized<'static> {
         }
     };
     match parsed {
-        Ok(n) if n.is_valid() => {
-            Normalized::Value(Cow::Owned(n.format_as(PhoneNumberFormat::E164).into_owned()))
-        }
+        Ok(n) if n.is_valid() => Normalized::Value(Cow::Owned(
+            n.format_as(PhoneNumberFormat::E164).into_owned(),
+        )),
         Ok(_) => Normalized::Invalid("phone: not a valid number (libphonenumber)"),
         Err(_) => Normalized::Invalid("phone: does not parse as a number (libphonenumber)"),
     }
@@ -235,9 +235,16 @@ mod tests {
             "(+86) 13800138000",
             "１３８００１３８０００",
         ] {
-            assert_eq!(value(&cn(), raw).as_deref(), Some("+8613800138000"), "{raw}");
+            assert_eq!(
+                value(&cn(), raw).as_deref(),
+                Some("+8613800138000"),
+                "{raw}"
+            );
         }
-        assert_eq!(value(&cn(), "(010) 6552-9988").as_deref(), Some("+861065529988"));
+        assert_eq!(
+            value(&cn(), "(010) 6552-9988").as_deref(),
+            Some("+861065529988")
+        );
         assert_eq!(value(&cn(), "N/A"), None);
         assert_eq!(value(&cn(), "12345"), None);
         assert_eq!(normalize(&cn(), "   "), Normalized::Empty);
@@ -270,7 +277,10 @@ mod tests {
 
     #[test]
     fn id_keeps_case_and_applies_nfkc() {
-        assert_eq!(value(&Kind::Id, " ＡＢＣ１２３ ").as_deref(), Some("ABC123"));
+        assert_eq!(
+            value(&Kind::Id, " ＡＢＣ１２３ ").as_deref(),
+            Some("ABC123")
+        );
         assert_eq!(value(&Kind::Id, "AbC").as_deref(), Some("AbC"));
     }
 

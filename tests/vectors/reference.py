@@ -111,12 +111,26 @@ def encode(raw: bytes, encoding: str) -> str:
     raise ValueError(f"unknown encoding {encoding!r}")
 
 
+def check_bits(bits: int) -> None:
+    if not (96 <= bits <= 256 and bits % 8 == 0):
+        raise ValueError(f"bits must be a multiple of 8 in 96..=256, got {bits}")
+
+
 def token_for(master: bytes, context: str, namespace: str, value: str,
               bits: int = DEFAULT_BITS, encoding: str = "hex") -> str:
     """Token of an already-normalised, non-empty value."""
-    if not (96 <= bits <= 256 and bits % 8 == 0):
-        raise ValueError(f"bits must be a multiple of 8 in 96..=256, got {bits}")
-    mac = hmac_sha256(ns_key(master, context, namespace), value.encode("utf-8"))
+    check_bits(bits)
+    return token_with_ns_key(ns_key(master, context, namespace), value, bits, encoding)
+
+
+def token_with_ns_key(key: bytes, value: str, bits: int = DEFAULT_BITS,
+                      encoding: str = "hex") -> str:
+    """Token of an already-normalised, non-empty value under a namespace key
+    already derived with ns_key().  Same result as token_for(); it lets a
+    caller that tokenises many values (crosscheck.py) derive each namespace
+    key once."""
+    check_bits(bits)
+    mac = hmac_sha256(key, value.encode("utf-8"))
     return encode(mac[: bits // 8], encoding)
 
 
@@ -287,12 +301,22 @@ def tokenize(master: bytes, context: str, namespace: str, kind: str, raw: str,
              region: str | None = None, bits: int = DEFAULT_BITS,
              encoding: str = "hex", on_invalid: str = "null"):
     """Return (status, normalised value or None, token or None)."""
+    return tokenize_with(lambda ns: ns_key(master, context, ns), namespace, kind, raw,
+                         region, bits, encoding, on_invalid)
+
+
+def tokenize_with(key_for, namespace: str, kind: str, raw: str,
+                  region: str | None = None, bits: int = DEFAULT_BITS,
+                  encoding: str = "hex", on_invalid: str = "null"):
+    """tokenize() with the namespace keys supplied by key_for(namespace) ->
+    ns_key(master, context, namespace), so that a caller can cache them.
+    Return (status, normalised value or None, token or None)."""
     status, value = normalize(kind, raw, region)
     if status == OK:
-        return status, value, token_for(master, context, namespace, value, bits, encoding)
+        return status, value, token_with_ns_key(key_for(namespace), value, bits, encoding)
     if status == INVALID and on_invalid == "token":
-        return status, None, token_for(master, context, namespace + ".invalid",
-                                       base_normalize(raw), bits, encoding)
+        return status, None, token_with_ns_key(key_for(namespace + ".invalid"),
+                                               base_normalize(raw), bits, encoding)
     return status, None, None
 
 

@@ -1,0 +1,207 @@
+//! Test harness: run the real `txanon` binary in a temporary directory.
+//!
+//! On failure, assertions print the command, exit status, stdout and stderr.
+
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use arrow_array::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+pub const DEMO_KEY_HEX: &str = "b683ce432590829a796e8802fc42be517504aa6783ecfd1b6c783e44e6420a21";
+/// A non-demo test key.
+pub const TEST_KEY_HEX: &str = "7d1c0e5a9b3f4e2d8c6a5b4f3e2d1c0b9a8f7e6d5c4b3a29181716151413121f";
+
+/// Path of a file in the repository.
+pub fn repo(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// One temporary working directory.
+pub struct TestEnv {
+    pub dir: tempfile::TempDir,
+}
+
+/// The outcome of one run.
+pub struct Run {
+    pub cmd: String,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    fn describe(&self) -> String {
+        format!(
+            "command: {}\nexit: {:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.cmd, self.code, self.stdout, self.stderr
+        )
+    }
+
+    #[track_caller]
+    pub fn success(&self) -> &Run {
+        assert_eq!(self.code, Some(0), "expected success\n{}", self.describe());
+        self
+    }
+
+    #[track_caller]
+    pub fn exit(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code,
+            Some(code),
+            "expected exit {code}\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Run {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_lacks(&self, needle: &str) -> &Run {
+        assert!(
+            !self.stderr.contains(needle),
+            "stderr contains {needle:?}\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    /// Neither stdout nor stderr contains `needle` (case-insensitive).
+    #[track_caller]
+    pub fn never_says(&self, needle: &str) -> &Run {
+        let n = needle.to_lowercase();
+        assert!(
+            !self.stdout.to_lowercase().contains(&n) && !self.stderr.to_lowercase().contains(&n),
+            "output contains {needle:?}\n{}",
+            self.describe()
+        );
+        self
+    }
+}
+
+impl TestEnv {
+    pub fn new() -> TestEnv {
+        TestEnv {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, bytes).expect("write test file");
+        p
+    }
+
+    /// A key file holding `hex`.
+    pub fn key(&self, name: &str, hex: &str) -> PathBuf {
+        self.write(name, format!("{hex}\n"))
+    }
+
+    pub fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_txanon"));
+        cmd.current_dir(self.dir.path())
+            .env_remove("TXANON_KEY")
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    pub fn run<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut cmd = self.command();
+        cmd.args(args);
+        run_command(cmd)
+    }
+
+    /// Files in the temp dir (to check nothing stray was left).
+    pub fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
+            .expect("read temp dir")
+            .map(|e| {
+                e.expect("dir entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+pub fn run_command(mut cmd: Command) -> Run {
+    let desc = format!("{cmd:?}");
+    let out: Output = cmd.output().expect("spawn txanon");
+    Run {
+        cmd: desc,
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Read a Parquet file back: its batches and footer key-value metadata.
+pub fn read_parquet(path: &Path) -> (Vec<RecordBatch>, Vec<(String, String)>) {
+    let file = File::open(path).expect("open parquet");
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).expect("parquet footer");
+    let kv = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|kv| {
+            kv.iter()
+                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+    let reader = builder.build().expect("parquet reader");
+    let batches = reader.collect::<Result<Vec<_>, _>>().expect("read batches");
+    (batches, kv)
+}
+
+/// One batch with all rows.
+pub fn read_all(path: &Path) -> (RecordBatch, Vec<(String, String)>) {
+    let (batches, kv) = read_parquet(path);
+    let schema = batches
+        .first()
+        .map(|b| b.schema())
+        .expect("at least one batch");
+    (
+        arrow_select::concat::concat_batches(&schema, &batches).expect("concat"),
+        kv,
+    )
+}
+
+/// String values of a column (None for nulls).
+pub fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
+    let col = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name}"));
+    let arr = col
+        .as_any()
+        .downcast_ref::<arrow_array::StringArray>()
+        .unwrap_or_else(|| panic!("{name} is not Utf8"));
+    arr.iter().map(|v| v.map(str::to_string)).collect()
+}
+
+/// The header of the sample dump.
+pub const HEADER: &str = "txn_id,created_at,account_id,customer_name,id_card,mobile,email,home_address,shipping_address,birth_date,amount,currency,merchant_id,channel,is_refund,item_count,ip_address";

@@ -1,0 +1,52 @@
+//! `txanon keygen`.
+
+mod common;
+
+use common::*;
+
+#[test]
+fn writes_a_private_64_hex_key_and_never_overwrites() {
+    let env = TestEnv::new();
+    let run = env.run(["keygen", "-o", "k.key"]);
+    run.success().stderr_has("fingerprint");
+    let text = std::fs::read_to_string(env.path("k.key")).unwrap();
+    let hex = text.trim();
+    assert_eq!(hex.len(), 64);
+    assert!(hex.bytes().all(|b| b.is_ascii_hexdigit()));
+    run.never_says(hex);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(env.path("k.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    env.run(["keygen", "-o", "k.key"])
+        .exit(2)
+        .stderr_has("never overwritten");
+    assert_eq!(std::fs::read_to_string(env.path("k.key")).unwrap(), text);
+
+    env.run(["keygen", "-o", "k2.key"]).success();
+    assert_ne!(std::fs::read_to_string(env.path("k2.key")).unwrap(), text);
+}
+
+#[test]
+fn generated_key_works_for_anonymize() {
+    let env = TestEnv::new();
+    env.run(["keygen", "-o", "k.key"]).success();
+    env.run([
+        "anonymize",
+        "--schema",
+        repo("schemas/transactions.toml").to_str().unwrap(),
+        "--key-file",
+        "k.key",
+        "-q",
+        "-o",
+        "out.parquet",
+        repo("data-samples/transactions.csv").to_str().unwrap(),
+    ])
+    .success()
+    .stderr_lacks("DEMO KEY");
+}
