@@ -323,6 +323,13 @@ pub fn provenance(schema: &Schema, key: &MasterKey) -> Vec<(String, String)> {
         ("txanon.token.spec".into(), TOKEN_SPEC.into()),
         ("txanon.token.context".into(), schema.tokens.context.clone()),
         ("txanon.token.bits".into(), schema.tokens.bits.to_string()),
+        (
+            "txanon.token.encoding".into(),
+            match schema.tokens.encoding {
+                crate::schema::TokenEncoding::Hex => "hex".into(),
+                crate::schema::TokenEncoding::Base64Url => "base64url".into(),
+            },
+        ),
         ("txanon.key.fingerprint".into(), key.fingerprint()),
         ("txanon.label".into(), OUTPUT_LABEL.into()),
     ]
@@ -330,6 +337,8 @@ pub fn provenance(schema: &Schema, key: &MasterKey) -> Vec<(String, String)> {
 
 struct ChunkResult {
     file: usize,
+    /// A chunk that could not be decoded safely: stops the run whatever --max-bad-rows says.
+    fatal: Option<BadRecord>,
     batch: RecordBatch,
     stats: Vec<ColumnStats>,
     bad: Vec<BadRecord>,
@@ -339,6 +348,17 @@ struct ChunkResult {
 
 fn process_chunk(chunk: &Chunk, fp: &FilePlan, plan: &BatchPlan) -> Result<ChunkResult> {
     let decoded = fp.decode.decode(chunk);
+    if decoded.fatal.is_some() {
+        return Ok(ChunkResult {
+            file: chunk.file,
+            fatal: decoded.fatal,
+            batch: RecordBatch::new_empty(plan.schema.clone()),
+            stats: vec![ColumnStats::default(); plan.columns.len()],
+            bad: Vec::new(),
+            rows_read: 0,
+            bytes: 0,
+        });
+    }
     let empty = StringArray::from(Vec::<Option<&str>>::new());
     let inputs: Vec<&StringArray> = fp
         .positions
@@ -371,7 +391,7 @@ fn process_chunk(chunk: &Chunk, fp: &FilePlan, plan: &BatchPlan) -> Result<Chunk
         })?;
     let mut bad = decoded.bad;
     if !issues.is_empty() {
-        let spans = crate::io::csv::record_spans(&chunk.data, chunk.first_line);
+        let spans = fp.decode.record_spans(chunk);
         let mut keep = vec![true; batch.num_rows()];
         for issue in &issues {
             keep[issue.row] = false;
@@ -391,6 +411,7 @@ fn process_chunk(chunk: &Chunk, fp: &FilePlan, plan: &BatchPlan) -> Result<Chunk
     }
     Ok(ChunkResult {
         file: chunk.file,
+        fatal: None,
         batch,
         stats,
         bad,
@@ -484,6 +505,14 @@ pub fn anonymize(
                     pending.insert(seq, res);
                     while let Some(res) = pending.remove(&next) {
                         let r = res?;
+                        if let Some(f) = r.fatal {
+                            return Err(Error::BadRecord {
+                                path: opts.inputs[r.file].clone(),
+                                line: f.line,
+                                column: f.column,
+                                rule: f.rule,
+                            });
+                        }
                         rows_read += r.rows_read;
                         bytes_done += r.bytes;
                         for (total, s) in stats.iter_mut().zip(&r.stats) {
@@ -569,6 +598,7 @@ pub fn anonymize(
                         seq,
                         Ok(ChunkResult {
                             file: fi,
+                            fatal: None,
                             batch: RecordBatch::new_empty(plan.schema.clone()),
                             stats: vec![ColumnStats::default(); plan.columns.len()],
                             bad: vec![BadRecord {

@@ -72,7 +72,7 @@ impl CsvInput {
     /// gives the column names, matched by position.
     pub fn open(path: &Path, delimiter: u8, header: bool, declared: &[String]) -> Result<CsvInput> {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut chunker = Chunker::new(file, b'"');
+        let mut chunker = Chunker::new(file, delimiter);
         let columns = if header {
             let (rec, line) = chunker
                 .next_record()
@@ -190,8 +190,30 @@ impl DecodePlan {
                 batch,
                 bad: Vec::new(),
                 kept: None,
+                fatal: None,
             },
+            Err(f) if f.boundary => self.boundary_mismatch(chunk.first_line),
             Err(_) => self.decode_slowly(chunk),
+        }
+    }
+
+    /// Record spans of a chunk (for mapping rows back to lines).
+    pub fn record_spans(&self, chunk: &Chunk) -> Vec<(usize, usize, u64)> {
+        record_spans(&chunk.data, chunk.first_line, self.delimiter)
+    }
+
+    fn boundary_mismatch(&self, line: u64) -> DecodedChunk {
+        DecodedChunk {
+            batch: RecordBatch::new_empty(self.projected_schema()),
+            bad: Vec::new(),
+            kept: None,
+            fatal: Some(BadRecord {
+                line,
+                column: "(chunk)".into(),
+                rule: "record boundaries disagree with the CSV decoder (internal error; \
+                       nothing was written; please report)"
+                    .into(),
+            }),
         }
     }
 
@@ -209,8 +231,19 @@ impl DecodePlan {
         }
         let batch = decoder
             .flush()
-            .map_err(|e| DecodeFailure::from_arrow(&e.to_string()))?;
-        Ok(batch.unwrap_or_else(|| RecordBatch::new_empty(self.projected_schema())))
+            .map_err(|e| DecodeFailure::from_arrow(&e.to_string()))?
+            .unwrap_or_else(|| RecordBatch::new_empty(self.projected_schema()));
+        // Fail closed if our record boundaries and the decoder's ever disagree:
+        // rows must never be dropped silently.
+        if offset != data.len() || batch.num_rows() != records {
+            return Err(DecodeFailure {
+                record: None,
+                field: None,
+                rule: String::new(),
+                boundary: true,
+            });
+        }
+        Ok(batch)
     }
 
     fn projected_schema(&self) -> Arc<ArrowSchema> {
@@ -223,7 +256,7 @@ impl DecodePlan {
 
     /// Decode record by record runs, isolating the bad ones.
     fn decode_slowly(&self, chunk: &Chunk) -> DecodedChunk {
-        let spans = record_spans(&chunk.data, chunk.first_line);
+        let spans = self.record_spans(chunk);
         let mut batches = Vec::new();
         let mut bad = Vec::new();
         let mut kept = Vec::new();
@@ -237,6 +270,7 @@ impl DecodePlan {
                     batches.push(batch);
                     break;
                 }
+                Err(failure) if failure.boundary => return self.boundary_mismatch(spans[start].2),
                 Err(failure) => {
                     // Record numbers from arrow-csv are 1-based within the range.
                     let k = failure.record.unwrap_or(1).max(1) - 1;
@@ -275,6 +309,7 @@ impl DecodePlan {
             batch,
             bad,
             kept: Some(kept),
+            fatal: None,
         }
     }
 
@@ -301,6 +336,8 @@ pub struct DecodedChunk {
     pub bad: Vec<BadRecord>,
     /// Chunk record index of each row, when records were left out.
     pub kept: Option<Vec<usize>>,
+    /// Set when the chunk cannot be decoded safely at all: the run must stop.
+    pub fatal: Option<BadRecord>,
 }
 
 /// What we take from an arrow-csv error: record number, field, and our own rule text.
@@ -309,6 +346,8 @@ struct DecodeFailure {
     record: Option<usize>,
     field: Option<usize>,
     rule: String,
+    /// Our record boundaries disagree with the decoder's.
+    boundary: bool,
 }
 
 impl DecodeFailure {
@@ -333,6 +372,7 @@ impl DecodeFailure {
                 record,
                 field: None,
                 rule,
+                boundary: false,
             }
         } else if message.contains("UTF-8") {
             DecodeFailure {
@@ -340,89 +380,162 @@ impl DecodeFailure {
                 // arrow-csv numbers fields from 1.
                 field: number_after("field ").and_then(|f| f.checked_sub(1)),
                 rule: "invalid UTF-8".into(),
+                boundary: false,
             }
         } else {
             DecodeFailure {
                 record,
                 field: None,
                 rule: "malformed CSV record".into(),
+                boundary: false,
             }
         }
     }
 }
 
 /// Byte spans `(start, end, line)` of the non-blank records in `data`.
-pub fn record_spans(data: &[u8], first_line: u64) -> Vec<(usize, usize, u64)> {
+pub fn record_spans(data: &[u8], first_line: u64, delimiter: u8) -> Vec<(usize, usize, u64)> {
     let mut spans = Vec::new();
-    let mut in_quote = false;
-    let mut start = 0;
-    let mut line = first_line;
-    let mut start_line = first_line;
-    for (i, &b) in data.iter().enumerate() {
-        if b == b'"' {
-            in_quote = !in_quote;
-        } else if b == b'\n' {
-            line += 1;
-            if !in_quote {
-                if !is_blank(&data[start..=i]) {
-                    spans.push((start, i + 1, start_line));
-                }
-                start = i + 1;
-                start_line = line;
-            }
+    let mut scanner = Scanner::new(delimiter, b'"');
+    let (mut i, mut newlines, mut start, mut start_line) = (0, 0u64, 0, first_line);
+    while let Some((end, blank)) = scanner.next_end(data, &mut i, true, &mut newlines) {
+        if !blank {
+            spans.push((start, end, start_line));
         }
+        start = end;
+        start_line = first_line + newlines;
     }
-    if start < data.len() && !is_blank(&data[start..]) {
+    if start < data.len() && scanner.record_len > 0 {
         spans.push((start, data.len(), start_line));
     }
     spans
 }
 
-fn is_blank(rec: &[u8]) -> bool {
-    rec.iter().all(|&b| b == b'\n' || b == b'\r')
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScanState {
+    /// At the start of a field: a quote here opens a quoted field.
+    FieldStart,
+    /// Inside an unquoted field: quotes are literal.
+    InField,
+    /// Inside a quoted field: delimiters and newlines are data.
+    InQuoted,
+    /// Just after a quote inside a quoted field: a second quote is an escaped quote.
+    QuoteInQuoted,
+}
+
+/// Finds record ends the way csv-core (arrow-csv's parser) reads RFC 4180:
+/// a quote opens a quoted field only at the start of a field, a doubled
+/// quote inside one is literal, CR, LF and CRLF end records outside quoted
+/// fields, and empty records (blank lines) are skipped.
+#[derive(Debug, Clone)]
+struct Scanner {
+    state: ScanState,
+    delimiter: u8,
+    quote: u8,
+    /// Bytes of the current record so far (terminators excluded).
+    record_len: usize,
+}
+
+impl Scanner {
+    fn new(delimiter: u8, quote: u8) -> Scanner {
+        Scanner {
+            state: ScanState::FieldStart,
+            delimiter,
+            quote,
+            record_len: 0,
+        }
+    }
+
+    /// Scan `buf` from `*i` to the next record end. Returns `(end, blank)`
+    /// with `end` just past the terminator, or `None` when `buf` ran out
+    /// (`*i` is then where scanning must resume). Counts LF bytes into `newlines`.
+    #[inline]
+    fn next_end(
+        &mut self,
+        buf: &[u8],
+        i: &mut usize,
+        eof: bool,
+        newlines: &mut u64,
+    ) -> Option<(usize, bool)> {
+        while *i < buf.len() {
+            let b = buf[*i];
+            if self.state == ScanState::InQuoted {
+                if b == self.quote {
+                    self.state = ScanState::QuoteInQuoted;
+                } else if b == b'\n' {
+                    *newlines += 1;
+                }
+                self.record_len += 1;
+                *i += 1;
+                continue;
+            }
+            if b == b'\n' || b == b'\r' {
+                let mut end = *i + 1;
+                if b == b'\n' {
+                    *newlines += 1;
+                } else if *i + 1 < buf.len() {
+                    if buf[*i + 1] == b'\n' {
+                        end += 1;
+                        *newlines += 1;
+                    }
+                } else if !eof {
+                    return None; // CR at the end of the buffer: is it CRLF? Need more input.
+                }
+                let blank = self.record_len == 0;
+                self.record_len = 0;
+                self.state = ScanState::FieldStart;
+                *i = end;
+                return Some((end, blank));
+            }
+            self.record_len += 1;
+            self.state = match self.state {
+                ScanState::FieldStart if b == self.quote => ScanState::InQuoted,
+                ScanState::QuoteInQuoted if b == self.quote => ScanState::InQuoted,
+                _ if b == self.delimiter => ScanState::FieldStart,
+                _ => ScanState::InField,
+            };
+            *i += 1;
+        }
+        None
+    }
 }
 
 /// Cuts a byte stream into runs of whole records.
 struct Chunker<R> {
     reader: R,
     buf: Vec<u8>,
+    scanner: Scanner,
     /// Bytes of `buf` already scanned.
     scanned: usize,
     /// End of the last complete record in `buf`.
     cut: usize,
-    /// Records completed in `buf[..cut]`.
+    /// Non-blank records completed in `buf[..cut]`.
     records: usize,
-    in_quote: bool,
     /// Line where `buf` starts.
     line: u64,
-    /// Newlines within `buf[..scanned]`.
+    /// LF bytes within `buf[..scanned]`.
     newlines: u64,
-    /// Newlines within `buf[..cut]`.
+    /// LF bytes within `buf[..cut]`.
     cut_newlines: u64,
-    /// Start of the record being scanned (for blank-record detection).
-    record_start: usize,
     eof: bool,
-    quote: u8,
     bytes_read: u64,
     unterminated: Option<u64>,
     first_read: bool,
 }
 
 impl<R: Read> Chunker<R> {
-    fn new(reader: R, quote: u8) -> Chunker<R> {
+    fn new(reader: R, delimiter: u8) -> Chunker<R> {
         Chunker {
             reader,
             buf: Vec::new(),
+            scanner: Scanner::new(delimiter, b'"'),
             scanned: 0,
             cut: 0,
             records: 0,
-            in_quote: false,
             line: 1,
             newlines: 0,
             cut_newlines: 0,
-            record_start: 0,
             eof: false,
-            quote,
             bytes_read: 0,
             unterminated: None,
             first_read: true,
@@ -456,27 +569,21 @@ impl<R: Read> Chunker<R> {
         Ok(())
     }
 
-    /// Scan forward until `want` records are complete or input ends.
+    /// Scan forward until `want` records are complete or the buffer ends.
     fn scan(&mut self, want: usize) {
-        let quote = self.quote;
         let mut i = self.scanned;
-        let buf = &self.buf;
-        while i < buf.len() && self.records < want {
-            let b = buf[i];
-            if b == quote {
-                self.in_quote = !self.in_quote;
-            } else if b == b'\n' {
-                self.newlines += 1;
-                if !self.in_quote {
-                    if !is_blank(&buf[self.record_start..=i]) {
-                        self.records += 1;
-                    }
-                    self.cut = i + 1;
+        while self.records < want {
+            match self
+                .scanner
+                .next_end(&self.buf, &mut i, self.eof, &mut self.newlines)
+            {
+                Some((end, blank)) => {
+                    self.records += usize::from(!blank);
+                    self.cut = end;
                     self.cut_newlines = self.newlines;
-                    self.record_start = i + 1;
                 }
+                None => break,
             }
-            i += 1;
         }
         self.scanned = i;
     }
@@ -488,7 +595,6 @@ impl<R: Read> Chunker<R> {
         self.line += newlines;
         self.scanned -= upto;
         self.cut -= upto;
-        self.record_start -= upto;
         self.newlines -= newlines;
         self.cut_newlines -= newlines;
         self.records -= records;
@@ -504,30 +610,30 @@ impl<R: Read> Chunker<R> {
                 return Ok(Some(self.take(cut, nl, recs)));
             }
             if self.eof {
-                // Whatever remains is the last record (without a newline).
-                let tail_blank = is_blank(&self.buf[self.record_start..]);
-                if self.in_quote && !tail_blank {
-                    let line = self.line + self.cut_newlines;
-                    self.unterminated = Some(line);
-                    // Emit the complete records; drop the unterminated tail.
+                // Whatever follows the last terminator is a last record without one.
+                let has_tail = self.scanner.record_len > 0;
+                if has_tail && self.scanner.state == ScanState::InQuoted {
+                    self.unterminated = Some(self.line + self.cut_newlines);
                     let (cut, nl, recs) = (self.cut, self.cut_newlines, self.records);
                     self.buf.truncate(cut);
                     self.scanned = cut;
+                    self.newlines = nl;
+                    self.scanner = Scanner::new(self.scanner.delimiter, self.scanner.quote);
                     if recs == 0 {
                         return Ok(None);
                     }
                     return Ok(Some(self.take(cut, nl, recs)));
                 }
                 let end = self.buf.len();
-                let recs = self.records + usize::from(!tail_blank);
-                if end == 0 || recs == 0 {
+                let recs = self.records + usize::from(has_tail);
+                if recs == 0 {
                     return Ok(None);
                 }
-                let nl = self.newlines;
-                self.cut = end;
-                self.record_start = end;
+                self.scanner.record_len = 0;
                 self.records = recs;
-                self.cut_newlines = nl;
+                self.cut = end;
+                self.cut_newlines = self.newlines;
+                let nl = self.newlines;
                 return Ok(Some(self.take(end, nl, recs)));
             }
             self.fill()?;
@@ -556,7 +662,7 @@ mod tests {
     use super::*;
 
     fn chunks(text: &str, max: usize) -> Vec<(String, u64, usize)> {
-        let mut c = Chunker::new(text.as_bytes(), b'"');
+        let mut c = Chunker::new(text.as_bytes(), b',');
         let mut out = Vec::new();
         while let Some((d, l, n)) = c.next_chunk(max).unwrap() {
             out.push((String::from_utf8(d).unwrap(), l, n));
@@ -572,16 +678,93 @@ mod tests {
         assert_eq!(got[1], ("3,4\n5,6".to_string(), 4, 2));
     }
 
+    /// A reader that returns one byte per read: every buffer boundary is exercised.
+    struct Trickle<'a>(&'a [u8]);
+    impl Read for Trickle<'_> {
+        fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+            match (self.0.split_first(), out.first_mut()) {
+                (Some((b, rest)), Some(o)) => {
+                    *o = *b;
+                    self.0 = rest;
+                    Ok(1)
+                }
+                _ => Ok(0),
+            }
+        }
+    }
+
+    fn trickle_chunks(text: &[u8], max: usize) -> Vec<(Vec<u8>, u64, usize)> {
+        let mut c = Chunker::new(Trickle(text), b',');
+        let mut out = Vec::new();
+        while let Some(chunk) = c.next_chunk(max).unwrap() {
+            out.push(chunk);
+        }
+        out
+    }
+
+    #[test]
+    fn quotes_are_literal_inside_unquoted_fields() {
+        // csv-core reads `5" screen` literally; the scanner must agree.
+        let text = b"a,b\n1,5\" screen\n2,x\n3,\"q,\"\"r\"\"\n\"\n4,y\n";
+        let chunks = trickle_chunks(text, 100);
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0].2, 5);
+        let spans = record_spans(text, 1, b',');
+        assert_eq!(
+            spans.iter().map(|s| s.2).collect::<Vec<_>>(),
+            vec![1, 2, 3, 4, 6]
+        );
+    }
+
+    #[test]
+    fn cr_crlf_and_lf_terminators_at_any_buffer_boundary() {
+        let text = b"h\r\na\r\nb\rc\n\r\nd";
+        for max in 1..6 {
+            let chunks = trickle_chunks(text, max);
+            let records: usize = chunks.iter().map(|c| c.2).sum();
+            assert_eq!(records, 5, "max {max}: {chunks:?}");
+            let joined: Vec<u8> = chunks.iter().flat_map(|c| c.0.clone()).collect();
+            assert_eq!(joined, text.to_vec());
+        }
+        let lines: Vec<u64> = record_spans(text, 1, b',').iter().map(|s| s.2).collect();
+        assert_eq!(lines, vec![1, 2, 3, 3, 5]);
+    }
+
+    #[test]
+    fn decoder_and_scanner_agree_on_tricky_records() {
+        let cols: Vec<String> = vec!["x".into(), "y".into()];
+        let plan = DecodePlan::new(&cols, vec![0, 1], b',');
+        let data = b"1,5\" screen\n2,\"a\"\"b\"\n3,\"multi\nline\"\r\n4,y\r5,z".to_vec();
+        let records = record_spans(&data, 1, b',').len();
+        let chunk = Chunk {
+            file: 0,
+            first_line: 1,
+            data,
+            records,
+        };
+        let d = plan.decode(&chunk);
+        assert!(
+            d.fatal.is_none() && d.bad.is_empty(),
+            "{:?} {:?}",
+            d.fatal,
+            d.bad
+        );
+        assert_eq!(d.batch.num_rows(), 5);
+    }
+
     #[test]
     fn blank_lines_are_skipped_but_counted() {
         let got = chunks("a\n\n\nb\n", 10);
         assert_eq!(got, vec![("a\n\n\nb\n".to_string(), 1, 2)]);
-        assert_eq!(record_spans(b"a\n\n\nb\n", 1), vec![(0, 2, 1), (4, 6, 4)]);
+        assert_eq!(
+            record_spans(b"a\n\n\nb\n", 1, b','),
+            vec![(0, 2, 1), (4, 6, 4)]
+        );
     }
 
     #[test]
     fn unterminated_quote_is_reported_with_its_line() {
-        let mut c = Chunker::new(&b"a,b\n1,2\n3,\"oops\n4,5\n"[..], b'"');
+        let mut c = Chunker::new(&b"a,b\n1,2\n3,\"oops\n4,5\n"[..], b',');
         let (_, _, n) = c.next_chunk(100).unwrap().unwrap();
         assert_eq!(n, 2);
         assert_eq!(c.unterminated, Some(3));

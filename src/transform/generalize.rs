@@ -15,7 +15,7 @@
 //! ```
 
 use chrono::format::{Item, StrftimeItems};
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, TimeZone, Timelike};
+use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike};
 use chrono_tz::Tz;
 
 use crate::schema::ValueType;
@@ -75,6 +75,7 @@ fn has_offset(format: &str) -> bool {
 pub struct LocalTimestamp {
     local: NaiveDateTime,
     utc_micros: i64,
+    tz: Tz,
 }
 
 /// Result of truncation.
@@ -92,17 +93,57 @@ impl LocalTimestamp {
         self.utc_micros
     }
 
-    /// Truncate to the start of the period containing this instant, in the zone.
+    /// Truncate to the start of the period containing this instant, in the
+    /// zone the timestamp was placed in.
     pub fn truncate(&self, to: Granularity) -> Truncated {
         match to {
-            Granularity::Hour => {
-                let into_hour = i64::from(self.local.minute()) * 60_000_000
-                    + i64::from(self.local.second()) * 1_000_000
-                    + i64::from(self.local.nanosecond() / 1000);
-                Truncated::Micros(self.utc_micros - into_hour)
-            }
+            Granularity::Hour => Truncated::Micros(self.hour_start()),
             other => Truncated::Date(truncate_date(self.local.date(), other)),
         }
+    }
+
+    /// The first instant of the local hour this instant falls in. Offsets can
+    /// change inside an hour (Lord Howe moves by 30 minutes), so the hour
+    /// start is looked up in the zone rather than computed by subtraction.
+    fn hour_start(&self) -> i64 {
+        let tz = self.tz;
+        let start_local = self
+            .local
+            .date()
+            .and_hms_opt(self.local.hour(), 0, 0)
+            .unwrap_or(self.local);
+        let candidates = match tz.from_local_datetime(&start_local) {
+            LocalResult::Single(a) => vec![a.timestamp_micros()],
+            LocalResult::Ambiguous(a, b) => vec![a.timestamp_micros(), b.timestamp_micros()],
+            LocalResult::None => Vec::new(),
+        };
+        // Of the instants showing the hour's start, the latest not after this one.
+        if let Some(best) = candidates
+            .into_iter()
+            .filter(|&c| c <= self.utc_micros)
+            .max()
+        {
+            return best;
+        }
+        // The hour starts inside a DST gap: the hour begins at the first
+        // instant whose local time is in it. Binary search over the two hours
+        // before (a gap is shorter than that), in whole seconds.
+        let local_at = |micros: i64| {
+            tz.timestamp_micros(micros)
+                .single()
+                .map(|dt| dt.naive_local())
+        };
+        let (mut lo, mut hi) = (self.utc_micros - 7_200_000_000, self.utc_micros);
+        while hi - lo > 1_000_000 {
+            let mid = lo + (hi - lo) / 2;
+            if local_at(mid).is_some_and(|l| l >= start_local) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        // Transitions fall on whole seconds.
+        hi - hi.rem_euclid(1_000_000)
     }
 }
 
@@ -199,7 +240,11 @@ impl TemporalParser {
             .single()
             .map(|dt| dt.naive_local())
             .unwrap_or_default();
-        LocalTimestamp { local, utc_micros }
+        LocalTimestamp {
+            local,
+            utc_micros,
+            tz: self.tz,
+        }
     }
 
     fn at_local(&self, local: NaiveDateTime) -> Option<LocalTimestamp> {
@@ -208,6 +253,7 @@ impl TemporalParser {
         Some(LocalTimestamp {
             local,
             utc_micros: dt.timestamp_micros(),
+            tz: self.tz,
         })
     }
 }
@@ -242,6 +288,36 @@ mod tests {
             .and_utc()
             .timestamp_micros();
         assert_eq!(t.truncate(Granularity::Hour), Truncated::Micros(expect));
+    }
+
+    #[test]
+    fn hour_start_when_the_offset_moves_by_half_an_hour() {
+        // Lord Howe Island: DST ends 2021-04-04 02:00 +11 -> 01:30 +10:30 (15:00Z),
+        // and starts 2021-10-03 02:00 +10:30 -> 02:30 +11 (2021-10-02T15:30Z).
+        let p = TemporalParser::new(ValueType::Timestamp, None, chrono_tz::Australia::Lord_Howe);
+        let z = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().timestamp_micros();
+        let t = p.parse_timestamp("2021-04-03T15:15:00Z").unwrap(); // 01:45 +10:30, second pass
+        assert_eq!(
+            t.truncate(Granularity::Hour),
+            Truncated::Micros(z("2021-04-03T14:00:00Z"))
+        );
+        let t = p.parse_timestamp("2021-10-03 02:45:00").unwrap(); // local hour 02:00 starts in the gap
+        assert_eq!(
+            t.truncate(Granularity::Hour),
+            Truncated::Micros(z("2021-10-02T15:30:00Z"))
+        );
+        // New York fold: 01:30 EST (second pass) belongs to the hour starting 01:00 EST.
+        let p = TemporalParser::new(ValueType::Timestamp, None, chrono_tz::America::New_York);
+        let t = p.parse_timestamp("2009-11-01T06:30:00Z").unwrap();
+        assert_eq!(
+            t.truncate(Granularity::Hour),
+            Truncated::Micros(z("2009-11-01T06:00:00Z"))
+        );
+        let t = p.parse_timestamp("2009-11-01T05:30:00Z").unwrap();
+        assert_eq!(
+            t.truncate(Granularity::Hour),
+            Truncated::Micros(z("2009-11-01T05:00:00Z"))
+        );
     }
 
     #[test]

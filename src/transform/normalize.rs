@@ -276,6 +276,17 @@ mod tests {
     }
 
     #[test]
+    fn address_space_removal_can_leave_a_decomposed_sequence() {
+        // U+00AF MACRON becomes " \u{304}" under NFKC; the space before the
+        // combining mark is then removed (non-ASCII neighbour), leaving
+        // "e\u{304}", which a second NFKC pass would compose to U+0113.
+        assert_eq!(
+            value(&Kind::Address, "E\u{AF}").as_deref(),
+            Some("e\u{304}")
+        );
+    }
+
+    #[test]
     fn id_keeps_case_and_applies_nfkc() {
         assert_eq!(
             value(&Kind::Id, " ＡＢＣ１２３ ").as_deref(),
@@ -293,6 +304,12 @@ mod tests {
             fn normalization_is_idempotent(s in "\\PC{0,40}") {
                 for kind in [Kind::Id, Kind::Email, Kind::Address, cn()] {
                     if let Normalized::Value(v) = normalize(&kind, &s) {
+                        // Spec v1 property (docs/TOKEN-SPEC.md): removing a space can join a
+                        // letter and a combining mark that NFKC would compose on a second
+                        // pass; only then is address normalization not idempotent.
+                        if kind == Kind::Address && !NFKC.is_normalized(&v) {
+                            continue;
+                        }
                         let again = normalize(&kind, &v);
                         prop_assert_eq!(again, Normalized::Value(v.clone()));
                     }

@@ -1,0 +1,146 @@
+//! Regression tests, named after the issue they pin.
+
+mod common;
+
+use common::*;
+
+const KEEP_SCHEMA: &str = r#"
+[dataset]
+name = "notes"
+version = 1
+
+[[columns]]
+name = "id"
+type = "int"
+action = "keep"
+
+[[columns]]
+name = "note"
+action = "keep"
+"#;
+
+/// Issue 2: a bare `"` inside an unquoted field (`5" screen`) is literal for
+/// csv-core; the chunker once toggled quote state on it, miscounted records
+/// and dropped rows silently (which rows depended on --batch-rows).
+#[test]
+fn issue2_stray_quote_in_unquoted_field_keeps_every_row() {
+    let env = TestEnv::new();
+    let schema = env.write("s.toml", KEEP_SCHEMA);
+    let key = env.key("k.key", TEST_KEY_HEX);
+    let csv = env.write(
+        "q.csv",
+        "id,note\n1,a 5\" screen\n2,plain\n3,\"quoted, \"\"fine\"\"\"\n4,another 7\" tablet\n5,\"multi\nline\"\n6,last\n",
+    );
+    let mut outputs = Vec::new();
+    for batch in ["1", "2", "3", "8192"] {
+        let out = format!("o{batch}.parquet");
+        env.run([
+            "anonymize",
+            "--schema",
+            schema.to_str().unwrap(),
+            "--key-file",
+            key.to_str().unwrap(),
+            "-q",
+            "--batch-rows",
+            batch,
+            "-o",
+            &out,
+            csv.to_str().unwrap(),
+        ])
+        .success();
+        let (b, _) = read_all(&env.path(&out));
+        assert_eq!(b.num_rows(), 6, "--batch-rows {batch}");
+        assert_eq!(
+            strings(&b, "note"),
+            [
+                "a 5\" screen",
+                "plain",
+                "quoted, \"fine\"",
+                "another 7\" tablet",
+                "multi\nline",
+                "last"
+            ]
+            .map(|s| Some(s.to_string()))
+            .to_vec()
+        );
+        outputs.push(std::fs::read(env.path(&out)).unwrap());
+    }
+    assert!(outputs.windows(2).all(|w| w[0] == w[1]));
+}
+
+/// Issue 2: CR-only and CRLF line endings are records too (csv-core reads them).
+#[test]
+fn issue2_cr_and_crlf_line_endings() {
+    let env = TestEnv::new();
+    let schema = env.write("s.toml", KEEP_SCHEMA);
+    let key = env.key("k.key", TEST_KEY_HEX);
+    let csv = env.write("cr.csv", "id,note\r\n1,a\r2,b\r\n\r\n3,c");
+    env.run([
+        "anonymize",
+        "--schema",
+        schema.to_str().unwrap(),
+        "--key-file",
+        key.to_str().unwrap(),
+        "-q",
+        "-o",
+        "o.parquet",
+        csv.to_str().unwrap(),
+    ])
+    .success();
+    let (b, _) = read_all(&env.path("o.parquet"));
+    assert_eq!(
+        strings(&b, "note"),
+        vec![Some("a".into()), Some("b".into()), Some("c".into())]
+    );
+}
+
+/// Issue 2: hour truncation where the UTC offset moves by 30 minutes
+/// (Australia/Lord_Howe) once subtracted local minutes from the instant.
+#[test]
+fn issue2_hour_truncation_with_half_hour_dst() {
+    let env = TestEnv::new();
+    let schema = env.write(
+        "s.toml",
+        r#"
+[dataset]
+name = "lh"
+version = 1
+[input]
+timezone = "Australia/Lord_Howe"
+[[columns]]
+name = "t"
+type = "timestamp"
+action = "generalize"
+to = "hour"
+"#,
+    );
+    let key = env.key("k.key", TEST_KEY_HEX);
+    let csv = env.write("t.csv", "t\n2021-04-03T15:15:00Z\n2021-10-03 02:45:00\n");
+    env.run([
+        "anonymize",
+        "--schema",
+        schema.to_str().unwrap(),
+        "--key-file",
+        key.to_str().unwrap(),
+        "-q",
+        "-o",
+        "o.parquet",
+        csv.to_str().unwrap(),
+    ])
+    .success();
+    let (b, _) = read_all(&env.path("o.parquet"));
+    let col = b
+        .column(0)
+        .as_any()
+        .downcast_ref::<arrow_array::TimestampMicrosecondArray>()
+        .unwrap();
+    let z = |s: &str| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .timestamp_micros()
+    };
+    assert_eq!(
+        col.values().to_vec(),
+        vec![z("2021-04-03T14:00:00Z"), z("2021-10-02T15:30:00Z")]
+    );
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The whole test suite, as the README gives it and as CI runs it (.ci/run).
+#
+# 1. Python packages for the independent checks (phonenumbers, pyarrow, duckdb, polars).
+# 2. cargo fmt --check and clippy -D warnings (when the components are installed).
+# 3. cargo test: unit, integration (real binary), vector and doc tests.
+# 4. The second implementation re-checks the committed token vectors.
+# 5. The sample is anonymized and every output value is recomputed independently
+#    in Python and compared, with the file opened by pyarrow, DuckDB and Polars.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+passed=0
+failed=0
+stage() {
+    local name=$1
+    shift
+    echo "==> $name"
+    if "$@"; then
+        passed=$((passed + 1))
+    else
+        failed=$((failed + 1))
+        echo "FAILED: $name"
+    fi
+}
+
+python3 -m pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+
+if cargo fmt --version >/dev/null 2>&1; then
+    stage "cargo fmt --check" cargo fmt --all -- --check
+fi
+if cargo clippy --version >/dev/null 2>&1; then
+    stage "cargo clippy" cargo clippy --locked --all-targets -- -D warnings
+fi
+stage "cargo test" cargo test --locked
+stage "token vectors (reference.py)" python3 tests/vectors/reference.py --check
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+crosscheck() {
+    cargo run --locked --quiet -- anonymize --schema schemas/transactions.toml \
+        --key-file data-samples/demo.key --quiet -o "$tmp/out.parquet" data-samples/transactions.csv \
+        2>"$tmp/stderr" || { cat "$tmp/stderr"; return 1; }
+    python3 tests/vectors/crosscheck.py --schema schemas/transactions.toml \
+        --key-file data-samples/demo.key --parquet "$tmp/out.parquet" data-samples/transactions.csv
+}
+stage "sample output vs independent recomputation (crosscheck.py)" crosscheck
+
+echo "tests/run.sh: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
