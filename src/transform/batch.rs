@@ -6,6 +6,7 @@
 //! and invalid values per column and reporting rows whose values broke a
 //! rule with `on_invalid = "error"` (by row index and rule, never by value).
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow_array::builder::{
@@ -238,6 +239,14 @@ impl IssueSink<'_> {
     }
 }
 
+/// What one distinct raw value becomes; cached per batch because customers
+/// recur (the same phone appears on many payments).
+enum Outcome {
+    Token(Box<str>),
+    Empty,
+    Invalid(&'static str, Option<Box<str>>),
+}
+
 fn tokenize(
     input: &StringArray,
     kind: &Kind,
@@ -249,6 +258,7 @@ fn tokenize(
 ) -> ArrayRef {
     let len = input.len();
     let mut b = StringBuilder::with_capacity(len, len * tokenizer.token_len());
+    let mut cache: HashMap<&str, Outcome> = HashMap::with_capacity(len.min(16_384));
     let mut scratch = String::with_capacity(tokenizer.token_len());
     for row in 0..len {
         if input.is_null(row) {
@@ -256,24 +266,37 @@ fn tokenize(
             b.append_null();
             continue;
         }
-        match normalize(kind, input.value(row)) {
-            Normalized::Value(v) => {
-                scratch.clear();
-                tokenizer.token_into(&v, &mut scratch);
-                b.append_value(&scratch);
-            }
-            Normalized::Empty => {
+        let raw = input.value(row);
+        let outcome = cache
+            .entry(raw)
+            .or_insert_with(|| match normalize(kind, raw) {
+                Normalized::Value(v) => {
+                    scratch.clear();
+                    tokenizer.token_into(&v, &mut scratch);
+                    Outcome::Token(scratch.as_str().into())
+                }
+                Normalized::Empty => Outcome::Empty,
+                Normalized::Invalid(rule) => Outcome::Invalid(
+                    rule,
+                    invalid_tok.map(|t| {
+                        scratch.clear();
+                        t.token_into(&nfkc_trim(raw), &mut scratch);
+                        scratch.as_str().into()
+                    }),
+                ),
+            });
+        match outcome {
+            Outcome::Token(t) => b.append_value(t),
+            Outcome::Empty => {
                 st.nulls += 1;
                 b.append_null();
             }
-            Normalized::Invalid(rule) => {
+            Outcome::Invalid(rule, token) => {
                 sink.invalid(st, on_invalid, row, rule);
-                match invalid_tok {
+                match token {
                     Some(t) => {
                         st.invalid_tokenized += 1;
-                        scratch.clear();
-                        t.token_into(&nfkc_trim(input.value(row)), &mut scratch);
-                        b.append_value(&scratch);
+                        b.append_value(t);
                     }
                     None => b.append_null(),
                 }

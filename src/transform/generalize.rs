@@ -14,7 +14,7 @@
 //! assert_eq!(t.truncate(Granularity::Month), Truncated::Date(chrono::NaiveDate::from_ymd_opt(2008, 5, 1).unwrap()));
 //! ```
 
-use chrono::format::{Item, StrftimeItems};
+use chrono::format::{Item, Parsed, StrftimeItems};
 use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike};
 use chrono_tz::Tz;
 
@@ -170,7 +170,9 @@ pub fn date32(d: NaiveDate) -> i32 {
 /// Parses one column's date or timestamp values.
 #[derive(Debug, Clone)]
 pub struct TemporalParser {
-    format: Option<String>,
+    /// The declared format, pre-parsed once (chrono re-parses a format string
+    /// on every call otherwise).
+    items: Option<Vec<Item<'static>>>,
     offset: bool,
     tz: Tz,
 }
@@ -182,12 +184,22 @@ const ISO_NAIVE: [&str; 4] = [
     "%Y-%m-%d %H:%M",
 ];
 
+fn parse_items(items: &[Item<'static>], s: &str) -> Option<Parsed> {
+    let mut parsed = Parsed::new();
+    chrono::format::parse(&mut parsed, s, items.iter()).ok()?;
+    Some(parsed)
+}
+
 impl TemporalParser {
     /// A parser for `value_type` values written in `format` (None = ISO 8601).
+    /// The format must have passed [`validate_format`].
     pub fn new(value_type: ValueType, format: Option<&str>, tz: Tz) -> TemporalParser {
-        let _ = value_type;
+        let format = format.or(match value_type {
+            ValueType::Date => Some("%Y-%m-%d"),
+            _ => None,
+        });
         TemporalParser {
-            format: format.map(str::to_string),
+            items: format.and_then(|f| StrftimeItems::new(f).parse_to_owned().ok()),
             offset: format.is_some_and(has_offset),
             tz,
         }
@@ -195,8 +207,8 @@ impl TemporalParser {
 
     /// Parse a date value.
     pub fn parse_date(&self, s: &str) -> Option<NaiveDate> {
-        let s = s.trim();
-        NaiveDate::parse_from_str(s, self.format.as_deref().unwrap_or("%Y-%m-%d")).ok()
+        let items = self.items.as_deref()?;
+        parse_items(items, s.trim())?.to_naive_date().ok()
     }
 
     /// Parse a timestamp; naive values are read in the zone, values with an
@@ -204,18 +216,19 @@ impl TemporalParser {
     /// naive times that do not exist in the zone (a DST gap).
     pub fn parse_timestamp(&self, s: &str) -> Option<LocalTimestamp> {
         let s = s.trim();
-        match &self.format {
-            Some(f) if self.offset => DateTime::parse_from_str(s, f)
+        match &self.items {
+            Some(items) if self.offset => parse_items(items, s)?
+                .to_datetime()
                 .ok()
                 .map(|dt| self.at_instant(dt.timestamp_micros())),
-            Some(f) => NaiveDateTime::parse_from_str(s, f)
-                .ok()
-                .or_else(|| {
-                    NaiveDate::parse_from_str(s, f)
-                        .ok()
-                        .and_then(|d| d.and_hms_opt(0, 0, 0))
-                })
-                .and_then(|n| self.at_local(n)),
+            Some(items) => {
+                let parsed = parse_items(items, s)?;
+                parsed
+                    .to_naive_datetime_with_offset(0)
+                    .ok()
+                    .or_else(|| parsed.to_naive_date().ok()?.and_hms_opt(0, 0, 0))
+                    .and_then(|n| self.at_local(n))
+            }
             None => {
                 if let Ok(dt) = DateTime::parse_from_rfc3339(s) {
                     return Some(self.at_instant(dt.timestamp_micros()));

@@ -92,12 +92,30 @@ pub fn normalize<'a>(kind: &Kind, raw: &'a str) -> Normalized<'a> {
     }
 }
 
+/// Lowercase exactly like `str::to_lowercase`, with a fast path for text made
+/// of ASCII and caseless CJK characters (the common case in this data), which
+/// needs no case-table lookups.
 fn lowercase(s: &str) -> Cow<'_, str> {
-    if s.bytes().any(|b| b.is_ascii_uppercase()) || !s.is_ascii() {
-        Cow::Owned(s.to_lowercase())
+    let simple = s.chars().all(|c| c.is_ascii() || is_caseless_cjk(c));
+    if !simple {
+        return Cow::Owned(s.to_lowercase());
+    }
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        let mut out = s.to_string();
+        out.make_ascii_lowercase();
+        Cow::Owned(out)
     } else {
         Cow::Borrowed(s)
     }
+}
+
+/// CJK symbols and punctuation, kana, CJK ideographs (with extensions and
+/// compatibility forms) and Hangul syllables: scripts without case.
+fn is_caseless_cjk(c: char) -> bool {
+    matches!(
+        u32::from(c),
+        0x3000..=0x30FF | 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0x20000..=0x3134F
+    )
 }
 
 fn email(base: &str) -> Normalized<'static> {
@@ -300,6 +318,11 @@ mod tests {
         use proptest::prelude::*;
 
         proptest! {
+            #[test]
+            fn fast_lowercase_equals_std(s in "[a-zA-Z0-9 ,.\u{3000}-\u{30ff}\u{4e00}-\u{4e20}\u{ac00}-\u{ac10}\u{c0}-\u{24f}\u{391}-\u{3c9}]{0,30}") {
+                prop_assert_eq!(lowercase(&s).into_owned(), s.to_lowercase());
+            }
+
             #[test]
             fn normalization_is_idempotent(s in "\\PC{0,40}") {
                 for kind in [Kind::Id, Kind::Email, Kind::Address, cn()] {
