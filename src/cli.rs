@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::check::report::Format;
+
 /// Turn legacy transaction dumps into pseudonymised, typed Parquet.
 ///
 /// Identifiers (phones, e-mails, addresses, account ids) become keyed
@@ -29,6 +31,25 @@ pub enum Command {
     ///
     /// Exit codes: 0 success, 2 error, 130/143 interrupted.
     Anonymize(AnonymizeArgs),
+    /// Check a schema, input dumps and outputs for compliance (for CI).
+    ///
+    /// Lints the schema, then checks each FILE against it. A Parquet file is
+    /// checked as a txanon output (schema, types, metadata, key, residual
+    /// personal data, token shape); any other file as an input CSV dump
+    /// (header, value types, invalid rates, PII-looking keep columns).
+    ///
+    /// Exit codes: 0 clean, 1 violations found, 2 could not run.
+    Check(CheckArgs),
+    /// Scan CSV or Parquet files for personal data, without a schema.
+    ///
+    /// Reports per file and column: kind (email, phone, id_card, card, ip),
+    /// hits, hit rate and the first rows. Never prints the values found.
+    ///
+    /// Exit codes: 0 clean, 1 personal data found, 2 could not run.
+    Scan(ScanArgs),
+    /// Draft a schema from a dump (printed on stdout), with the evidence for
+    /// each proposed action as comments.
+    Init(InitArgs),
     /// Write a new random 32-byte key as 64 hex characters (file mode 0600).
     Keygen(KeygenArgs),
     /// Print the token of given raw values, for key holders answering
@@ -100,6 +121,68 @@ pub struct AnonymizeArgs {
     /// Input CSV files, processed in the order given.
     #[arg(required = true, value_name = "INPUT.csv")]
     pub inputs: Vec<PathBuf>,
+}
+
+/// `txanon check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The schema to check against (it is linted too).
+    #[arg(long, value_name = "SCHEMA.toml")]
+    pub schema: PathBuf,
+
+    /// Key file: outputs must carry this key's fingerprint. Without it (and
+    /// without TXANON_KEY) the fingerprint is not compared.
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Check only the first N records of each file [default: all].
+    #[arg(long, value_name = "N")]
+    pub sample: Option<u64>,
+
+    /// Input dumps (CSV) and/or outputs (Parquet), told apart by content.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// `txanon scan`.
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Scan only the first N records of each file [default: all].
+    #[arg(long, value_name = "N")]
+    pub sample: Option<u64>,
+
+    /// Region for phone numbers written without a country code.
+    #[arg(long, value_name = "CC", default_value = "CN")]
+    pub region: String,
+
+    /// CSV or Parquet files.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+/// `txanon init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Region for phone numbers written without a country code.
+    #[arg(long, value_name = "CC", default_value = "CN")]
+    pub region: String,
+
+    /// Examine only the first N records [default: all, so the draft passes
+    /// `check` on the whole dump].
+    #[arg(long, value_name = "N")]
+    pub sample: Option<u64>,
+
+    /// The dump (CSV) to draft a schema for.
+    #[arg(value_name = "INPUT")]
+    pub input: PathBuf,
 }
 
 /// `txanon keygen`.

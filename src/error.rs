@@ -60,6 +60,14 @@ pub enum Error {
         /// `file:line: column: rule` of the first bad record.
         first: String,
     },
+    /// A Parquet file could not be read (corrupt, unsupported, not Parquet).
+    #[error("reading parquet {path}: {message}")]
+    ParquetRead {
+        /// The file.
+        path: PathBuf,
+        /// The reader's message.
+        message: String,
+    },
     /// The Parquet writer failed.
     #[error("writing parquet {path}: {message}")]
     Parquet {

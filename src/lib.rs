@@ -16,6 +16,8 @@
 //! - [`schema::Schema::load`]: read and validate a schema file.
 //! - [`key::MasterKey::load`]: load the key from a file or `TXANON_KEY`.
 //! - [`pipeline::anonymize`]: run a whole dump through a schema into Parquet.
+//! - [`check::check_files`], [`check::scan_files`], [`check::init::draft_schema`]:
+//!   the CI gates and the schema drafter.
 //! - [`transform::normalize::normalize`] and [`transform::tokenize::Tokenizer`]:
 //!   the token spec, value by value.
 //!
@@ -35,6 +37,7 @@
 
 #![warn(missing_docs)]
 
+pub mod check;
 pub mod cli;
 pub mod cmd;
 pub mod error;

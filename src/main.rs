@@ -40,6 +40,9 @@ fn main() {
 fn run(cli: &Cli, msg: &Messages) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Anonymize(args) => txanon::cmd::anonymize::run(args, msg),
+        Command::Check(args) => txanon::cmd::check::run(args, msg),
+        Command::Scan(args) => txanon::cmd::scan::run(args, msg),
+        Command::Init(args) => txanon::cmd::init::run(args, msg),
         Command::Keygen(args) => txanon::cmd::keygen::run(args, msg),
         Command::Token(args) => txanon::cmd::token::run(args, msg),
     }

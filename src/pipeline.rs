@@ -54,6 +54,8 @@ pub struct AnonymizeOptions {
     pub batch_rows: usize,
     /// Rows per Parquet row group.
     pub row_group_rows: usize,
+    /// Stop after this many records (all inputs together); `None` reads everything.
+    pub max_records: Option<u64>,
 }
 
 impl AnonymizeOptions {
@@ -67,6 +69,7 @@ impl AnonymizeOptions {
             max_bad_rows: 0,
             batch_rows: 8192,
             row_group_rows: DEFAULT_ROW_GROUP_ROWS,
+            max_records: None,
         }
     }
 }
@@ -183,6 +186,75 @@ struct FilePlan {
     positions: Vec<usize>,
 }
 
+/// How a file's header differs from the schema's declared columns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeaderProblems {
+    /// Names that appear more than once.
+    pub duplicated: Vec<String>,
+    /// Names the schema does not declare, each with a hint when it differs
+    /// from a declared name only in case or white space.
+    pub undeclared: Vec<(String, Option<String>)>,
+    /// Declared names absent from the file.
+    pub missing: Vec<String>,
+}
+
+impl HeaderProblems {
+    /// Compare a header with the schema.
+    pub fn find(cols: &[String], schema: &Schema) -> HeaderProblems {
+        let mut p = HeaderProblems::default();
+        for (i, name) in cols.iter().enumerate() {
+            if cols[..i].contains(name) && !p.duplicated.contains(name) {
+                p.duplicated.push(name.clone());
+            }
+        }
+        for u in cols.iter().filter(|c| schema.column(c).is_none()) {
+            let hint = schema
+                .columns
+                .iter()
+                .find(|c| c.name.trim().eq_ignore_ascii_case(u.trim()))
+                .map(|c| c.name.clone());
+            p.undeclared.push((u.clone(), hint));
+        }
+        p.missing = schema
+            .columns
+            .iter()
+            .filter(|c| !cols.contains(&c.name))
+            .map(|c| c.name.clone())
+            .collect();
+        p
+    }
+
+    /// The undeclared names, described for a message.
+    pub fn describe_undeclared(&self) -> String {
+        self.undeclared
+            .iter()
+            .map(|(u, hint)| {
+                let name = if u.is_empty() {
+                    "(unnamed column)".to_string()
+                } else {
+                    format!("{u:?}")
+                };
+                match hint {
+                    Some(h) => {
+                        format!("{name} (differs from declared {h:?} only in case or white space)")
+                    }
+                    None => name,
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+
+    /// The missing names, quoted and joined.
+    pub fn describe_missing(&self) -> String {
+        self.missing
+            .iter()
+            .map(|m| format!("{m:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
 /// Check a file's header against the schema and plan its projection.
 fn plan_file(
     input: &CsvInput,
@@ -198,65 +270,35 @@ fn plan_file(
         message,
     };
     let cols = &input.columns;
-    for (i, name) in cols.iter().enumerate() {
-        if cols[..i].contains(name) {
-            return Err(header_err(format!(
-                "column {name:?} appears more than once in the header"
-            )));
-        }
+    let problems = HeaderProblems::find(cols, schema);
+    if let Some(d) = problems.duplicated.first() {
+        return Err(header_err(format!(
+            "column {d:?} appears more than once in the header"
+        )));
     }
-    let undeclared: Vec<&String> = cols.iter().filter(|c| schema.column(c).is_none()).collect();
-    if !undeclared.is_empty() {
-        let described: Vec<String> = undeclared
-            .iter()
-            .map(|u| {
-                let hint = schema
-                    .columns
-                    .iter()
-                    .find(|c| c.name.trim().eq_ignore_ascii_case(u.trim()))
-                    .map(|c| {
-                        format!(
-                            " (differs from declared {:?} only in case or white space)",
-                            c.name
-                        )
-                    })
-                    .unwrap_or_default();
-                if u.is_empty() {
-                    "(unnamed column)".to_string()
-                } else {
-                    format!("{u:?}{hint}")
-                }
-            })
-            .collect();
+    if !problems.undeclared.is_empty() {
+        let described = problems.describe_undeclared();
         if drop_undeclared {
             reporter.warn(&format!(
-                "{}: dropping undeclared column(s) {} (--drop-undeclared)",
-                path.display(),
-                described.join(", ")
+                "{}: dropping undeclared column(s) {described} (--drop-undeclared)",
+                path.display()
             ));
-            for u in undeclared {
+            for (u, _) in &problems.undeclared {
                 if !undeclared_out.contains(u) {
                     undeclared_out.push(u.clone());
                 }
             }
         } else {
             return Err(header_err(format!(
-                "undeclared column(s) {}: declare them in the schema (action = \"drop\" if they must not leave) \
-                 or pass --drop-undeclared; nothing was written",
-                described.join(", ")
+                "undeclared column(s) {described}: declare them in the schema (action = \"drop\" if they must not leave) \
+                 or pass --drop-undeclared; nothing was written"
             )));
         }
     }
-    let missing: Vec<String> = schema
-        .columns
-        .iter()
-        .filter(|c| !cols.contains(&c.name))
-        .map(|c| format!("{:?}", c.name))
-        .collect();
-    if !missing.is_empty() {
+    if !problems.missing.is_empty() {
         return Err(header_err(format!(
             "declared column(s) {} missing from the input",
-            missing.join(", ")
+            problems.describe_missing()
         )));
     }
     let file_index = |name: &str| cols.iter().position(|c| c == name).unwrap_or(0);
@@ -427,11 +469,35 @@ pub fn anonymize(
     opts: &AnonymizeOptions,
     reporter: &dyn Reporter,
 ) -> Result<Summary> {
+    run(schema, key, opts, reporter, true)
+}
+
+/// Read, decode and transform every input exactly as `anonymize` would, but
+/// write nothing (`opts.output` is ignored). Used by `check` to validate a
+/// dump against its schema with the same parsers and normalizers.
+pub fn dry_run(
+    schema: &Schema,
+    key: &MasterKey,
+    opts: &AnonymizeOptions,
+    reporter: &dyn Reporter,
+) -> Result<Summary> {
+    run(schema, key, opts, reporter, false)
+}
+
+fn run(
+    schema: &Schema,
+    key: &MasterKey,
+    opts: &AnonymizeOptions,
+    reporter: &dyn Reporter,
+    write: bool,
+) -> Result<Summary> {
     let started = Instant::now();
     if opts.inputs.is_empty() {
         return Err(Error::Usage("no input files".into()));
     }
-    check_output_path(&opts.output, &opts.inputs)?;
+    if write {
+        check_output_path(&opts.output, &opts.inputs)?;
+    }
     let plan = BatchPlan::new(schema, key);
     let declared: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
 
@@ -465,12 +531,17 @@ pub fn anonymize(
     }
     reporter.start(total_bytes);
 
-    let mut sink = ParquetSink::create(
-        &opts.output,
-        plan.schema.clone(),
-        provenance(schema, key),
-        opts.row_group_rows,
-    )?;
+    let mut sink = if write {
+        Some(ParquetSink::create(
+            &opts.output,
+            plan.schema.clone(),
+            provenance(schema, key),
+            opts.row_group_rows,
+        )?)
+    } else {
+        None
+    };
+    let mut rows_discarded = 0u64;
 
     let threads = opts.threads.max(1);
     let pool = rayon::ThreadPoolBuilder::new()
@@ -548,7 +619,10 @@ pub fn anonymize(
                                 bad_list.push(row);
                             }
                         }
-                        sink.write(r.batch)?;
+                        match sink.as_mut() {
+                            Some(sink) => sink.write(r.batch)?,
+                            None => rows_discarded += r.batch.num_rows() as u64,
+                        }
                         reporter.progress(bytes_done);
                         next += 1;
                         let _ = permit_tx.send(());
@@ -564,8 +638,12 @@ pub fn anonymize(
 
         let reader_result = pool.in_place_scope(|scope| -> Result<()> {
             let mut seq = 0u64;
+            let mut remaining = opts.max_records;
             for (fi, input) in inputs.iter_mut().enumerate() {
                 loop {
+                    if remaining == Some(0) {
+                        return Ok(());
+                    }
                     if stop.load(Ordering::SeqCst) || permit_rx.recv().is_err() {
                         return Ok(());
                     }
@@ -573,7 +651,12 @@ pub fn anonymize(
                         stop.store(true, Ordering::SeqCst);
                         return Err(Error::Interrupted(sig));
                     }
-                    let chunk = match input.next_chunk(fi, opts.batch_rows.max(1)) {
+                    let want = remaining.map_or(opts.batch_rows, |r| {
+                        usize::try_from(r)
+                            .unwrap_or(usize::MAX)
+                            .min(opts.batch_rows)
+                    });
+                    let chunk = match input.next_chunk(fi, want.max(1)) {
                         Ok(Some(c)) => c,
                         Ok(None) => break,
                         Err(e) => {
@@ -581,6 +664,9 @@ pub fn anonymize(
                             return Err(e);
                         }
                     };
+                    if let Some(r) = remaining.as_mut() {
+                        *r = r.saturating_sub(chunk.records as u64);
+                    }
                     let tx = res_tx.clone();
                     let fp = &file_plans[fi];
                     let plan = &plan;
@@ -629,8 +715,14 @@ pub fn anonymize(
     if let Some(sig) = reporter.interrupted() {
         return Err(Error::Interrupted(sig));
     }
-    let rows_written = sink.rows();
-    sink.finish(vec![("txanon.rows".into(), rows_written.to_string())])?;
+    let rows_written = match sink {
+        Some(sink) => {
+            let rows = sink.rows();
+            sink.finish(vec![("txanon.rows".into(), rows.to_string())])?;
+            rows
+        }
+        None => rows_discarded,
+    };
 
     let elapsed = started.elapsed().as_secs_f64();
     let mut plan_stats = plan.columns.iter().zip(stats);

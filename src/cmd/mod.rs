@@ -1,5 +1,8 @@
 //! One thin module per subcommand: turn parsed flags into library calls.
 
 pub mod anonymize;
+pub mod check;
+pub mod init;
 pub mod keygen;
+pub mod scan;
 pub mod token;

@@ -472,7 +472,8 @@ fn keep(
     }
 }
 
-fn parse_bool(s: &str) -> Option<bool> {
+/// Parse the boolean spellings `keep` accepts.
+pub fn parse_bool(s: &str) -> Option<bool> {
     match s.trim().to_ascii_lowercase().as_str() {
         "true" | "t" | "1" | "yes" | "y" => Some(true),
         "false" | "f" | "0" | "no" | "n" => Some(false),

@@ -70,6 +70,16 @@ impl Run {
     }
 
     #[track_caller]
+    pub fn stdout_has(&self, needle: &str) -> &Run {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    #[track_caller]
     pub fn stderr_lacks(&self, needle: &str) -> &Run {
         assert!(
             !self.stderr.contains(needle),

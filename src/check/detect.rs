@@ -1,0 +1,338 @@
+//! Detectors for personal data in free-standing values.
+//!
+//! Used by `scan` (schema-free), by `check` (residual PII in outputs,
+//! PII-looking content in `keep` columns) and by `init` (proposing actions).
+//! Phones are confirmed with the same libphonenumber validation as the
+//! normalizer, not a bare regex; ID numbers and card numbers must pass their
+//! check digits. Detectors return kinds, never the matched text.
+//!
+//! ```
+//! use txanon::check::detect::{Detector, PiiKind};
+//! let d = Detector::new(Some("CN"));
+//! assert!(d.detect("call +86 138 0013 8000 now").contains(PiiKind::Phone));
+//! assert!(d.detect("li.wei@163.com").contains(PiiKind::Email));
+//! assert!(d.detect("4111 1111 1111 1111").contains(PiiKind::Card));
+//! assert!(d.detect("e81d72bef77ec8d415d8e11cb57457cd").is_empty());
+//! ```
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use rlibphonenumber::Region;
+
+use crate::transform::normalize::{normalize, Kind, Normalized};
+
+/// Kinds of personal data the detectors know.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PiiKind {
+    /// E-mail address.
+    Email,
+    /// Phone number valid under libphonenumber metadata.
+    Phone,
+    /// Chinese resident identity number (18 characters, valid check digit).
+    IdCard,
+    /// Payment card number (13-19 digits, known network prefix, Luhn).
+    Card,
+    /// IPv4 or IPv6 address.
+    Ip,
+}
+
+impl PiiKind {
+    /// All kinds, in report order.
+    pub const ALL: [PiiKind; 5] = [
+        PiiKind::Email,
+        PiiKind::Phone,
+        PiiKind::IdCard,
+        PiiKind::Card,
+        PiiKind::Ip,
+    ];
+
+    /// Stable name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            PiiKind::Email => "email",
+            PiiKind::Phone => "phone",
+            PiiKind::IdCard => "id_card",
+            PiiKind::Card => "card",
+            PiiKind::Ip => "ip",
+        }
+    }
+
+    fn bit(self) -> u8 {
+        1 << (self as u8)
+    }
+}
+
+/// A small set of [`PiiKind`]s.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KindSet(u8);
+
+impl KindSet {
+    /// True when no kind was found.
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// True when `kind` was found.
+    pub fn contains(self, kind: PiiKind) -> bool {
+        self.0 & kind.bit() != 0
+    }
+    fn insert(&mut self, kind: PiiKind) {
+        self.0 |= kind.bit();
+    }
+}
+
+/// Finds personal data in values.
+#[derive(Debug, Clone)]
+pub struct Detector {
+    phone: Kind,
+}
+
+impl Detector {
+    /// `region`: ISO 3166 code for phone numbers written without a country
+    /// code (None: only international numbers are recognised).
+    pub fn new(region: Option<&str>) -> Detector {
+        Detector {
+            phone: Kind::Phone {
+                region: region.and_then(|r| Region::from_code(r).ok()),
+            },
+        }
+    }
+
+    /// The kinds found in `value`, whole or in its white-space separated parts.
+    pub fn detect(&self, value: &str) -> KindSet {
+        let mut found = KindSet::default();
+        let v = value.trim();
+        if v.is_empty() || v.len() > 4096 {
+            return found;
+        }
+        self.detect_token(v, &mut found);
+        if v.contains(char::is_whitespace) || v.contains([',', ';', '|']) {
+            for part in v.split(|c: char| {
+                c.is_whitespace()
+                    || matches!(c, ',' | ';' | '|' | '<' | '>' | '"' | '\'' | '(' | ')')
+            }) {
+                if !part.is_empty() && part.len() < v.len() {
+                    self.detect_token(part, &mut found);
+                }
+            }
+            // Phone numbers are often written with spaces: try digit runs with separators.
+            if !found.contains(PiiKind::Phone) {
+                for run in phone_like_runs(v) {
+                    if self.is_phone(run) {
+                        found.insert(PiiKind::Phone);
+                        break;
+                    }
+                }
+            }
+        }
+        found
+    }
+
+    fn detect_token(&self, t: &str, found: &mut KindSet) {
+        if t.contains('@') {
+            if matches!(normalize(&Kind::Email, t), Normalized::Value(_)) && t.contains('.') {
+                found.insert(PiiKind::Email);
+            }
+            return;
+        }
+        let digits = t.bytes().filter(u8::is_ascii_digit).count();
+        if digits >= 6 && self.is_phone(t) {
+            found.insert(PiiKind::Phone);
+        }
+        if is_cn_id(t) {
+            found.insert(PiiKind::IdCard);
+        }
+        if is_card(t) {
+            found.insert(PiiKind::Card);
+        }
+        if is_ip(t) {
+            found.insert(PiiKind::Ip);
+        }
+    }
+
+    fn is_phone(&self, t: &str) -> bool {
+        // Only spellings a person would write: digits with phone separators,
+        // and not a date or a decimal amount (libphonenumber accepts national
+        // numbers without their trunk prefix, so `2009-05-15 17` would pass).
+        if !t
+            .bytes()
+            .all(|b| b.is_ascii_digit() || b" +-.()/".contains(&b))
+            || is_date_or_amount(t)
+        {
+            return false;
+        }
+        let digits = t.bytes().filter(u8::is_ascii_digit).count();
+        (7..=15).contains(&digits) && matches!(normalize(&self.phone, t), Normalized::Value(_))
+    }
+}
+
+/// `2009-05-15...`, `2009/5/15`, `15.05.2009` or `12345.67`: not phone numbers.
+fn is_date_or_amount(t: &str) -> bool {
+    let groups: Vec<&str> = t
+        .split(['-', '/', '.', ' '])
+        .filter(|g| !g.is_empty())
+        .collect();
+    let digits = |g: &str| g.bytes().all(|b| b.is_ascii_digit());
+    let date = groups.len() >= 3
+        && groups[..3].iter().all(|g| digits(g))
+        && ((groups[0].len() == 4 && groups[1].len() <= 2 && groups[2].len() <= 2)
+            || (groups[2].len() == 4 && groups[0].len() <= 2 && groups[1].len() <= 2));
+    let amount = t.split_once('.').is_some_and(|(i, f)| {
+        digits(i) && !i.is_empty() && digits(f) && (1..=2).contains(&f.len())
+    });
+    date || amount
+}
+
+/// Runs of digits and phone separators at least 7 digits long.
+fn phone_like_runs(v: &str) -> Vec<&str> {
+    let mut runs = Vec::new();
+    let bytes = v.as_bytes();
+    let mut start = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        let phoney = b.is_ascii_digit() || b"+-. ()".contains(&b);
+        match (phoney, start) {
+            (true, None) if b.is_ascii_digit() || b == b'+' || b == b'(' => start = Some(i),
+            (false, Some(s)) => {
+                runs.push(v[s..i].trim());
+                start = None;
+            }
+            _ => {}
+        }
+    }
+    if let Some(s) = start {
+        runs.push(v[s..].trim());
+    }
+    runs.retain(|r| r.bytes().filter(u8::is_ascii_digit).count() >= 7);
+    runs
+}
+
+/// Chinese resident ID: 17 digits and a check character (ISO 7064 MOD 11-2).
+pub fn is_cn_id(t: &str) -> bool {
+    let b = t.as_bytes();
+    if b.len() != 18 || !b[..17].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = b[..17]
+        .iter()
+        .zip(W)
+        .map(|(d, w)| u32::from(d - b'0') * w)
+        .sum();
+    let check = b"10X98765432"[(sum % 11) as usize];
+    b[17].to_ascii_uppercase() == check
+}
+
+/// Payment card: 13-19 digits (spaces or dashes allowed), a major network's
+/// prefix, and a valid Luhn check digit.
+pub fn is_card(t: &str) -> bool {
+    if !t
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b == b' ' || b == b'-')
+    {
+        return false;
+    }
+    let digits: Vec<u8> = t
+        .bytes()
+        .filter(u8::is_ascii_digit)
+        .map(|b| b - b'0')
+        .collect();
+    if !(13..=19).contains(&digits.len()) {
+        return false;
+    }
+    let p2 = u32::from(digits[0]) * 10 + u32::from(digits[1]);
+    let p4 = p2 * 100 + u32::from(digits[2]) * 10 + u32::from(digits[3]);
+    let network = digits[0] == 4
+        || (51..=55).contains(&p2)
+        || (2221..=2720).contains(&p4)
+        || p2 == 34
+        || p2 == 37
+        || p2 == 62
+        || p2 == 35
+        || p2 == 36
+        || p4 == 6011
+        || p2 == 65;
+    if !network {
+        return false;
+    }
+    let sum: u32 = digits
+        .iter()
+        .rev()
+        .enumerate()
+        .map(|(i, &d)| {
+            let d = u32::from(d);
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 {
+                    x - 9
+                } else {
+                    x
+                }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+/// IPv4 dotted quad or IPv6 address (std's parsers).
+pub fn is_ip(t: &str) -> bool {
+    (t.contains('.')
+        && t.bytes().filter(|&b| b == b'.').count() == 3
+        && t.parse::<Ipv4Addr>().is_ok())
+        || (t.contains(':')
+            && t.bytes().filter(|&b| b == b':').count() >= 2
+            && t.parse::<Ipv6Addr>().is_ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_cards_ips() {
+        assert!(is_cn_id("11010519491231002X"));
+        assert!(!is_cn_id("110105194912310021"));
+        assert!(is_card("4111111111111111"));
+        assert!(is_card("5500-0000-0000-0004"));
+        assert!(!is_card("4111111111111112"));
+        assert!(
+            !is_card("2088185182612729"),
+            "account ids are not card numbers"
+        );
+        assert!(is_ip("203.0.113.77"));
+        assert!(is_ip("2001:db8::1"));
+        assert!(!is_ip("1.2.3"));
+        assert!(!is_ip("2008-05-31 23:30:00"));
+    }
+
+    #[test]
+    fn phones_need_libphonenumber_validity() {
+        let d = Detector::new(Some("CN"));
+        assert!(d.detect("13800138000").contains(PiiKind::Phone));
+        assert!(d.detect("(010) 6552-9988").contains(PiiKind::Phone));
+        assert!(!d.detect("12345678").contains(PiiKind::Phone));
+        assert!(!d.detect("1234.50").contains(PiiKind::Phone));
+        assert!(!d.detect("2008-05-31").contains(PiiKind::Phone));
+        assert!(!d.detect("2009-05-15 17:41:31").contains(PiiKind::Phone));
+        assert!(!d.detect("12345.67").contains(PiiKind::Phone));
+        assert!(d.detect("送货 138 0013 8000 谢谢").contains(PiiKind::Phone));
+    }
+
+    #[test]
+    fn tokens_and_ordinary_values_are_clean() {
+        let d = Detector::new(Some("CN"));
+        for v in [
+            "e81d72bef77ec8d415d8e11cb57457cd",
+            "T2009051565317394",
+            "CNY",
+            "web",
+            "64.60",
+            "M00060635",
+            "2009-05-01",
+            "true",
+            "19",
+        ] {
+            assert!(d.detect(v).is_empty(), "{v}");
+        }
+    }
+}

@@ -1,0 +1,730 @@
+//! `check` and `scan`: schema compliance and residual-PII gates for CI.
+//!
+//! - [`scan_files`]: schema-free detectors over every text column of CSV or
+//!   Parquet files ([`detect`]).
+//! - [`check_files`]: lint a schema, then check each file against it. The
+//!   kind of file is told from its content: a Parquet file is checked as a
+//!   txanon *output* (Arrow schema, provenance metadata, key fingerprint,
+//!   token shape, residual PII), anything else as an *input* dump (header,
+//!   types, invalid-value rates, PII-looking `keep` columns), using the same
+//!   reader, parsers and normalizers as `anonymize` ([`crate::pipeline::dry_run`]).
+//! - [`init`]: draft a schema from a dump.
+//!
+//! Findings ([`report::Finding`]) never carry data values.
+
+pub mod detect;
+pub mod init;
+pub mod report;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+
+use crate::error::Result;
+use crate::io::table::{for_each_batch, sniff, FileKind};
+use crate::key::{MasterKey, DEMO_KEY_HEX};
+use crate::pipeline::{dry_run, AnonymizeOptions, HeaderProblems, SilentReporter, TOKEN_SPEC};
+use crate::schema::{Action, Column, Schema, TokenEncoding};
+use detect::{Detector, PiiKind};
+use report::{Finding, Status};
+
+/// How many offending row numbers a finding lists.
+const FIRST_ROWS: usize = 5;
+
+/// PII hits of one column.
+#[derive(Debug, Clone, Default)]
+pub struct ColumnScan {
+    /// Non-null values examined.
+    pub values: u64,
+    /// Per kind: hit count and first row numbers.
+    pub hits: BTreeMap<PiiKind, (u64, Vec<u64>)>,
+}
+
+/// Scan one file: per column (in file order), values examined and PII hits.
+pub fn scan_file(
+    path: &Path,
+    detector: &Detector,
+    sample: Option<u64>,
+) -> Result<Vec<(String, ColumnScan)>> {
+    let mut scans: HashMap<String, ColumnScan> = HashMap::new();
+    let names = for_each_batch(path, sample, |batch| {
+        let results: Vec<(String, ColumnScan)> = batch
+            .columns
+            .par_iter()
+            .map(|(name, values)| {
+                let mut scan = ColumnScan::default();
+                for (i, v) in values.iter().enumerate() {
+                    let Some(v) = v else { continue };
+                    scan.values += 1;
+                    let kinds = detector.detect(v);
+                    if kinds.is_empty() {
+                        continue;
+                    }
+                    for kind in PiiKind::ALL {
+                        if kinds.contains(kind) {
+                            let e = scan.hits.entry(kind).or_default();
+                            e.0 += 1;
+                            if e.1.len() < FIRST_ROWS {
+                                e.1.push(batch.rows[i]);
+                            }
+                        }
+                    }
+                }
+                (name.clone(), scan)
+            })
+            .collect();
+        for (name, s) in results {
+            let total = scans.entry(name).or_default();
+            total.values += s.values;
+            for (kind, (n, rows)) in s.hits {
+                let e = total.hits.entry(kind).or_default();
+                e.0 += n;
+                for r in rows {
+                    if e.1.len() < FIRST_ROWS {
+                        e.1.push(r);
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(names
+        .into_iter()
+        .filter_map(|n| scans.remove(&n).map(|s| (n, s)))
+        .collect())
+}
+
+fn display(path: &Path) -> String {
+    path.display().to_string()
+}
+
+/// `scan`: PII findings for every file. A file that cannot be read is an error.
+pub fn scan_files(
+    files: &[PathBuf],
+    region: Option<&str>,
+    sample: Option<u64>,
+) -> Result<Vec<Finding>> {
+    let detector = Detector::new(region);
+    let mut findings = Vec::new();
+    for path in files {
+        let scans = scan_file(path, &detector, sample)?;
+        let mut any = false;
+        for (column, scan) in &scans {
+            for (kind, (n, rows)) in &scan.hits {
+                any = true;
+                findings.push(
+                    Finding::new(
+                        "pii",
+                        Status::Fail,
+                        display(path),
+                        Some(column),
+                        format!("{} found", kind.name()),
+                    )
+                    .counted(*n, scan.values, rows.clone()),
+                );
+            }
+        }
+        if !any {
+            findings.push(Finding::new(
+                "pii",
+                Status::Pass,
+                display(path),
+                None,
+                format!("no personal data found in {} column(s)", scans.len()),
+            ));
+        }
+    }
+    Ok(findings)
+}
+
+/// Whether a column name suggests personal data.
+pub fn name_looks_personal(name: &str) -> bool {
+    let n = name.to_lowercase();
+    const PARTS: [&str; 14] = [
+        "phone",
+        "mobile",
+        "email",
+        "mail",
+        "addr",
+        "name",
+        "id_card",
+        "idcard",
+        "passport",
+        "birth",
+        "ssn",
+        "iban",
+        "surname",
+        "cellphone",
+    ];
+    const WORDS: [&str; 6] = ["tel", "ip", "dob", "card", "cell", "zip"];
+    PARTS.iter().any(|p| n.contains(p))
+        || n.split(|c: char| !c.is_ascii_alphanumeric())
+            .any(|w| WORDS.contains(&w))
+}
+
+/// Schema lint: the parts of `check` that need only the schema.
+pub fn lint(schema: &Schema) -> Vec<Finding> {
+    let file = display(&schema.path);
+    let mut findings = vec![Finding::new(
+        "schema.parse",
+        Status::Pass,
+        file.clone(),
+        None,
+        format!(
+            "{} column(s) declared, each with an action; names and outputs unique; token bits {}",
+            schema.columns.len(),
+            schema.tokens.bits
+        ),
+    )];
+    for c in &schema.columns {
+        if matches!(c.action, Action::Keep { .. }) && name_looks_personal(&c.name) {
+            findings.push(keep_pii_finding(
+                &file,
+                c,
+                "its name looks like personal data",
+            ));
+        }
+    }
+    findings
+}
+
+fn keep_pii_finding(file: &str, c: &Column, why: &str) -> Finding {
+    match &c.allow_raw {
+        Some(reason) => Finding::new(
+            "schema.keep-pii",
+            Status::Info,
+            file,
+            Some(&c.name),
+            format!("kept raw although {why}; allow_raw: {reason}"),
+        ),
+        None => Finding::new(
+            "schema.keep-pii",
+            Status::Fail,
+            file,
+            Some(&c.name),
+            format!(
+                "action = \"keep\" but {why}; tokenize or drop it, or add allow_raw = \"<reason>\""
+            ),
+        ),
+    }
+}
+
+/// `check`: lint the schema, then check every file against it.
+pub fn check_files(
+    schema: &Schema,
+    files: &[PathBuf],
+    key: Option<&MasterKey>,
+    sample: Option<u64>,
+) -> Result<Vec<Finding>> {
+    let mut findings = lint(schema);
+    for path in files {
+        match sniff(path)? {
+            FileKind::Csv => findings.extend(check_input(schema, path, sample)?),
+            FileKind::Parquet => findings.extend(check_output(schema, path, key, sample)?),
+        }
+    }
+    Ok(findings)
+}
+
+fn phone_region(schema: &Schema) -> Option<String> {
+    schema.columns.iter().find_map(|c| match &c.action {
+        Action::Tokenize {
+            kind: crate::transform::normalize::Kind::Phone { region: Some(r) },
+            ..
+        } => Some(r.to_string()),
+        _ => None,
+    })
+}
+
+/// Check an input dump against the schema.
+fn check_input(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<Finding>> {
+    let file = display(path);
+    let mut out = Vec::new();
+    let input = crate::io::csv::CsvInput::open(
+        path,
+        schema.input.delimiter,
+        schema.input.header,
+        &declared(schema),
+    )?;
+    let problems = HeaderProblems::find(&input.columns, schema);
+    drop(input);
+    let header_ok = problems == HeaderProblems::default();
+    if !problems.undeclared.is_empty() {
+        out.push(Finding::new(
+            "input.header.undeclared",
+            Status::Fail,
+            file.clone(),
+            None,
+            format!("undeclared column(s) {}", problems.describe_undeclared()),
+        ));
+    }
+    if !problems.missing.is_empty() {
+        out.push(Finding::new(
+            "input.header.missing",
+            Status::Fail,
+            file.clone(),
+            None,
+            format!("declared column(s) {} missing", problems.describe_missing()),
+        ));
+    }
+    for d in &problems.duplicated {
+        out.push(Finding::new(
+            "input.header.duplicate",
+            Status::Fail,
+            file.clone(),
+            Some(d),
+            "appears more than once in the header",
+        ));
+    }
+    if header_ok {
+        out.push(Finding::new(
+            "input.header",
+            Status::Pass,
+            file.clone(),
+            None,
+            "header is exactly the declared columns",
+        ));
+    }
+    if !problems.missing.is_empty() || !problems.duplicated.is_empty() {
+        return Ok(out); // values cannot be checked against the declaration
+    }
+
+    // Values: the same decode and transform as anonymize, nothing written.
+    let throwaway = MasterKey::from_hex(&crate::key::generate_hex()?)?;
+    let opts = AnonymizeOptions {
+        drop_undeclared: true,
+        max_bad_rows: u64::MAX,
+        max_records: sample,
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        ..AnonymizeOptions::new(vec![path.to_path_buf()], PathBuf::new())
+    };
+    let summary = dry_run(schema, &throwaway, &opts, &SilentReporter)?;
+    let total = summary.rows_read;
+    // Decode-level problems (as opposed to values failing their column's rule).
+    let is_malformed = |b: &&crate::pipeline::BadRow| {
+        b.column == "(record)" || b.column == "(chunk)" || b.rule == "invalid UTF-8"
+    };
+    let malformed: Vec<u64> = summary
+        .bad_row_list
+        .iter()
+        .filter(is_malformed)
+        .map(|b| b.line)
+        .collect();
+    if malformed.is_empty() {
+        out.push(Finding::new(
+            "input.records",
+            Status::Pass,
+            file.clone(),
+            None,
+            format!("{total} records well-formed"),
+        ));
+    } else {
+        let n = malformed.len() as u64;
+        out.push(
+            Finding::new(
+                "input.records",
+                Status::Fail,
+                file.clone(),
+                None,
+                "malformed CSV records",
+            )
+            .counted(n, total, malformed.into_iter().take(FIRST_ROWS).collect()),
+        );
+    }
+    for c in &summary.columns {
+        let Some(col) = schema.column(&c.name) else {
+            continue;
+        };
+        let rows: Vec<u64> = summary
+            .bad_row_list
+            .iter()
+            .filter(|b| b.column == c.name && b.rule != "invalid UTF-8")
+            .take(FIRST_ROWS)
+            .map(|b| b.line)
+            .collect();
+        let examined = total.saturating_sub(c.stats.nulls);
+        match &col.action {
+            Action::Keep { .. } | Action::Generalize { .. } => {
+                let what = format!("values parse as {}", type_name(col));
+                if c.stats.invalid > 0 {
+                    out.push(
+                        Finding::new(
+                            "input.type",
+                            Status::Fail,
+                            file.clone(),
+                            Some(&c.name),
+                            format!("not all {what}"),
+                        )
+                        .counted(c.stats.invalid, examined, rows),
+                    );
+                } else {
+                    out.push(Finding::new(
+                        "input.type",
+                        Status::Pass,
+                        file.clone(),
+                        Some(&c.name),
+                        format!("all {what}"),
+                    ));
+                }
+            }
+            Action::Tokenize { kind, .. } => out.push(
+                Finding::new(
+                    "input.invalid-rate",
+                    if c.stats.invalid > 0 {
+                        Status::Info
+                    } else {
+                        Status::Pass
+                    },
+                    file.clone(),
+                    Some(&c.name),
+                    format!("values that fail {} normalization", kind.name()),
+                )
+                .counted(c.stats.invalid, examined, rows),
+            ),
+            Action::Drop => {}
+        }
+    }
+    // Content: keep columns that hold personal data.
+    let detector = Detector::new(phone_region(schema).as_deref().or(Some("CN")));
+    for (column, scan) in scan_file(path, &detector, Some(sample.unwrap_or(100_000)))? {
+        let Some(col) = schema.column(&column) else {
+            continue;
+        };
+        if !matches!(col.action, Action::Keep { .. }) || scan.hits.is_empty() {
+            continue;
+        }
+        let kinds: Vec<&str> = scan.hits.keys().map(|k| k.name()).collect();
+        let n: u64 = scan.hits.values().map(|h| h.0).max().unwrap_or(0);
+        let rows = scan
+            .hits
+            .values()
+            .next()
+            .map(|h| h.1.clone())
+            .unwrap_or_default();
+        out.push(
+            keep_pii_finding(
+                &file,
+                col,
+                &format!("its values look like {}", kinds.join("/")),
+            )
+            .counted(n, scan.values, rows),
+        );
+    }
+    Ok(out)
+}
+
+fn declared(schema: &Schema) -> Vec<String> {
+    schema.columns.iter().map(|c| c.name.clone()).collect()
+}
+
+fn type_name(c: &Column) -> String {
+    use crate::schema::ValueType as V;
+    match c.value_type {
+        V::String => "string".into(),
+        V::Int => "int".into(),
+        V::Float => "float".into(),
+        V::Decimal { precision, scale } => format!("decimal({precision},{scale})"),
+        V::Bool => "bool".into(),
+        V::Date => format!("date ({})", c.format.as_deref().unwrap_or("%Y-%m-%d")),
+        V::Timestamp => format!("timestamp ({})", c.format.as_deref().unwrap_or("ISO 8601")),
+    }
+}
+
+/// The metadata keys every txanon output carries.
+pub const REQUIRED_METADATA: [&str; 10] = [
+    "txanon.version",
+    "txanon.schema.name",
+    "txanon.schema.version",
+    "txanon.schema.sha256",
+    "txanon.token.spec",
+    "txanon.token.context",
+    "txanon.token.bits",
+    "txanon.key.fingerprint",
+    "txanon.rows",
+    "txanon.label",
+];
+
+/// Check a Parquet output against the schema.
+fn check_output(
+    schema: &Schema,
+    path: &Path,
+    key: Option<&MasterKey>,
+    sample: Option<u64>,
+) -> Result<Vec<Finding>> {
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    let file = display(path);
+    let mut out = Vec::new();
+    let f = std::fs::File::open(path).map_err(|e| crate::Error::io(path, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| crate::Error::ParquetRead {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let kv: HashMap<String, String> = builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .map(|kv| {
+            kv.iter()
+                .map(|k| (k.key.clone(), k.value.clone().unwrap_or_default()))
+                .collect()
+        })
+        .unwrap_or_default();
+
+    // Arrow schema: names, order, types.
+    let expected = schema.output_schema();
+    let actual = builder.schema().clone();
+    let exp: Vec<(String, String)> = expected
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), f.data_type().to_string()))
+        .collect();
+    let act: Vec<(String, String)> = actual
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), f.data_type().to_string()))
+        .collect();
+    if exp == act {
+        out.push(Finding::new(
+            "output.schema",
+            Status::Pass,
+            file.clone(),
+            None,
+            "columns, order and types match the schema",
+        ));
+    } else {
+        for (name, ty) in &exp {
+            match act.iter().find(|(n, _)| n == name) {
+                None => out.push(Finding::new(
+                    "output.schema",
+                    Status::Fail,
+                    file.clone(),
+                    Some(name),
+                    "declared output column is missing",
+                )),
+                Some((_, t)) if t != ty => out.push(Finding::new(
+                    "output.schema",
+                    Status::Fail,
+                    file.clone(),
+                    Some(name),
+                    format!("type is {t}, the schema produces {ty}"),
+                )),
+                _ => {}
+            }
+        }
+        for (name, _) in &act {
+            if !exp.iter().any(|(n, _)| n == name) {
+                out.push(Finding::new(
+                    "output.schema",
+                    Status::Fail,
+                    file.clone(),
+                    Some(name),
+                    "column is not an output of the schema",
+                ));
+            }
+        }
+        let common_exp: Vec<&String> = exp
+            .iter()
+            .map(|e| &e.0)
+            .filter(|n| act.iter().any(|a| &a.0 == *n))
+            .collect();
+        let common_act: Vec<&String> = act
+            .iter()
+            .map(|a| &a.0)
+            .filter(|n| exp.iter().any(|e| &e.0 == *n))
+            .collect();
+        if common_exp != common_act {
+            out.push(Finding::new(
+                "output.schema",
+                Status::Fail,
+                file.clone(),
+                None,
+                "columns are not in the declared order",
+            ));
+        }
+    }
+
+    // Provenance metadata.
+    let missing: Vec<&str> = REQUIRED_METADATA
+        .iter()
+        .copied()
+        .filter(|k| !kv.contains_key(*k))
+        .collect();
+    if missing.is_empty() {
+        out.push(Finding::new(
+            "output.metadata",
+            Status::Pass,
+            file.clone(),
+            None,
+            "txanon metadata present",
+        ));
+    } else {
+        out.push(Finding::new(
+            "output.metadata",
+            Status::Fail,
+            file.clone(),
+            None,
+            format!("missing metadata key(s): {}", missing.join(", ")),
+        ));
+    }
+    let meta_check = |rule: &'static str, ok: bool, pass: String, fail: String| {
+        Finding::new(
+            rule,
+            if ok { Status::Pass } else { Status::Fail },
+            file.clone(),
+            None,
+            if ok { pass } else { fail },
+        )
+    };
+    if let Some(sha) = kv.get("txanon.schema.sha256") {
+        out.push(meta_check(
+            "output.schema-hash",
+            *sha == schema.sha256,
+            "made with this exact schema file".into(),
+            "txanon.schema.sha256 does not match the schema file: made with another schema or version".into(),
+        ));
+    }
+    if let Some(spec) = kv.get("txanon.token.spec") {
+        out.push(meta_check(
+            "output.token-spec",
+            spec == TOKEN_SPEC,
+            format!("token spec {spec}"),
+            "txanon.token.spec is not a known token spec version".into(),
+        ));
+    }
+    if let Some(fp) = kv.get("txanon.key.fingerprint") {
+        let demo_fp = MasterKey::from_hex(DEMO_KEY_HEX)
+            .map(|k| k.fingerprint())
+            .unwrap_or_default();
+        out.push(meta_check(
+            "output.demo-key",
+            *fp != demo_fp,
+            "not made with the published demo key".into(),
+            "made with the published demo key: its tokens protect nothing".into(),
+        ));
+        if let Some(key) = key {
+            out.push(meta_check(
+                "output.key",
+                *fp == key.fingerprint(),
+                "key fingerprint matches --key-file".into(),
+                "key fingerprint does not match the given key".into(),
+            ));
+        }
+    }
+
+    // Content: residual PII, and token columns holding only tokens.
+    let by_output: HashMap<&str, &Column> = schema
+        .columns
+        .iter()
+        .filter(|c| c.action != Action::Drop)
+        .map(|c| (c.output.as_str(), c))
+        .collect();
+    let detector = Detector::new(phone_region(schema).as_deref().or(Some("CN")));
+    let scans = scan_file(path, &detector, sample)?;
+    let mut clean = true;
+    for (column, scan) in &scans {
+        let col = by_output.get(column.as_str()).copied();
+        for (kind, (n, rows)) in &scan.hits {
+            clean = false;
+            let allowed = col
+                .is_some_and(|c| matches!(c.action, Action::Keep { .. }) && c.allow_raw.is_some());
+            let mut f = Finding::new(
+                "output.pii",
+                if allowed { Status::Info } else { Status::Fail },
+                file.clone(),
+                Some(column),
+                format!(
+                    "{} found{}",
+                    kind.name(),
+                    if allowed {
+                        " (column kept raw with allow_raw)"
+                    } else {
+                        ""
+                    }
+                ),
+            )
+            .counted(*n, scan.values, rows.clone());
+            if allowed {
+                f.rule = "output.pii-allowed";
+            }
+            out.push(f);
+        }
+    }
+    if clean {
+        out.push(Finding::new(
+            "output.pii",
+            Status::Pass,
+            file.clone(),
+            None,
+            "no residual personal data found",
+        ));
+    }
+    out.extend(check_token_shape(schema, path, &by_output, sample)?);
+    Ok(out)
+}
+
+/// Every value of a tokenize column must be a token of the declared length and alphabet.
+fn check_token_shape(
+    schema: &Schema,
+    path: &Path,
+    by_output: &HashMap<&str, &Column>,
+    sample: Option<u64>,
+) -> Result<Vec<Finding>> {
+    let len = usize::from(schema.tokens.bits / 8);
+    let (chars, ok): (usize, fn(u8) -> bool) = match schema.tokens.encoding {
+        TokenEncoding::Hex => (len * 2, |b| {
+            b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
+        }),
+        TokenEncoding::Base64Url => ((len * 4).div_ceil(3), |b| {
+            b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+        }),
+    };
+    let mut bad: BTreeMap<String, (u64, u64, Vec<u64>)> = BTreeMap::new();
+    for_each_batch(path, sample, |batch| {
+        for (name, values) in &batch.columns {
+            let Some(col) = by_output.get(name.as_str()) else {
+                continue;
+            };
+            if !matches!(col.action, Action::Tokenize { .. }) {
+                continue;
+            }
+            let e = bad.entry(name.clone()).or_default();
+            for (i, v) in values.iter().enumerate() {
+                let Some(v) = v else { continue };
+                e.1 += 1;
+                if v.len() != chars || !v.bytes().all(ok) {
+                    e.0 += 1;
+                    if e.2.len() < FIRST_ROWS {
+                        e.2.push(batch.rows[i]);
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    let file = display(path);
+    Ok(bad
+        .into_iter()
+        .map(|(name, (n, total, rows))| {
+            if n == 0 {
+                Finding::new(
+                    "output.token-shape",
+                    Status::Pass,
+                    file.clone(),
+                    Some(&name),
+                    "every value is a token",
+                )
+            } else {
+                Finding::new(
+                    "output.token-shape",
+                    Status::Fail,
+                    file.clone(),
+                    Some(&name),
+                    format!("values that are not {chars}-character tokens in a tokenize column"),
+                )
+                .counted(n, total, rows)
+            }
+        })
+        .collect())
+}

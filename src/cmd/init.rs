@@ -1,0 +1,31 @@
+//! `txanon init INPUT > schemas/NEW.toml`: a draft schema on stdout.
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use crate::check::init::draft_schema;
+use crate::cli::InitArgs;
+use crate::exit::ExitCode;
+use crate::messages::Messages;
+
+/// Run `init`.
+pub fn run(args: &InitArgs, msg: &Messages) -> Result<ExitCode> {
+    if rlibphonenumber::Region::from_code(&args.region).is_err() {
+        anyhow::bail!(
+            "--region {:?} is not a known ISO 3166 region code",
+            args.region
+        );
+    }
+    let text = draft_schema(&args.input, &args.region, args.sample)?;
+    let mut out = std::io::stdout().lock();
+    if out
+        .write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .is_err()
+    {
+        return Ok(ExitCode::Success);
+    }
+    msg.info("draft written: review every column, then `txanon check --schema NEW.toml INPUT`");
+    Ok(ExitCode::Success)
+}

@@ -1,0 +1,172 @@
+//! Read any supported file (CSV dump or Parquet) as batches of string
+//! columns, for the schema-free tools (`scan`, `init`, and `check`'s
+//! content checks). The kind of file is told from its content: Parquet files
+//! start with the magic bytes `PAR1`; anything else is read as CSV.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, StringArray};
+use arrow_schema::DataType;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::error::{Error, Result};
+use crate::io::csv::{CsvInput, DecodePlan};
+
+/// What a file holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    /// A CSV dump (input).
+    Csv,
+    /// A Parquet file (typically a txanon output).
+    Parquet,
+}
+
+/// Tell a file's kind from its first bytes.
+pub fn sniff(path: &Path) -> Result<FileKind> {
+    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut magic = [0u8; 4];
+    let mut n = 0;
+    while n < 4 {
+        match f.read(&mut magic[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(Error::io(path, e)),
+        }
+    }
+    Ok(if n == 4 && &magic == b"PAR1" {
+        FileKind::Parquet
+    } else {
+        FileKind::Csv
+    })
+}
+
+/// One batch of string columns with the row number (CSV: file line, Parquet:
+/// 1-based row index) of each row.
+#[derive(Debug)]
+pub struct StringBatch {
+    /// Column name and values (non-string columns cast to text, nulls kept).
+    pub columns: Vec<(String, Arc<StringArray>)>,
+    /// Row numbers, one per row.
+    pub rows: Vec<u64>,
+}
+
+/// Column names and batches of a file, read up to `limit` rows.
+pub fn for_each_batch(
+    path: &Path,
+    limit: Option<u64>,
+    mut visit: impl FnMut(&StringBatch) -> Result<()>,
+) -> Result<Vec<String>> {
+    match sniff(path)? {
+        FileKind::Csv => {
+            let mut input = CsvInput::open(path, b',', true, &[])?;
+            let names = input.columns.clone();
+            let plan = DecodePlan::new(&names, (0..names.len()).collect(), b',');
+            let mut seen = 0u64;
+            while limit.is_none_or(|l| seen < l) {
+                let want = limit.map_or(8192, |l| (l - seen).min(8192) as usize);
+                let Some(chunk) = input.next_chunk(0, want)? else {
+                    break;
+                };
+                let decoded = plan.decode(&chunk);
+                if let Some(f) = decoded.fatal.as_ref().or(decoded.bad.first()) {
+                    return Err(Error::BadRecord {
+                        path: path.to_path_buf(),
+                        line: f.line,
+                        column: f.column.clone(),
+                        rule: f.rule.clone(),
+                    });
+                }
+                let spans = plan.record_spans(&chunk);
+                let rows: Vec<u64> = spans.iter().map(|s| s.2).collect();
+                seen += rows.len() as u64;
+                let columns = names
+                    .iter()
+                    .enumerate()
+                    .map(|(i, n)| {
+                        let col = decoded.batch.column(i);
+                        (
+                            n.clone(),
+                            to_strings(col)
+                                .unwrap_or_else(|| Arc::new(StringArray::new_null(col.len()))),
+                        )
+                    })
+                    .collect();
+                visit(&StringBatch { columns, rows })?;
+            }
+            if let Some(line) = input.unterminated_quote_line() {
+                return Err(Error::BadRecord {
+                    path: path.to_path_buf(),
+                    line,
+                    column: "(record)".into(),
+                    rule: "unterminated quoted field at end of file".into(),
+                });
+            }
+            Ok(names)
+        }
+        FileKind::Parquet => {
+            let perr = |e: parquet::errors::ParquetError| Error::ParquetRead {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            };
+            let file = File::open(path).map_err(|e| Error::io(path, e))?;
+            let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(perr)?;
+            let names: Vec<String> = builder
+                .schema()
+                .fields()
+                .iter()
+                .map(|f| f.name().clone())
+                .collect();
+            let reader = builder.with_batch_size(8192).build().map_err(perr)?;
+            let mut seen = 0u64;
+            for batch in reader {
+                let batch = batch.map_err(|e| Error::ParquetRead {
+                    path: path.to_path_buf(),
+                    message: e.to_string(),
+                })?;
+                let mut n = batch.num_rows();
+                if let Some(l) = limit {
+                    n = n.min((l - seen) as usize);
+                }
+                let rows: Vec<u64> = (seen + 1..=seen + n as u64).collect();
+                let columns = batch
+                    .schema()
+                    .fields()
+                    .iter()
+                    .zip(batch.columns())
+                    .filter_map(|(f, c)| to_strings(&c.slice(0, n)).map(|s| (f.name().clone(), s)))
+                    .collect();
+                visit(&StringBatch { columns, rows })?;
+                seen += n as u64;
+                if limit.is_some_and(|l| seen >= l) {
+                    break;
+                }
+            }
+            Ok(names)
+        }
+    }
+}
+
+/// Text view of a column: strings as they are, integers as decimal text
+/// (phone numbers are sometimes stored as INT64); other types are skipped.
+fn to_strings(col: &ArrayRef) -> Option<Arc<StringArray>> {
+    let textual = match col.data_type() {
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
+        DataType::Dictionary(_, v) => matches!(
+            v.as_ref(),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+        ),
+        DataType::Int32 | DataType::Int64 | DataType::UInt32 | DataType::UInt64 => true,
+        _ => false,
+    };
+    if !textual {
+        return None;
+    }
+    let cast = arrow_cast::cast(col, &DataType::Utf8).ok()?;
+    cast.as_any()
+        .downcast_ref::<StringArray>()
+        .map(|s| Arc::new(s.clone()))
+}

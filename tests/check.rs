@@ -1,0 +1,404 @@
+//! `txanon check`, `scan` and `init` through the real binary.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
+use arrow_schema::{DataType, Field, Schema};
+use common::*;
+use parquet::arrow::ArrowWriter;
+use parquet::file::metadata::KeyValue;
+use parquet::file::properties::WriterProperties;
+
+fn schema() -> String {
+    repo("schemas/transactions.toml").display().to_string()
+}
+
+fn sample() -> String {
+    repo("data-samples/transactions.csv").display().to_string()
+}
+
+/// Anonymize the sample with a real (non-demo) key; returns (output, key file).
+fn real_output(env: &TestEnv) -> (PathBuf, PathBuf) {
+    let key = env.key("real.key", TEST_KEY_HEX);
+    env.run([
+        "anonymize",
+        "--schema",
+        &schema(),
+        "--key-file",
+        key.to_str().unwrap(),
+        "-q",
+        "-o",
+        "out.parquet",
+        &sample(),
+    ])
+    .success();
+    (env.path("out.parquet"), key)
+}
+
+/// Rewrite a Parquet file with one column replaced, keeping the footer metadata.
+fn rewrite(src: &Path, dst: &Path, column: &str, f: impl Fn(&ArrayRef) -> ArrayRef) {
+    let (batch, kv) = read_all(src);
+    let idx = batch.schema().index_of(column).unwrap();
+    let mut cols: Vec<ArrayRef> = batch.columns().to_vec();
+    cols[idx] = f(&cols[idx]);
+    let fields: Vec<Field> = batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(&cols)
+        .map(|(fl, c)| Field::new(fl.name(), c.data_type().clone(), true))
+        .collect();
+    let new = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
+    let props = WriterProperties::builder()
+        .set_key_value_metadata(Some(
+            kv.into_iter()
+                .filter(|(k, _)| k.starts_with("txanon."))
+                .map(|(k, v)| KeyValue::new(k, v))
+                .collect(),
+        ))
+        .build();
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(dst).unwrap(),
+        new.schema(),
+        Some(props),
+    )
+    .unwrap();
+    w.write(&new).unwrap();
+    w.close().unwrap();
+}
+
+#[test]
+fn init_draft_passes_check_on_the_same_dump() {
+    let env = TestEnv::new();
+    let run = env.run(["init", &sample()]);
+    run.success();
+    let draft = env.write("draft.toml", &run.stdout);
+    for (column, expect) in [
+        ("mobile", "as = \"phone\""),
+        ("email", "as = \"email\""),
+        ("home_address", "as = \"address\""),
+        ("id_card", "action = \"drop\""),
+        ("customer_name", "action = \"drop\""),
+        ("ip_address", "action = \"drop\""),
+        ("created_at", "to = \"month\""),
+        ("amount", "type = \"decimal("),
+    ] {
+        let block = run
+            .stdout
+            .split("[[columns]]")
+            .find(|b| b.contains(&format!("name = \"{column}\"")))
+            .unwrap();
+        assert!(block.contains(expect), "{column}: {block}");
+    }
+    env.run(["check", "--schema", draft.to_str().unwrap(), &sample()])
+        .success()
+        .stdout_has("0 violation(s)");
+    // The draft is also a working schema for anonymize.
+    let key = env.key("k.key", TEST_KEY_HEX);
+    env.run([
+        "anonymize",
+        "--schema",
+        draft.to_str().unwrap(),
+        "--key-file",
+        key.to_str().unwrap(),
+        "-q",
+        "-o",
+        "d.parquet",
+        &sample(),
+    ])
+    .success();
+}
+
+#[test]
+fn clean_input_and_output_pass_in_every_format() {
+    let env = TestEnv::new();
+    let (out, key) = real_output(&env);
+    let args = |fmt: &str| {
+        vec![
+            "check".to_string(),
+            "--schema".into(),
+            schema(),
+            "--key-file".into(),
+            key.display().to_string(),
+            "--format".into(),
+            fmt.into(),
+            sample(),
+            out.display().to_string(),
+        ]
+    };
+    env.run(args("text")).success().stdout_has("0 violation(s)");
+    let json = env.run(args("json"));
+    json.success();
+    let v: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    assert_eq!(v["violations"], 0);
+    assert!(v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["rule"] == "output.pii" && c["status"] == "pass"));
+    let junit = env.run(args("junit"));
+    junit.success();
+    let doc = roxmltree::Document::parse(&junit.stdout).expect("junit parses as XML");
+    assert_eq!(doc.root_element().attribute("failures"), Some("0"));
+    env.run(args("github")).success();
+}
+
+#[test]
+fn planted_email_in_a_token_column_is_a_violation() {
+    let env = TestEnv::new();
+    let (out, key) = real_output(&env);
+    let planted = env.path("planted.parquet");
+    rewrite(&out, &planted, "email_token", |a| {
+        let s = a.as_any().downcast_ref::<StringArray>().unwrap();
+        let mut v: Vec<Option<String>> = s.iter().map(|x| x.map(str::to_string)).collect();
+        v[41] = Some("planted.leak@example.com".into());
+        Arc::new(StringArray::from(v))
+    });
+    for fmt in ["text", "json", "junit", "github"] {
+        let run = env.run([
+            "check",
+            "--schema",
+            &schema(),
+            "--key-file",
+            key.to_str().unwrap(),
+            "--format",
+            fmt,
+            planted.to_str().unwrap(),
+        ]);
+        run.exit(1).never_says("planted.leak");
+        assert!(
+            run.stdout.contains("planted.parquet") && run.stdout.contains("email_token"),
+            "{fmt}: {}",
+            run.stdout
+        );
+        assert!(
+            run.stdout.contains("output.pii") && run.stdout.contains("output.token-shape"),
+            "{fmt}: {}",
+            run.stdout
+        );
+        if fmt == "junit" {
+            roxmltree::Document::parse(&run.stdout).expect("junit parses");
+        }
+        if fmt == "json" {
+            let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+            let hit = v["checks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["rule"] == "output.pii")
+                .unwrap()
+                .clone();
+            assert_eq!(hit["column"], "email_token");
+            assert_eq!(hit["rows"][0], 42);
+        }
+    }
+    // scan finds it too, schema-free.
+    env.run(["scan", planted.to_str().unwrap()])
+        .exit(1)
+        .stdout_has("email_token")
+        .never_says("planted.leak");
+    env.run(["scan", out.to_str().unwrap()]).success();
+}
+
+#[test]
+fn changed_column_type_is_a_violation() {
+    let env = TestEnv::new();
+    let (out, key) = real_output(&env);
+    let retyped = env.path("retyped.parquet");
+    rewrite(&out, &retyped, "item_count", |a| {
+        let s = a.as_any().downcast_ref::<Int64Array>().unwrap();
+        Arc::new(
+            s.iter()
+                .map(|x| x.map(|v| v as i32))
+                .collect::<Int32Array>(),
+        )
+    });
+    env.run(["check", "--schema", &schema(), "--key-file", key.to_str().unwrap(), retyped.to_str().unwrap()])
+        .exit(1)
+        .stdout_has("retyped.parquet: column \"item_count\": output.schema: type is Int32, the schema produces Int64");
+    let _ = DataType::Int32;
+}
+
+#[test]
+fn undeclared_column_in_a_dump_is_a_violation() {
+    let env = TestEnv::new();
+    let input = repo("data-samples/invalid/undeclared_column.csv");
+    env.run(["check", "--schema", &schema(), input.to_str().unwrap()])
+        .exit(1)
+        .stdout_has(
+            "undeclared_column.csv: input.header.undeclared: undeclared column(s) \"loyalty_tier\"",
+        );
+}
+
+#[test]
+fn demo_key_and_wrong_key_outputs_are_violations() {
+    let env = TestEnv::new();
+    let demo = repo("data-samples/demo.key");
+    env.run([
+        "anonymize",
+        "--schema",
+        &schema(),
+        "--key-file",
+        demo.to_str().unwrap(),
+        "-q",
+        "-o",
+        "demo.parquet",
+        &sample(),
+    ])
+    .success();
+    env.run(["check", "--schema", &schema(), "demo.parquet"])
+        .exit(1)
+        .stdout_has("demo.parquet: output.demo-key: made with the published demo key");
+    let other = env.key("other.key", &"5a".repeat(32));
+    env.run([
+        "check",
+        "--schema",
+        &schema(),
+        "--key-file",
+        other.to_str().unwrap(),
+        "demo.parquet",
+    ])
+    .exit(1)
+    .stdout_has("output.key: key fingerprint does not match");
+}
+
+#[test]
+fn keep_on_a_personal_column_needs_allow_raw() {
+    let env = TestEnv::new();
+    let text = std::fs::read_to_string(repo("schemas/transactions.toml")).unwrap();
+    let kept = text.replace(
+        "name = \"mobile\"\naction = \"tokenize\"\nas = \"phone\"\nregion = \"CN\"\non_invalid = \"null\"\noutput = \"mobile_token\"",
+        "name = \"mobile\"\naction = \"keep\"",
+    );
+    assert_ne!(kept, text);
+    let bad = env.write("bad.toml", &kept);
+    let run = env.run(["check", "--schema", bad.to_str().unwrap(), &sample()]);
+    run.exit(1)
+        .stdout_has("column \"mobile\": schema.keep-pii")
+        .never_says("13800138000");
+    let allowed = env.write(
+        "allowed.toml",
+        kept.replace(
+            "name = \"mobile\"\naction = \"keep\"",
+            "name = \"mobile\"\naction = \"keep\"\nallow_raw = \"agreed with DPO, ticket 42\"",
+        ),
+    );
+    env.run(["check", "--schema", allowed.to_str().unwrap(), &sample()])
+        .success()
+        .stdout_has("allow_raw: agreed with DPO, ticket 42");
+}
+
+#[test]
+fn could_not_run_is_exit_2() {
+    let env = TestEnv::new();
+    let bad = env.write(
+        "bad.toml",
+        "[dataset]\nname = \"x\"\nversion = 1\nbogus = 1\n",
+    );
+    env.run(["check", "--schema", bad.to_str().unwrap(), &sample()])
+        .exit(2)
+        .stderr_has("bogus");
+    env.run(["check", "--schema", &schema(), "no-such-file.csv"])
+        .exit(2);
+    env.run(["scan", "no-such-file.csv"]).exit(2);
+    env.run(["init", "no-such-file.csv"]).exit(2);
+}
+
+#[test]
+fn scan_reports_kinds_rates_and_rows_but_never_values() {
+    let env = TestEnv::new();
+    let run = env.run(["scan", "--format", "json", &sample()]);
+    run.exit(1);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let found: Vec<(String, String)> = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .map(|c| {
+            (
+                c["column"].as_str().unwrap().to_string(),
+                c["message"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    for (column, kind) in [
+        ("mobile", "phone"),
+        ("email", "email"),
+        ("id_card", "id_card"),
+        ("ip_address", "ip"),
+    ] {
+        assert!(
+            found
+                .iter()
+                .any(|(c, m)| c == column && m.starts_with(kind)),
+            "{column}/{kind}: {found:?}"
+        );
+    }
+    // Canaries never reach the report, in any format.
+    let canaries = repo("data-samples/invalid/canaries.csv");
+    for fmt in ["text", "json", "junit", "github"] {
+        let run = env.run(["scan", "--format", fmt, canaries.to_str().unwrap()]);
+        run.exit(1);
+        for c in [
+            "13912345678",
+            "canary",
+            "110101199003070011",
+            "203.0.113.77",
+            "金丝雀",
+        ] {
+            run.never_says(c);
+        }
+    }
+}
+
+#[test]
+fn corpora_never_panic() {
+    let dir = repo("../shared/corpora");
+    if !dir.is_dir() {
+        eprintln!(
+            "SKIPPED: {} not found; corpus robustness test did not run",
+            dir.display()
+        );
+        return;
+    }
+    let env = TestEnv::new();
+    let mut files = Vec::new();
+    for sub in [
+        "parquet-testing/bad_data",
+        "parquet-testing/data",
+        "csv-spectrum/csvs",
+    ] {
+        for e in std::fs::read_dir(dir.join(sub)).unwrap() {
+            files.push(e.unwrap().path());
+        }
+    }
+    assert!(files.len() >= 30, "{} corpus files", files.len());
+    for f in &files {
+        let f = f.to_str().unwrap();
+        for args in [
+            vec!["scan", f],
+            vec!["init", f],
+            vec!["check", "--schema", &schema(), f],
+        ] {
+            let run = env.run(&args);
+            assert!(
+                matches!(run.code, Some(0..=2)),
+                "{args:?} exited {:?}\n{}",
+                run.code,
+                run.stderr
+            );
+            assert!(!run.stderr.contains("panicked"), "{args:?}: {}", run.stderr);
+            if run.code == Some(2) {
+                assert!(
+                    run.stderr.starts_with("txanon: error: "),
+                    "{args:?}: {}",
+                    run.stderr
+                );
+            }
+        }
+    }
+}
