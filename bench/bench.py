@@ -30,6 +30,7 @@ Python 3.11 standard library + duckdb only.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import re
@@ -255,8 +256,13 @@ def duckdb_plain_cmd(dump: Path) -> Command:
 
 
 def machine_facts(dump: Path | None) -> list[tuple[str, str]]:
-    import duckdb
-
+    # duckdb is never imported into this process: Linux carries a parent's
+    # resident set into a forked child's ru_maxrss, so a large parent would
+    # inflate every child's measured peak RSS.
+    duckdb_version = subprocess.run(
+        [sys.executable, "-c", "import duckdb; print(duckdb.__version__)"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
     cpu_model = "unknown"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -282,7 +288,7 @@ def machine_facts(dump: Path | None) -> list[tuple[str, str]]:
         ("RAM", mem),
         ("OS", f"{platform.system()} {platform.release()}"),
         ("txanon", f"{version.stdout.strip()} (git {commit})"),
-        ("duckdb", duckdb.__version__),
+        ("duckdb", duckdb_version),
         ("python", platform.python_version()),
         ("load average at start", " ".join(f"{x:.2f}" for x in os.getloadavg())),
     ]
@@ -416,6 +422,10 @@ def rss_section(sizes: list[int], runs: int) -> str:
 
 
 def main() -> int:
+    if len(sys.argv) == 6 and sys.argv[1] == "--sanity":
+        rows, *paths = sys.argv[2:]
+        print(json.dumps(sanity_checks(int(rows), *(Path(x) for x in paths))))
+        return 0
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dump", type=Path, help="CSV dump made by bench/run.sh (default: bench/out/dump-ROWS.csv)")
     ap.add_argument("--rows", type=int, required=True, help="data rows in the dump")
@@ -471,7 +481,14 @@ def main() -> int:
         print(f"\n== {a.rows:,} rows, {a.runs} runs per command, interleaved, {THREADS} threads each",
               flush=True)
         run_interleaved(cmds + [startup], a.runs)
-        checks = sanity_checks(a.rows, *(c.output for c in cmds))
+        # In a child process, for the same reason as in machine_facts.
+        res = subprocess.run(
+            [sys.executable, __file__, "--sanity", str(a.rows), *(str(c.output) for c in cmds)],
+            capture_output=True, text=True,
+        )
+        if res.returncode != 0:
+            raise BenchError("sanity checks failed:\n" + res.stdout + res.stderr)
+        checks = json.loads(res.stdout)
         if not a.keep_outputs:
             for c in cmds:
                 remove_output(c.output)

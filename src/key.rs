@@ -191,6 +191,33 @@ impl NamespaceKey {
     }
 }
 
+/// True when `path` (a key file) can be read by its group or by others.
+pub fn readable_by_others(path: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).is_ok_and(|m| m.permissions().mode() & 0o077 != 0)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        false
+    }
+}
+
+impl KeySource {
+    /// A warning about how the key is held, if any (never the key).
+    pub fn warning(&self) -> Option<String> {
+        match self {
+            KeySource::File(p) if readable_by_others(p) => Some(format!(
+                "key file {} is readable by group or others; restrict it with `chmod 600`",
+                p.display()
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// Make a new random key: 32 bytes from the operating system's CSPRNG,
 /// returned as 64 lowercase hex characters.
 pub fn generate_hex() -> Result<Zeroizing<String>> {

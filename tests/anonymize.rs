@@ -828,8 +828,7 @@ fn text_summary_lists_columns_and_counts() {
 }
 
 #[cfg(unix)]
-#[test]
-fn interrupt_leaves_no_file() {
+fn interrupt_run(signal: &str, expect: i32) {
     let env = TestEnv::new();
     let text = std::fs::read_to_string(repo("data-samples/transactions.csv")).unwrap();
     let (header, body) = text.split_once('\n').unwrap();
@@ -857,7 +856,7 @@ fn interrupt_leaves_no_file() {
     .stdout(std::process::Stdio::piped())
     .stderr(std::process::Stdio::piped());
     let child = cmd.spawn().unwrap();
-    // Wait until the run has started writing (its temp file exists), then interrupt.
+    // Wait until the run has started writing (its temp file exists), then signal it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !env.files().iter().any(|f| f.contains(".txanon-tmp-"))
         && std::time::Instant::now() < deadline
@@ -865,13 +864,25 @@ fn interrupt_leaves_no_file() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     let status = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
+        .args([signal, &child.id().to_string()])
         .status()
         .unwrap();
     assert!(status.success());
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(130), "stderr: {stderr}");
+    assert_eq!(out.status.code(), Some(expect), "stderr: {stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
     assert_eq!(env.files(), vec!["big.csv"], "no output and no temp file");
+}
+
+#[cfg(unix)]
+#[test]
+fn interrupt_leaves_no_file() {
+    interrupt_run("-INT", 130);
+}
+
+#[cfg(unix)]
+#[test]
+fn terminate_leaves_no_file() {
+    interrupt_run("-TERM", 143);
 }

@@ -50,3 +50,34 @@ fn generated_key_works_for_anonymize() {
     .success()
     .stderr_lacks("DEMO KEY");
 }
+
+#[cfg(unix)]
+#[test]
+fn key_file_readable_by_others_gets_a_warning() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let key = env.key("k.key", TEST_KEY_HEX);
+    let args = |k: &str| {
+        vec![
+            "anonymize".to_string(),
+            "--schema".into(),
+            repo("schemas/transactions.toml").display().to_string(),
+            "--key-file".into(),
+            k.to_string(),
+            "-q".into(),
+            "-o".into(),
+            "out.parquet".into(),
+            repo("data-samples/transactions.csv").display().to_string(),
+        ]
+    };
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    env.run(args(key.to_str().unwrap()))
+        .success()
+        .stderr_has("readable by group or others")
+        .never_says(TEST_KEY_HEX);
+    std::fs::remove_file(env.path("out.parquet")).unwrap();
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    env.run(args(key.to_str().unwrap()))
+        .success()
+        .stderr_lacks("readable by group");
+}

@@ -17,8 +17,6 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use rlibphonenumber::Region;
-
 use crate::transform::normalize::{normalize, Kind, Normalized};
 
 /// Kinds of personal data the detectors know.
@@ -92,7 +90,7 @@ impl Detector {
     pub fn new(region: Option<&str>) -> Detector {
         Detector {
             phone: Kind::Phone {
-                region: region.and_then(|r| Region::from_code(r).ok()),
+                region: region.and_then(crate::transform::normalize::phone_region),
             },
         }
     }

@@ -15,7 +15,10 @@ use crate::schema::Schema;
 pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
     // Resolve everything that can fail cheaply before touching inputs.
     let schema = Schema::load(&args.schema)?.with_context(args.context.clone());
-    let (key, _source) = MasterKey::load(args.key.key_file.as_deref())?;
+    let (key, source) = MasterKey::load(args.key.key_file.as_deref())?;
+    if let Some(w) = source.warning() {
+        msg.warning(&w);
+    }
     if key.is_demo() {
         msg.demo_key_warning();
     }

@@ -34,7 +34,10 @@ pub fn run(args: &TokenArgs, msg: &Messages) -> Result<ExitCode> {
             column.action.name()
         );
     };
-    let (key, _) = MasterKey::load(args.key.key_file.as_deref())?;
+    let (key, source) = MasterKey::load(args.key.key_file.as_deref())?;
+    if let Some(w) = source.warning() {
+        msg.warning(&w);
+    }
     if key.is_demo() {
         msg.demo_key_warning();
     }

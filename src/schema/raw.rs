@@ -275,13 +275,13 @@ impl RawColumn {
                     None | Some("id") => Kind::Id,
                     Some("phone") => {
                         let region = match &self.region {
-                            Some(r) => {
-                                Some(rlibphonenumber::Region::from_code(r).map_err(|_| {
+                            Some(r) => Some(
+                                crate::transform::normalize::phone_region(r).ok_or_else(|| {
                                     at(format!(
                                         "region = {r:?} is not a known ISO 3166 region code"
                                     ))
-                                })?)
-                            }
+                                })?,
+                            ),
                             None => None,
                         };
                         Kind::Phone { region }

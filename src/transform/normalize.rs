@@ -47,6 +47,15 @@ impl Kind {
     }
 }
 
+/// A region code libphonenumber has metadata for (`"CN"`, `"US"`, ...).
+pub fn phone_region(code: &str) -> Option<Region> {
+    let region = Region::from_code(code).ok()?;
+    rlibphonenumber::PHONE_NUMBER_UTIL
+        .get_country_code_for_region(region)
+        .filter(|&cc| cc > 0)
+        .map(|_| region)
+}
+
 /// Outcome of normalizing one value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Normalized<'a> {
