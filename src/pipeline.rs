@@ -202,8 +202,9 @@ impl HeaderProblems {
     /// Compare a header with the schema.
     pub fn find(cols: &[String], schema: &Schema) -> HeaderProblems {
         let mut p = HeaderProblems::default();
-        for (i, name) in cols.iter().enumerate() {
-            if cols[..i].contains(name) && !p.duplicated.contains(name) {
+        let mut seen = std::collections::HashSet::with_capacity(cols.len());
+        for name in cols {
+            if !seen.insert(name.as_str()) && !p.duplicated.contains(name) {
                 p.duplicated.push(name.clone());
             }
         }
@@ -226,8 +227,11 @@ impl HeaderProblems {
 
     /// The undeclared names, described for a message.
     pub fn describe_undeclared(&self) -> String {
-        self.undeclared
+        const SHOWN: usize = 20;
+        let mut names: Vec<String> = self
+            .undeclared
             .iter()
+            .take(SHOWN)
             .map(|(u, hint)| {
                 let name = if u.is_empty() {
                     "(unnamed column)".to_string()
@@ -241,8 +245,11 @@ impl HeaderProblems {
                     None => name,
                 }
             })
-            .collect::<Vec<_>>()
-            .join(", ")
+            .collect();
+        if self.undeclared.len() > SHOWN {
+            names.push(format!("and {} more", self.undeclared.len() - SHOWN));
+        }
+        names.join(", ")
     }
 
     /// The missing names, quoted and joined.

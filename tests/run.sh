@@ -9,6 +9,8 @@
 #    in Python and compared, with the file opened by pyarrow, DuckDB and Polars.
 # 6. A dictionary attack over 10^6 CN mobiles: unkeyed hashes and a wrong key
 #    find nothing, the right key re-identifies every phone.
+# 7. 50 runs killed with SIGKILL at random moments (bounded to 120 s): the
+#    target is absent or complete, and stale temporary files get removed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -49,6 +51,8 @@ crosscheck() {
 stage "sample output vs independent recomputation (crosscheck.py)" crosscheck
 stage "dictionary attack: the key is the whole protection" \
     python3 tests/attack/dictionary.py target/debug/txanon
+stage "kill -9 loop: nothing or a complete file at the target" \
+    bash tests/faults/kill_loop.sh 50 120 target/debug/txanon
 
 echo "tests/run.sh: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -75,6 +75,43 @@ pub fn temp_path_for(target: &Path) -> PathBuf {
     target.with_file_name(tmp)
 }
 
+/// Remove temporary files of earlier runs for the same target whose process
+/// is gone (killed with SIGKILL, power loss): `.NAME.txanon-tmp-PID` where no
+/// process PID exists. Temporary files of live runs are left alone.
+pub fn remove_stale_temps(target: &Path) {
+    let Some(name) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let prefix = format!(".{name}{TMP_MARKER}");
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if pid != std::process::id() && !process_alive(pid) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        true // cannot tell: keep the file
+    }
+}
+
 impl ParquetSink {
     /// Create the temporary file and the writer. `metadata` goes into the footer.
     pub fn create(
@@ -83,6 +120,7 @@ impl ParquetSink {
         metadata: Vec<(String, String)>,
         row_group_rows: usize,
     ) -> Result<ParquetSink> {
+        remove_stale_temps(target);
         let tmp = temp_path_for(target);
         let file = OpenOptions::new()
             .write(true)
