@@ -387,7 +387,7 @@ fn check_input(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<
     }
     // Content: keep columns that hold personal data.
     let detector = Detector::new(phone_region(schema).as_deref().or(Some("CN")));
-    for (column, scan) in scan_file(path, &detector, Some(sample.unwrap_or(100_000)))? {
+    for (column, scan) in scan_file(path, &detector, sample)? {
         let Some(col) = schema.column(&column) else {
             continue;
         };
