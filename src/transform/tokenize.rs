@@ -67,11 +67,13 @@ impl Tokenizer {
         match self.encoding {
             TokenEncoding::Hex => {
                 const HEX: &[u8; 16] = b"0123456789abcdef";
-                out.reserve(bytes.len() * 2);
-                for &b in bytes {
-                    out.push(HEX[usize::from(b >> 4)] as char);
-                    out.push(HEX[usize::from(b & 0x0f)] as char);
+                let mut buf = [0u8; 64];
+                for (pair, &b) in buf.chunks_exact_mut(2).zip(bytes) {
+                    pair[0] = HEX[usize::from(b >> 4)];
+                    pair[1] = HEX[usize::from(b & 0x0f)];
                 }
+                // Only ASCII hex digits were written, so this cannot fail.
+                out.push_str(std::str::from_utf8(&buf[..bytes.len() * 2]).unwrap_or_default());
             }
             TokenEncoding::Base64Url => {
                 base64::engine::general_purpose::URL_SAFE_NO_PAD.encode_string(bytes, out)
