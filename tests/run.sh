@@ -11,6 +11,7 @@
 #    find nothing, the right key re-identifies every phone.
 # 7. 50 runs killed with SIGKILL at random moments (bounded to 120 s): the
 #    target is absent or complete, and stale temporary files get removed.
+# 8. A full (64 KiB tmpfs) and a read-only file system: exit 2, nothing left.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -53,6 +54,8 @@ stage "dictionary attack: the key is the whole protection" \
     python3 tests/attack/dictionary.py target/debug/txanon
 stage "kill -9 loop: nothing or a complete file at the target" \
     bash tests/faults/kill_loop.sh 50 120 target/debug/txanon
+stage "write faults: full and read-only file systems" \
+    bash tests/faults/full_disk.sh target/debug/txanon
 
 echo "tests/run.sh: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
