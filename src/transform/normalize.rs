@@ -15,6 +15,8 @@
 //! ```
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 
 use icu_normalizer::ComposingNormalizerBorrowed;
 use rlibphonenumber::{PhoneNumber, PhoneNumberFormat, Region};
@@ -218,21 +220,48 @@ fn phone(base: &str, region: Option<Region>) -> Normalized<'static> {
         plus = true;
         digits.drain(..2);
     }
-    let parsed = if plus {
+    if plus {
         digits.insert(0, '+');
-        PhoneNumber::parse(&digits, None)
-    } else {
-        match region {
-            Some(r) => PhoneNumber::parse(&digits, Some(r)),
-            None => return Normalized::Invalid("phone: national number and no region declared"),
-        }
-    };
-    match parsed {
-        Ok(n) if n.is_valid() => Normalized::Value(Cow::Owned(
-            n.format_as(PhoneNumberFormat::E164).into_owned(),
-        )),
-        Ok(_) => Normalized::Invalid("phone: not a valid number (libphonenumber)"),
-        Err(_) => Normalized::Invalid("phone: does not parse as a number (libphonenumber)"),
+    } else if region.is_none() {
+        return Normalized::Invalid("phone: national number and no region declared");
+    }
+    // Customers recur, so the libphonenumber result for the cleaned digits is
+    // memoised per worker thread (bounded; a pure function, so the output
+    // does not depend on what happens to be cached).
+    let key = (if plus { None } else { region }, digits);
+    let cached = PHONE_CACHE.with(|c| c.borrow().get(&key).cloned());
+    let result = cached.unwrap_or_else(|| {
+        let result = libphonenumber_e164(&key.1, key.0);
+        PHONE_CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() >= PHONE_CACHE_CAP {
+                c.clear();
+            }
+            c.insert(key.clone(), result.clone());
+        });
+        result
+    });
+    match result {
+        Ok(e164) => Normalized::Value(Cow::Owned(e164.into())),
+        Err(rule) => Normalized::Invalid(rule),
+    }
+}
+
+/// Entries per thread before the phone cache is cleared (a few MiB).
+const PHONE_CACHE_CAP: usize = 1 << 15;
+
+type PhoneCache = HashMap<(Option<Region>, String), Result<Box<str>, &'static str>>;
+
+thread_local! {
+    static PHONE_CACHE: RefCell<PhoneCache> = RefCell::new(HashMap::new());
+}
+
+/// Parse and validate with libphonenumber: E.164, or the rule that failed.
+fn libphonenumber_e164(digits: &str, region: Option<Region>) -> Result<Box<str>, &'static str> {
+    match PhoneNumber::parse(digits, region) {
+        Ok(n) if n.is_valid() => Ok(n.format_as(PhoneNumberFormat::E164).into()),
+        Ok(_) => Err("phone: not a valid number (libphonenumber)"),
+        Err(_) => Err("phone: does not parse as a number (libphonenumber)"),
     }
 }
 
