@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use arrow_array::{ArrayRef, Int32Array, Int64Array, RecordBatch, StringArray};
-use arrow_schema::{DataType, Field, Schema};
+use arrow_schema::{Field, Schema};
 use common::*;
 use parquet::arrow::ArrowWriter;
 use parquet::file::metadata::KeyValue;
@@ -219,7 +219,6 @@ fn changed_column_type_is_a_violation() {
     env.run(["check", "--schema", &schema(), "--key-file", key.to_str().unwrap(), retyped.to_str().unwrap()])
         .exit(1)
         .stdout_has("retyped.parquet: column \"item_count\": output.schema: type is Int32, the schema produces Int64");
-    let _ = DataType::Int32;
 }
 
 #[test]

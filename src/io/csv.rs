@@ -74,14 +74,13 @@ impl CsvInput {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let mut chunker = Chunker::new(file, delimiter);
         let columns = if header {
-            let (rec, line) = chunker
+            let rec = chunker
                 .next_record()
                 .map_err(|e| Error::io(path, e))?
                 .ok_or_else(|| Error::Header {
                     path: path.to_path_buf(),
                     message: "file is empty: no header record".into(),
                 })?;
-            let _ = line;
             parse_header(&rec, delimiter).map_err(|message| Error::Header {
                 path: path.to_path_buf(),
                 message,
@@ -640,14 +639,13 @@ impl<R: Read> Chunker<R> {
         }
     }
 
-    /// The first record alone (the header) and its line.
-    fn next_record(&mut self) -> std::io::Result<Option<(Vec<u8>, u64)>> {
-        Ok(self.next_chunk(1)?.map(|(data, line, _)| {
-            let mut rec = data;
+    /// The first record alone (the header), without its terminator.
+    fn next_record(&mut self) -> std::io::Result<Option<Vec<u8>>> {
+        Ok(self.next_chunk(1)?.map(|(mut rec, _, _)| {
             while rec.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
                 rec.pop();
             }
-            (rec, line)
+            rec
         }))
     }
 }

@@ -69,7 +69,7 @@ pub enum ValueType {
 }
 
 impl ValueType {
-    fn parse(text: &str) -> Option<ValueType> {
+    pub(crate) fn parse(text: &str) -> Option<ValueType> {
         let t = text.trim();
         Some(match t {
             "string" => ValueType::String,
@@ -281,10 +281,6 @@ impl Schema {
         }
         self
     }
-}
-
-pub(crate) fn parse_value_type(text: &str) -> Option<ValueType> {
-    ValueType::parse(text)
 }
 
 #[cfg(test)]

@@ -6,8 +6,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{
-    parse_value_type, Action, Column, InputOptions, OnInvalid, Schema, TokenEncoding, TokenOptions,
-    ValueType,
+    Action, Column, InputOptions, OnInvalid, Schema, TokenEncoding, TokenOptions, ValueType,
 };
 use crate::transform::generalize::Granularity;
 use crate::transform::normalize::Kind;
@@ -210,7 +209,7 @@ impl RawColumn {
             return Err(format!("column #{index}: name must not be empty"));
         }
         let at = |msg: String| format!("column {name:?}: {msg}");
-        let value_type = parse_value_type(&self.value_type).ok_or_else(|| {
+        let value_type = ValueType::parse(&self.value_type).ok_or_else(|| {
             at(format!(
                 "type = {:?} is not one of string, int, float, decimal(P,S), bool, date, timestamp",
                 self.value_type
