@@ -52,6 +52,14 @@ pub enum Command {
     Init(InitArgs),
     /// Write a new random 32-byte key as 64 hex characters (file mode 0600).
     Keygen(KeygenArgs),
+    /// Run SQL over dumps in a local Apache DataFusion session with txanon's
+    /// UDFs registered (tables `input` and `anonymized`), for key holders.
+    ///
+    /// Runs the txanon-df binary (crates/txanon-datafusion), which must sit
+    /// next to this one: `cargo build --release -p txanon-datafusion`.
+    /// `txanon sql --help` shows its flags.
+    #[command(disable_help_flag = true)]
+    Sql(ExternalArgs),
     /// Print the token of given raw values, for key holders answering
     /// lookup or erasure requests.
     ///
@@ -67,6 +75,25 @@ pub struct KeyArgs {
     /// Without it, the key is read from the TXANON_KEY environment variable.
     #[arg(long, value_name = "PATH")]
     pub key_file: Option<PathBuf>,
+}
+
+/// Arguments handed unchanged to an external txanon binary.
+#[derive(Debug, Args)]
+pub struct ExternalArgs {
+    /// Arguments of the external command.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    pub args: Vec<std::ffi::OsString>,
+}
+
+/// Where `anonymize` runs the transform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// This binary's streaming pipeline.
+    Native,
+    /// A local Apache DataFusion session (runs the txanon-df binary).
+    Datafusion,
+    /// A Ballista cluster given by --scheduler (runs the txanon-df binary).
+    Ballista,
 }
 
 /// `txanon anonymize`.
@@ -117,6 +144,16 @@ pub struct AnonymizeArgs {
     /// Output Parquet file (written atomically; never an input).
     #[arg(long, short = 'o', value_name = "OUT.parquet")]
     pub output: PathBuf,
+
+    /// Where the transform runs. `datafusion` and `ballista` give the same
+    /// tokens and need the txanon-df binary next to this one (README, "When
+    /// one machine is not enough").
+    #[arg(long, value_enum, default_value_t = Engine::Native)]
+    pub engine: Engine,
+
+    /// Ballista scheduler for `--engine ballista`.
+    #[arg(long, value_name = "df://HOST:PORT")]
+    pub scheduler: Option<String>,
 
     /// Input CSV files, processed in the order given.
     #[arg(required = true, value_name = "INPUT.csv")]

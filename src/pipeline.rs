@@ -327,7 +327,7 @@ fn plan_file(
 }
 
 /// Refuse outputs that would destroy an input or write through a link.
-fn check_output_path(output: &Path, inputs: &[PathBuf]) -> Result<()> {
+pub fn check_output_path(output: &Path, inputs: &[PathBuf]) -> Result<()> {
     let usage = |m: String| Error::Usage(m);
     if let Ok(meta) = std::fs::symlink_metadata(output) {
         if meta.file_type().is_symlink() {

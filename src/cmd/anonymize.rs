@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
 
-use crate::cli::AnonymizeArgs;
+use crate::cli::{AnonymizeArgs, Engine};
 use crate::exit::ExitCode;
 use crate::key::MasterKey;
 use crate::messages::Messages;
@@ -13,6 +13,22 @@ use crate::schema::Schema;
 
 /// Run `anonymize`.
 pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
+    match (args.engine, &args.scheduler) {
+        (Engine::Native, None) => {}
+        (Engine::Ballista, None) => {
+            anyhow::bail!("--engine ballista needs --scheduler df://HOST:PORT")
+        }
+        (Engine::Native | Engine::Datafusion, Some(_)) => {
+            anyhow::bail!("--scheduler is only used with --engine ballista")
+        }
+        (Engine::Datafusion | Engine::Ballista, _) => {
+            // Same flags, run by the DataFusion/Ballista front end.
+            return crate::cmd::external::run_df(
+                "--engine datafusion/ballista",
+                std::env::args_os().skip(1).collect(),
+            );
+        }
+    }
     // Resolve everything that can fail cheaply before touching inputs.
     let schema = Schema::load(&args.schema)?.with_context(args.context.clone());
     let (key, source) = MasterKey::load(args.key.key_file.as_deref())?;

@@ -69,7 +69,8 @@ pub enum ValueType {
 }
 
 impl ValueType {
-    pub(crate) fn parse(text: &str) -> Option<ValueType> {
+    /// Parse the schema spelling (`"int"`, `"decimal(12,2)"`, ...).
+    pub fn parse(text: &str) -> Option<ValueType> {
         let t = text.trim();
         Some(match t {
             "string" => ValueType::String,

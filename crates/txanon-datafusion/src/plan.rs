@@ -1,0 +1,248 @@
+//! Schema → DataFusion logical plan.
+//!
+//! One schema drives both engines: [`compile`] turns the declared columns
+//! into a projection over the raw string table (drops are simply not
+//! projected, renames are aliases, typed `keep` columns are parsed by
+//! `txanon_keep`). The raw table has one `Utf8` column per header field,
+//! named `c0`, `c1`, ... by position, so header names never need quoting.
+//!
+//! [`InputLayout::check`] checks every input header against the schema
+//! exactly as the native pipeline does (undeclared columns stop the run
+//! before anything is written), and refuses what this engine cannot do the
+//! same way, so an unsupported feature is an error, never a silent difference.
+
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use datafusion::arrow::datatypes::{DataType, Field, Schema as ArrowSchema, SchemaRef};
+use datafusion::common::Column as DfColumn;
+use datafusion::logical_expr::{lit, Expr, LogicalPlan, LogicalPlanBuilder};
+use txanon::io::csv::CsvInput;
+use txanon::pipeline::HeaderProblems;
+use txanon::schema::Schema;
+
+use crate::spec::ColumnSpec;
+use crate::udf::{UdfAction, Udfs};
+
+/// The header layout shared by every input file, checked against the schema.
+#[derive(Debug, Clone)]
+pub struct InputLayout {
+    /// Column names of the inputs' header (or the schema's, headerless).
+    pub columns: Vec<String>,
+    /// Input files, absolute, in the order DataFusion reads them (by path).
+    pub files: Vec<PathBuf>,
+    /// Undeclared columns left out under `--drop-undeclared`.
+    pub undeclared: Vec<String>,
+}
+
+impl InputLayout {
+    /// Check every input's header before anything is written. `warn` gets
+    /// operator messages (names only, never values).
+    pub fn check(
+        schema: &Schema,
+        inputs: &[PathBuf],
+        drop_undeclared: bool,
+        warn: &dyn Fn(&str),
+    ) -> anyhow::Result<InputLayout> {
+        if inputs.is_empty() {
+            bail!("no input files");
+        }
+        let declared: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
+        let mut layout: Option<(PathBuf, Vec<String>)> = None;
+        let mut undeclared = Vec::new();
+        let mut files = Vec::with_capacity(inputs.len());
+        let mut seen = HashSet::new();
+        for path in inputs {
+            let meta = std::fs::metadata(path)
+                .with_context(|| format!("cannot read input {}", path.display()))?;
+            if meta.is_dir() {
+                bail!("input {} is a directory", path.display());
+            }
+            let abs = std::fs::canonicalize(path)
+                .with_context(|| format!("cannot resolve input {}", path.display()))?;
+            if !seen.insert(abs.clone()) {
+                bail!(
+                    "input {} is given twice; the datafusion engine reads each file once \
+                     (the native engine would read it twice), so this is refused",
+                    path.display()
+                );
+            }
+            if !schema.input.header && starts_with_bom(&abs)? {
+                bail!(
+                    "{}: starts with a byte-order mark and the schema says header = false; \
+                     the datafusion engine would keep the mark in the first value. \
+                     Use the native engine for this file",
+                    path.display()
+                );
+            }
+            let input = CsvInput::open(&abs, schema.input.delimiter, schema.input.header, &declared)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let problems = HeaderProblems::find(&input.columns, schema);
+            if let Some(d) = problems.duplicated.first() {
+                bail!(
+                    "{}: column {d:?} appears more than once in the header",
+                    path.display()
+                );
+            }
+            if !problems.undeclared.is_empty() {
+                let described = problems.describe_undeclared();
+                if !drop_undeclared {
+                    bail!(
+                        "{}: undeclared column(s) {described}: declare them in the schema \
+                         (action = \"drop\" if they must not leave) or pass --drop-undeclared; \
+                         nothing was written",
+                        path.display()
+                    );
+                }
+                warn(&format!(
+                    "{}: dropping undeclared column(s) {described} (--drop-undeclared)",
+                    path.display()
+                ));
+                for (u, _) in &problems.undeclared {
+                    if !undeclared.contains(u) {
+                        undeclared.push(u.clone());
+                    }
+                }
+            }
+            if !problems.missing.is_empty() {
+                bail!(
+                    "{}: declared column(s) {} missing from the input",
+                    path.display(),
+                    problems.describe_missing()
+                );
+            }
+            match &layout {
+                None => layout = Some((abs.clone(), input.columns.clone())),
+                Some((first, cols)) if *cols != input.columns => bail!(
+                    "{} and {} have different header layouts; the datafusion engine reads all \
+                     inputs as one table, so their columns must come in the same order \
+                     (the native engine accepts this)",
+                    first.display(),
+                    path.display()
+                ),
+                Some(_) => {}
+            }
+            files.push(abs);
+        }
+        // DataFusion reads the files of a table in path order; say so if the
+        // caller's order differs, since row order follows it.
+        let mut sorted = files.clone();
+        sorted.sort();
+        if sorted != files {
+            warn("the datafusion engine reads inputs in path order; rows are written in that order, not in the order given");
+        }
+        let columns = layout.map(|l| l.1).unwrap_or_default();
+        Ok(InputLayout {
+            columns,
+            files: sorted,
+            undeclared,
+        })
+    }
+
+    /// The raw table's schema: `c0..cN`, all nullable `Utf8`.
+    pub fn raw_schema(&self) -> SchemaRef {
+        Arc::new(ArrowSchema::new(
+            (0..self.columns.len())
+                .map(|i| Field::new(format!("c{i}"), DataType::Utf8, true))
+                .collect::<Vec<_>>(),
+        ))
+    }
+
+    /// A view of the raw table with the header's names (for `sql`).
+    pub fn named_columns(&self) -> Vec<Expr> {
+        self.columns
+            .iter()
+            .enumerate()
+            .map(|(i, name)| Expr::Column(DfColumn::from_name(format!("c{i}"))).alias(name))
+            .collect()
+    }
+}
+
+fn starts_with_bom(path: &Path) -> anyhow::Result<bool> {
+    let mut head = [0u8; 3];
+    let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut n = 0;
+    while n < 3 {
+        let k = f.read(&mut head[n..])?;
+        if k == 0 {
+            break;
+        }
+        n += k;
+    }
+    Ok(n == 3 && head == *b"\xEF\xBB\xBF")
+}
+
+/// The projection expressions of `schema` over the raw table of `layout`.
+pub fn projection(
+    schema: &Schema,
+    layout: &InputLayout,
+    udfs: &Udfs,
+    fingerprint: &str,
+) -> anyhow::Result<Vec<Expr>> {
+    let mut exprs = Vec::new();
+    for c in &schema.columns {
+        let Some(spec) = ColumnSpec::from_column(schema, c, fingerprint)
+            .map_err(|e| anyhow::anyhow!("column {:?}: {e}", c.name))?
+        else {
+            continue;
+        };
+        let Some(action) = UdfAction::for_spec(&spec) else {
+            bail!(
+                "column {:?}: action {:?} is not supported by the datafusion engine; use the native engine",
+                c.name,
+                spec.action
+            );
+        };
+        let Some(idx) = layout.columns.iter().position(|n| *n == c.name) else {
+            bail!("declared column {:?} missing from the input", c.name);
+        };
+        let value = Expr::Column(DfColumn::from_name(format!("c{idx}")));
+        exprs.push(
+            udfs.get(action)
+                .call(vec![value, lit(spec.to_json())])
+                .alias(&c.output),
+        );
+    }
+    Ok(exprs)
+}
+
+/// Compile `schema` into a projection on top of `input` (the raw table scan),
+/// and check the result has exactly the native output schema.
+pub fn compile(
+    schema: &Schema,
+    layout: &InputLayout,
+    udfs: &Udfs,
+    fingerprint: &str,
+    input: LogicalPlan,
+) -> anyhow::Result<LogicalPlan> {
+    let exprs = projection(schema, layout, udfs, fingerprint)?;
+    let plan = LogicalPlanBuilder::from(input)
+        .project(exprs)
+        .context("cannot build the projection")?
+        .build()
+        .context("cannot build the plan")?;
+    check_output_schema(schema, plan.schema().as_arrow())?;
+    Ok(plan)
+}
+
+/// Fail unless `got` has the native output's names and types, in order.
+pub fn check_output_schema(schema: &Schema, got: &ArrowSchema) -> anyhow::Result<()> {
+    let want = schema.output_schema();
+    let names = |s: &ArrowSchema| -> Vec<(String, DataType)> {
+        s.fields()
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect()
+    };
+    if names(&want) != names(got) {
+        bail!(
+            "internal error: the compiled plan's output {:?} differs from the schema's {:?}",
+            names(got),
+            names(&want)
+        );
+    }
+    Ok(())
+}

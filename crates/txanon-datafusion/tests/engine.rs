@@ -1,0 +1,235 @@
+//! The DataFusion engine against the native pipeline, in process.
+//!
+//! The Ballista half (scheduler + executors on loopback) is
+//! `tests/scaleout.sh` at the repository root.
+
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::util::pretty::pretty_format_batches;
+use txanon::key::MasterKey;
+use txanon::pipeline::{AnonymizeOptions, SilentReporter};
+use txanon::schema::Schema;
+use txanon_datafusion::engine::{self, Engine, RunOptions};
+use txanon_datafusion::plan::{compile, InputLayout};
+use txanon_datafusion::udf::{KeyRing, Udfs};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn sample_schema() -> Schema {
+    Schema::load(&repo().join("schemas/transactions.toml")).unwrap()
+}
+
+fn key_hex(byte: u8) -> String {
+    format!("{byte:02x}").repeat(32)
+}
+
+fn key(byte: u8) -> MasterKey {
+    MasterKey::from_hex(&key_hex(byte)).unwrap()
+}
+
+/// Split `data` (header + records) into `n` files at record boundaries,
+/// quote-aware, each with the header.
+fn split(data: &[u8], n: usize, dir: &Path) -> Vec<PathBuf> {
+    let mut records = Vec::new();
+    let (mut start, mut quoted) = (0, false);
+    for (i, &b) in data.iter().enumerate() {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if b == b'\n' && !quoted {
+            records.push(&data[start..=i]);
+            start = i + 1;
+        }
+    }
+    if start < data.len() {
+        records.push(&data[start..]);
+    }
+    let (header, body) = records.split_first().unwrap();
+    let size = body.len().div_ceil(n);
+    body.chunks(size)
+        .enumerate()
+        .map(|(k, chunk)| {
+            let path = dir.join(format!("part-{k:02}.csv"));
+            let mut bytes = header.to_vec();
+            for r in chunk {
+                bytes.extend_from_slice(r);
+            }
+            std::fs::write(&path, bytes).unwrap();
+            path
+        })
+        .collect()
+}
+
+fn run_df(schema: &Schema, udfs: &Udfs, inputs: Vec<PathBuf>, output: &Path) -> anyhow::Result<()> {
+    let opts = RunOptions {
+        inputs,
+        output: output.to_path_buf(),
+        threads: 2,
+        drop_undeclared: false,
+        batch_rows: 1000,
+        row_group_rows: 131072,
+    };
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(engine::anonymize(&Engine::DataFusion, schema, udfs, &opts, &|_| {}))
+        .map(|_| ())
+}
+
+#[test]
+fn datafusion_output_is_byte_identical_to_the_native_pipeline() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = std::fs::read(repo().join("data-samples/transactions.csv")).unwrap();
+    let parts = split(&data, 3, dir.path());
+    let schema = sample_schema();
+
+    let native = dir.path().join("native.parquet");
+    let opts = AnonymizeOptions {
+        threads: 2,
+        ..AnonymizeOptions::new(parts.clone(), native.clone())
+    };
+    let summary = txanon::pipeline::anonymize(&schema, &key(7), &opts, &SilentReporter).unwrap();
+    assert_eq!(summary.rows_written, 3000);
+
+    let df = dir.path().join("df.parquet");
+    let udfs = Udfs::new(KeyRing::new(key(7)));
+    run_df(&schema, &udfs, parts, &df).unwrap();
+
+    let (a, b) = (std::fs::read(&native).unwrap(), std::fs::read(&df).unwrap());
+    assert!(a.len() > 10_000);
+    assert!(a == b, "the DataFusion engine's file differs from the native one");
+
+    // The per-column counters agree with the native summary too.
+    let stats = udfs.stats();
+    for c in &summary.columns {
+        if let Some(st) = stats.get(&c.name) {
+            assert_eq!(*st, c.stats, "column {}", c.name);
+        }
+    }
+    assert_eq!(stats.len(), 13);
+}
+
+#[test]
+fn debug_and_explain_show_the_fingerprint_never_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = std::fs::read(repo().join("data-samples/transactions.csv")).unwrap();
+    let parts = split(&data, 150, dir.path())[..1].to_vec();
+    let schema = sample_schema();
+    let udfs = Udfs::new(KeyRing::new(key(0xab)));
+    let fp = key(0xab).fingerprint();
+    let debug = format!("{udfs:?} {:?}", udfs.all());
+    assert!(debug.contains(&fp), "{debug}");
+    assert!(!debug.contains("abababab"), "{debug}");
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let text = rt.block_on(async {
+        let layout = InputLayout::check(&schema, &parts, false, &|_| {}).unwrap();
+        let ctx = engine::session(&Engine::DataFusion, &udfs, 1, 8192).await.unwrap();
+        let raw = engine::read_raw(&ctx, &schema, &layout).await.unwrap();
+        let (state, input) = raw.into_parts();
+        let plan = compile(&schema, &layout, &udfs, udfs.keys().fingerprint(), input).unwrap();
+        let df = datafusion::prelude::DataFrame::new(state, plan);
+        let batches = df.explain(true, false).unwrap().collect().await.unwrap();
+        pretty_format_batches(&batches).unwrap().to_string()
+    });
+    assert!(text.contains("txanon_tokenize"), "{text}");
+    assert!(text.contains(&fp));
+    assert!(!text.contains("abababab"));
+    // No raw value from the data either.
+    assert!(!text.contains("wanglinhong703"));
+}
+
+#[test]
+fn a_plan_for_another_key_is_refused_and_nothing_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = std::fs::read(repo().join("data-samples/transactions.csv")).unwrap();
+    let parts = split(&data, 150, dir.path())[..1].to_vec();
+    let schema = sample_schema();
+    let client = Udfs::new(KeyRing::new(key(1)));
+    let executor = Udfs::new(KeyRing::new(key(2)));
+    let out = dir.path().join("out.parquet");
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let err = rt
+        .block_on(async {
+            let layout = InputLayout::check(&schema, &parts, false, &|_| {})?;
+            // The session evaluates with the executor's key; the plan names the client's.
+            let ctx = engine::session(&Engine::DataFusion, &executor, 1, 8192).await?;
+            let raw = engine::read_raw(&ctx, &schema, &layout).await?;
+            let (state, input) = raw.into_parts();
+            let plan = compile(&schema, &layout, &executor, client.keys().fingerprint(), input)?;
+            datafusion::prelude::DataFrame::new(state, plan)
+                .collect()
+                .await
+                .map_err(anyhow::Error::from)
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("fingerprint mismatch"), "{err}");
+    assert!(err.contains(&key(1).fingerprint()));
+    assert!(!out.exists());
+
+    let keyless = Udfs::new(KeyRing::keyless());
+    let err = rt
+        .block_on(async {
+            let layout = InputLayout::check(&schema, &parts, false, &|_| {})?;
+            let ctx = engine::session(&Engine::DataFusion, &keyless, 1, 8192).await?;
+            let raw = engine::read_raw(&ctx, &schema, &layout).await?;
+            let (state, input) = raw.into_parts();
+            let plan = compile(&schema, &layout, &keyless, "00", input)?;
+            datafusion::prelude::DataFrame::new(state, plan)
+                .collect()
+                .await
+                .map_err(anyhow::Error::from)
+        })
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("holds no txanon key"), "{err}");
+}
+
+#[test]
+fn an_invalid_value_stops_the_run_naming_column_and_rule_not_value() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = std::fs::read_to_string(repo().join("data-samples/transactions.csv")).unwrap();
+    let lines: Vec<&str> = data.lines().take(2).collect();
+    // amount is decimal(12,2), on_invalid = "error" by default.
+    assert!(lines[1].contains(",64.60,"));
+    let bad = lines[1].replacen(",64.60,", ",77.7777,", 1);
+    let lines = [lines[0], lines[1], &bad];
+    let input = dir.path().join("bad.csv");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let out = dir.path().join("out.parquet");
+    let udfs = Udfs::new(KeyRing::new(key(3)));
+    let err = format!(
+        "{:#}",
+        run_df(&sample_schema(), &udfs, vec![input], &out).unwrap_err()
+    );
+    assert!(err.contains("\"amount\""), "{err}");
+    assert!(err.contains("decimal"), "{err}");
+    assert!(!err.contains("77.7777"), "{err}");
+    assert!(!out.exists());
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains("txanon-tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
+
+#[test]
+fn undeclared_columns_stop_the_run_before_anything_is_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("extra.csv");
+    let data = std::fs::read_to_string(repo().join("data-samples/transactions.csv")).unwrap();
+    let mut text = String::new();
+    for (i, line) in data.lines().take(3).enumerate() {
+        text.push_str(line);
+        text.push_str(if i == 0 { ",secret_col\n" } else { ",x\n" });
+    }
+    std::fs::write(&input, text).unwrap();
+    let out = dir.path().join("out.parquet");
+    let err = format!(
+        "{:#}",
+        run_df(&sample_schema(), &Udfs::new(KeyRing::new(key(4))), vec![input], &out).unwrap_err()
+    );
+    assert!(err.contains("undeclared column(s) \"secret_col\""), "{err}");
+    assert!(!out.exists());
+}
