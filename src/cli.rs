@@ -81,7 +81,11 @@ pub struct KeyArgs {
 #[derive(Debug, Args)]
 pub struct ExternalArgs {
     /// Arguments of the external command.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
     pub args: Vec<std::ffi::OsString>,
 }
 

@@ -45,9 +45,8 @@ fn run(cli: &Cli, msg: &Messages) -> anyhow::Result<ExitCode> {
         Command::Init(args) => txanon::cmd::init::run(args, msg),
         Command::Keygen(args) => txanon::cmd::keygen::run(args, msg),
         Command::Token(args) => txanon::cmd::token::run(args, msg),
-        Command::Sql(_) => txanon::cmd::external::run_df(
-            "`txanon sql`",
-            std::env::args_os().skip(1).collect(),
-        ),
+        Command::Sql(_) => {
+            txanon::cmd::external::run_df("`txanon sql`", std::env::args_os().skip(1).collect())
+        }
     }
 }

@@ -1,18 +1,17 @@
 //! Running a schema on DataFusion (one machine) or Ballista (a cluster).
 //!
-//! Both engines read the inputs as one raw string table (DataFusion's CSV
-//! reader, which is arrow-csv like the native reader), apply the compiled
-//! projection ([`crate::plan::compile`]) and hand the result batches, in
-//! partition order, to the core's [`ParquetSink`]: the same writer, row-group
-//! cuts and provenance metadata as `txanon anonymize`. Each input file is one
-//! partition (`newlines_in_values`, so quoted line breaks are read like the
-//! native reader reads them), so rows come out in input-path order and the
-//! output file is byte-identical to the native run over the same files.
+//! Both engines read each input file as a raw string table (DataFusion's
+//! CSV reader, which is arrow-csv like the native reader, with
+//! `newlines_in_values` so quoted line breaks are read the same way), apply
+//! the compiled projection ([`crate::plan::compile`]) and hand the result
+//! batches, file by file in path order, to the core's [`ParquetSink`]: the
+//! same writer, row-group cuts and provenance metadata as `txanon anonymize`.
+//! So the output file is byte-identical to the native run over the same
+//! files in the same order.
 //!
-//! Parallelism is across files: on one machine, up to `threads` files are
-//! transformed at once, each a bounded distance ahead of the writer; on
-//! Ballista, executors transform partitions and the client fetches them in
-//! order.
+//! Parallelism is across files: up to `threads` files are in flight at once
+//! (each a DataFusion stream, or a Ballista job whose tasks run on the
+//! executors), each at most a bounded number of batches ahead of the writer.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -22,7 +21,7 @@ use anyhow::{bail, Context};
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::execution::context::{SessionConfig, SessionContext};
 use datafusion::execution::session_state::SessionStateBuilder;
-use datafusion::physical_plan::{execute_stream, execute_stream_partitioned, ExecutionPlan};
+use datafusion::physical_plan::{execute_stream, ExecutionPlan};
 use datafusion::prelude::{CsvReadOptions, DataFrame};
 use futures::StreamExt;
 use txanon::io::parquet::ParquetSink;
@@ -160,14 +159,24 @@ pub async fn anonymize(
     let layout = InputLayout::check(schema, &opts.inputs, opts.drop_undeclared, warn)?;
     check_output_path(&opts.output, &layout.files).map_err(|e| anyhow::anyhow!("{e}"))?;
     let ctx = session(engine, udfs, opts.threads, opts.batch_rows).await?;
-    let raw = read_raw(&ctx, schema, &layout).await?;
-    let (state, input) = raw.into_parts();
-    let plan = compile(schema, &layout, udfs, udfs.keys().fingerprint(), input)?;
-    let df = DataFrame::new(state, plan);
-    let physical = df
-        .create_physical_plan()
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", safe_error(&e.to_string())))?;
+    // One plan per input file, run up to `threads` at a time and written in
+    // path order: DataFusion's own file grouping (and Ballista's result
+    // order) do not follow the paths, and the output must not depend on them.
+    let mut plans = Vec::with_capacity(layout.files.len());
+    for file in &layout.files {
+        let one = InputLayout {
+            files: vec![file.clone()],
+            ..layout.clone()
+        };
+        let raw = read_raw(&ctx, schema, &one).await?;
+        let (state, input) = raw.into_parts();
+        let plan = compile(schema, &one, udfs, udfs.keys().fingerprint(), input)?;
+        let physical = DataFrame::new(state, plan)
+            .create_physical_plan()
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", safe_error(&e.to_string())))?;
+        plans.push(physical);
+    }
 
     let out_schema = Arc::new(schema.output_schema());
     let mut sink = ParquetSink::create(
@@ -183,25 +192,7 @@ pub async fn anonymize(
         sink.write(batch).map_err(|e| anyhow::anyhow!("{e}"))
     };
     let task_ctx = ctx.task_ctx();
-    let run: anyhow::Result<()> = async {
-        match engine {
-            Engine::DataFusion => {
-                ordered_partitions(physical, task_ctx, opts.threads, |b| write(&mut sink, b))
-                    .await?
-            }
-            Engine::Ballista { .. } => {
-                let mut stream = execute_stream(physical, task_ctx)
-                    .map_err(|e| anyhow::anyhow!("{}", safe_error(&e.to_string())))?;
-                while let Some(batch) = stream.next().await {
-                    let batch =
-                        batch.map_err(|e| anyhow::anyhow!("{}", safe_error(&e.to_string())))?;
-                    write(&mut sink, batch)?;
-                }
-            }
-        }
-        Ok(())
-    }
-    .await;
+    let run = ordered_streams(plans, task_ctx, opts.threads, |b| write(&mut sink, b)).await;
     run.with_context(|| {
         format!(
             "anonymize failed; nothing was written to {}",
@@ -229,22 +220,27 @@ pub async fn anonymize(
 /// Batches each partition may run ahead of the writer.
 const AHEAD_BATCHES: usize = 16;
 
-/// Execute every partition, up to `window` at once, each in its own task
-/// feeding a bounded channel, and hand the batches to `sink` in partition
-/// order. Memory is bounded by `window * AHEAD_BATCHES` batches.
-async fn ordered_partitions(
-    plan: Arc<dyn ExecutionPlan>,
+/// Execute every plan (each a single stream), up to `window` at once, each in
+/// its own task feeding a bounded channel, and hand the batches to `sink` in
+/// plan order. Memory is bounded by `window * AHEAD_BATCHES` batches.
+async fn ordered_streams(
+    plans: Vec<Arc<dyn ExecutionPlan>>,
     task_ctx: Arc<datafusion::execution::TaskContext>,
     window: usize,
     mut sink: impl FnMut(RecordBatch) -> anyhow::Result<()>,
 ) -> anyhow::Result<()> {
-    let streams = execute_stream_partitioned(plan, task_ctx)
-        .map_err(|e| anyhow::anyhow!("{}", safe_error(&e.to_string())))?;
-    let mut pending = streams.into_iter();
-    let mut running = std::collections::VecDeque::new();
-    let spawn = |mut stream: datafusion::execution::SendableRecordBatchStream| {
-        let (tx, rx) = tokio::sync::mpsc::channel(AHEAD_BATCHES);
+    type Item = datafusion::error::Result<RecordBatch>;
+    let spawn = |plan: Arc<dyn ExecutionPlan>| {
+        let (tx, rx) = tokio::sync::mpsc::channel::<Item>(AHEAD_BATCHES);
+        let ctx = task_ctx.clone();
         let handle = tokio::spawn(async move {
+            let mut stream = match execute_stream(plan, ctx) {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    return;
+                }
+            };
             while let Some(b) = stream.next().await {
                 let stop = b.is_err();
                 if tx.send(b).await.is_err() || stop {
@@ -254,13 +250,16 @@ async fn ordered_partitions(
         });
         (rx, handle)
     };
-    for s in pending.by_ref().take(window.max(1)) {
-        running.push_back(spawn(s));
+    let mut pending = plans.into_iter();
+    let mut running = std::collections::VecDeque::new();
+    for p in pending.by_ref().take(window.max(1)) {
+        running.push_back(spawn(p));
     }
     while let Some((mut rx, handle)) = running.pop_front() {
         while let Some(batch) = rx.recv().await {
-            let batch = batch.map_err(|e| anyhow::anyhow!("{}", safe_error(&e.to_string())));
-            let result = batch.and_then(&mut sink);
+            let result = batch
+                .map_err(|e| anyhow::anyhow!("{}", safe_error(&e.to_string())))
+                .and_then(&mut sink);
             if let Err(e) = result {
                 handle.abort();
                 for (_, h) in running.drain(..) {
@@ -270,8 +269,8 @@ async fn ordered_partitions(
             }
         }
         handle.await.context("a partition task failed")?;
-        if let Some(s) = pending.next() {
-            running.push_back(spawn(s));
+        if let Some(p) = pending.next() {
+            running.push_back(spawn(p));
         }
     }
     Ok(())

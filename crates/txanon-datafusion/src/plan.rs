@@ -78,8 +78,9 @@ impl InputLayout {
                     path.display()
                 );
             }
-            let input = CsvInput::open(&abs, schema.input.delimiter, schema.input.header, &declared)
-                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let input =
+                CsvInput::open(&abs, schema.input.delimiter, schema.input.header, &declared)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
             let problems = HeaderProblems::find(&input.columns, schema);
             if let Some(d) = problems.duplicated.first() {
                 bail!(
@@ -163,7 +164,8 @@ impl InputLayout {
 
 fn starts_with_bom(path: &Path) -> anyhow::Result<bool> {
     let mut head = [0u8; 3];
-    let mut f = std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
     let mut n = 0;
     while n < 3 {
         let k = f.read(&mut head[n..])?;

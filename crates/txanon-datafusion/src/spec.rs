@@ -264,12 +264,14 @@ mod tests {
     #[test]
     fn every_sample_column_round_trips() {
         let schema = Schema::load(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/transactions.toml"),
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../schemas/transactions.toml"),
         )
         .unwrap();
         let mut n = 0;
         for c in &schema.columns {
-            let Some(spec) = ColumnSpec::from_column(&schema, c, "00112233aabbccdd").unwrap() else {
+            let Some(spec) = ColumnSpec::from_column(&schema, c, "00112233aabbccdd").unwrap()
+            else {
                 assert_eq!(c.action, Action::Drop);
                 continue;
             };
@@ -283,20 +285,23 @@ mod tests {
             assert_eq!(one.input.timezone, schema.input.timezone);
             assert_eq!(one.columns[0].output_type(), c.output_type());
         }
-        assert_eq!(n, 13);
+        assert_eq!(n, 14);
     }
 
     #[test]
     fn bad_specs_are_refused_by_name() {
         assert!(ColumnSpec::parse("{}").is_err());
         let schema = Schema::load(
-            &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas/transactions.toml"),
+            &std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("../../schemas/transactions.toml"),
         )
         .unwrap();
         let c = schema.column("mobile").unwrap();
         let mut spec = ColumnSpec::from_column(&schema, c, "ff").unwrap().unwrap();
         spec.v = 2;
-        assert!(ColumnSpec::parse(&spec.to_json()).unwrap_err().contains("version 2"));
+        assert!(ColumnSpec::parse(&spec.to_json())
+            .unwrap_err()
+            .contains("version 2"));
         spec.v = 1;
         spec.kind = Some("shoe size".into());
         assert!(spec.to_schema().unwrap_err().contains("unknown kind"));

@@ -328,10 +328,11 @@ pub struct Udfs {
 impl Udfs {
     /// Build the UDFs for a node holding `keys`.
     pub fn new(keys: KeyRing) -> Udfs {
-        let impls: Vec<Arc<TxanonUdf>> = [UdfAction::Keep, UdfAction::Tokenize, UdfAction::Generalize]
-            .into_iter()
-            .map(|a| Arc::new(TxanonUdf::new(a, keys.clone())))
-            .collect();
+        let impls: Vec<Arc<TxanonUdf>> =
+            [UdfAction::Keep, UdfAction::Tokenize, UdfAction::Generalize]
+                .into_iter()
+                .map(|a| Arc::new(TxanonUdf::new(a, keys.clone())))
+                .collect();
         let udfs = impls
             .iter()
             .map(|i| Arc::new(ScalarUDF::new_from_shared_impl(i.clone())))

@@ -231,7 +231,8 @@ async fn local_tables(
 async fn sql(args: &SqlArgs, msg: &Messages) -> anyhow::Result<()> {
     let (schema, udfs) = load(&args.schema, &args.key, args.context.clone(), msg)?;
     let (ctx, _) = local_tables(&schema, &udfs, &args.inputs, args.drop_undeclared, msg).await?;
-    let safe = |e: datafusion::error::DataFusionError| anyhow::anyhow!("{}", safe_error(&e.to_string()));
+    let safe =
+        |e: datafusion::error::DataFusionError| anyhow::anyhow!("{}", safe_error(&e.to_string()));
     let df = ctx.sql(&args.query).await.map_err(safe)?;
     let batches = df.collect().await.map_err(safe)?;
     let mut out = std::io::stdout().lock();
