@@ -30,10 +30,16 @@ fn a_missing_txanon_df_names_the_build_command_and_writes_nothing() {
     let env = TestEnv::new();
     for args in [
         anonymize_args("datafusion"),
-        vec!["sql".into(), "--schema".into(), "s.toml".into(), "SELECT 1".into()],
+        vec![
+            "sql".into(),
+            "--schema".into(),
+            "s.toml".into(),
+            "SELECT 1".into(),
+        ],
     ] {
         let mut cmd = env.command();
-        cmd.env("TXANON_DF", env.path("no-such-txanon-df")).args(&args);
+        cmd.env("TXANON_DF", env.path("no-such-txanon-df"))
+            .args(&args);
         run_command(cmd)
             .exit(2)
             .stderr_has("cargo build --release -p txanon-datafusion")
@@ -47,8 +53,11 @@ fn scheduler_goes_with_ballista_only() {
     let env = TestEnv::new();
     let mut args = anonymize_args("ballista");
     let mut cmd = env.command();
-    cmd.env("TXANON_DF", env.path("no-such-txanon-df")).args(&args);
-    run_command(cmd).exit(2).stderr_has("--engine ballista needs --scheduler");
+    cmd.env("TXANON_DF", env.path("no-such-txanon-df"))
+        .args(&args);
+    run_command(cmd)
+        .exit(2)
+        .stderr_has("--engine ballista needs --scheduler");
     args[2] = "native".into();
     args.extend(["--scheduler".into(), "df://127.0.0.1:50050".into()]);
     env.run(&args)

@@ -223,7 +223,7 @@ impl ColumnSpec {
             "base64url" => TokenEncoding::Base64Url,
             other => return Err(bad("token encoding", other)),
         };
-        if !(96..=256).contains(&self.bits) || self.bits % 8 != 0 {
+        if !(96..=256).contains(&self.bits) || !self.bits.is_multiple_of(8) {
             return Err(format!(
                 "column {:?}: token bits {} out of range",
                 self.column, self.bits
