@@ -134,6 +134,8 @@ pub struct TxanonUdf {
     action: UdfAction,
     signature: Signature,
     keys: KeyRing,
+    /// Declared column name → spec JSON, so SQL can say `txanon_tokenize(mobile, 'mobile')`.
+    named: Arc<HashMap<String, String>>,
     plans: Mutex<HashMap<String, Arc<(ColumnSpec, BatchPlan)>>>,
     stats: Mutex<StatsByColumn>,
 }
@@ -174,12 +176,14 @@ fn spec_literal(value: Option<&ScalarValue>) -> Option<&str> {
 }
 
 impl TxanonUdf {
-    /// A UDF for `action` on a node holding `keys`.
-    pub fn new(action: UdfAction, keys: KeyRing) -> TxanonUdf {
+    /// A UDF for `action` on a node holding `keys`; `named` maps declared
+    /// column names to their spec JSON (may be empty).
+    pub fn new(action: UdfAction, keys: KeyRing, named: Arc<HashMap<String, String>>) -> TxanonUdf {
         TxanonUdf {
             action,
             signature: Signature::any(2, Volatility::Immutable),
             keys,
+            named,
             plans: Mutex::new(HashMap::new()),
             stats: Mutex::new(BTreeMap::new()),
         }
@@ -190,7 +194,22 @@ impl TxanonUdf {
         self.stats.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    fn parse_spec(&self, json: &str) -> Result<ColumnSpec> {
+    /// The spec JSON of a call's second argument: a spec, or a declared column name.
+    fn spec_json<'a>(&'a self, arg: &'a str) -> Result<&'a str> {
+        if arg.trim_start().starts_with('{') {
+            return Ok(arg);
+        }
+        match self.named.get(arg) {
+            Some(json) => Ok(json),
+            None => plan_err!(
+                "{}: {arg:?} is neither a txanon column spec nor a column the schema declares",
+                self.action.function_name()
+            ),
+        }
+    }
+
+    fn parse_spec(&self, arg: &str) -> Result<ColumnSpec> {
+        let json = self.spec_json(arg)?;
         let spec = match ColumnSpec::parse(json) {
             Ok(s) => s,
             Err(e) => return plan_err!("{}: {e}", self.action.function_name()),
@@ -328,10 +347,17 @@ pub struct Udfs {
 impl Udfs {
     /// Build the UDFs for a node holding `keys`.
     pub fn new(keys: KeyRing) -> Udfs {
+        Udfs::with_named_columns(keys, HashMap::new())
+    }
+
+    /// UDFs that also accept a declared column's name in place of its spec
+    /// (`named`: column name → spec JSON), for SQL typed by hand.
+    pub fn with_named_columns(keys: KeyRing, named: HashMap<String, String>) -> Udfs {
+        let named = Arc::new(named);
         let impls: Vec<Arc<TxanonUdf>> =
             [UdfAction::Keep, UdfAction::Tokenize, UdfAction::Generalize]
                 .into_iter()
-                .map(|a| Arc::new(TxanonUdf::new(a, keys.clone())))
+                .map(|a| Arc::new(TxanonUdf::new(a, keys.clone(), named.clone())))
                 .collect();
         let udfs = impls
             .iter()

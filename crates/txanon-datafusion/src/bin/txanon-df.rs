@@ -16,6 +16,7 @@ use txanon::messages::Messages;
 use txanon::schema::Schema;
 use txanon_datafusion::engine::{self, safe_error, Engine, RunOptions};
 use txanon_datafusion::plan::{compile, InputLayout};
+use txanon_datafusion::spec::ColumnSpec;
 use txanon_datafusion::udf::{KeyRing, Udfs};
 
 /// txanon on Apache DataFusion (one machine) or a Ballista cluster.
@@ -33,7 +34,9 @@ enum Command {
     Anonymize(AnonymizeArgs),
     /// Run SQL over dumps in a local DataFusion session. Tables: `input` (the
     /// raw dump, all strings, header names) and `anonymized` (the schema's
-    /// output). Functions: txanon_keep, txanon_tokenize, txanon_generalize.
+    /// output). Functions: txanon_keep, txanon_tokenize and
+    /// txanon_generalize(value, spec), where spec is a declared column's name
+    /// (`txanon_tokenize(mobile, 'mobile')`) or a column spec in JSON.
     Sql(SqlArgs),
     /// Print the logical and physical plan the schema compiles to (what a
     /// Ballista scheduler and executors receive; it holds no key).
@@ -132,7 +135,17 @@ fn load(
     if key.is_demo() {
         msg.demo_key_warning();
     }
-    Ok((schema, Udfs::new(KeyRing::new(key))))
+    // Declared columns by name, so SQL can say txanon_tokenize(mobile, 'mobile').
+    let keys = KeyRing::new(key);
+    let mut named = std::collections::HashMap::new();
+    for c in &schema.columns {
+        if let Some(spec) = ColumnSpec::from_column(&schema, c, keys.fingerprint())
+            .map_err(|e| anyhow::anyhow!("column {:?}: {e}", c.name))?
+        {
+            named.insert(c.name.clone(), spec.to_json());
+        }
+    }
+    Ok((schema, Udfs::with_named_columns(keys, named)))
 }
 
 async fn anonymize(args: &AnonymizeArgs, msg: &Messages) -> anyhow::Result<()> {
