@@ -203,6 +203,10 @@ for col in ("customer_name", "id_card", "mobile", "email", "home_address", "ip_a
         if len(v) >= 8:
             canaries[f"{col} value"] = v
             break
+# Positive control: every canary is in the inputs the cluster read.
+parts = "".join(open(p, encoding="utf-8").read() for p in glob.glob(f"{w}/parts/*.csv"))
+assert all(v in parts for v in canaries.values()), "canary extraction is broken"
+assert len(canaries) >= 6, canaries.keys()
 logs = sorted(glob.glob(f"{w}/logs/*"))
 total = 0
 for path in logs:
