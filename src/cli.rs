@@ -110,16 +110,31 @@ pub struct AnonymizeArgs {
     #[arg(long, value_name = "N", default_value_t = 8192, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub batch_rows: u64,
 
-    /// Rows per Parquet row group.
-    #[arg(long, value_name = "N", default_value_t = 131072, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
-    pub row_group_rows: u64,
+    /// Rows per Parquet row group [default: [output].row_group_rows, else 131072].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub row_group_rows: Option<u64>,
 
-    /// Output Parquet file (written atomically; never an input).
-    #[arg(long, short = 'o', value_name = "OUT.parquet")]
+    /// Write a Hive-partitioned directory, one subdirectory per value of this
+    /// output column (e.g. a month-generalized date: created_month=2007-05-01/).
+    /// Implies a directory output.
+    #[arg(long, value_name = "COLUMN")]
+    pub partition_by: Option<String>,
+
+    /// Also write the run's manifest (inputs with size and SHA-256, schema
+    /// hash, key fingerprint, row counts; no values) to this file. Directory
+    /// outputs always get DIR/_manifest.json.
+    #[arg(long, value_name = "PATH")]
+    pub manifest: Option<PathBuf>,
+
+    /// Output: a Parquet file, or a directory of part files when the path ends
+    /// in '/' or --partition-by is given. Written atomically; never an input.
+    #[arg(long, short = 'o', value_name = "OUT.parquet|DIR/")]
     pub output: PathBuf,
 
-    /// Input CSV files, processed in the order given.
-    #[arg(required = true, value_name = "INPUT.csv")]
+    /// Inputs, read in the order given: files (CSV, gzip/zstd-compressed CSV,
+    /// NDJSON or Parquet, told apart by content), directories (all files below,
+    /// sorted by path) and glob patterns (quote them: 'dumps/*.csv.gz').
+    #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
 }
 

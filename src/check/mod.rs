@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::io::table::{for_each_batch, sniff, FileKind};
+use crate::io::table::{for_each_batch, is_txanon_output, sniff, FileKind};
 use crate::key::{MasterKey, DEMO_KEY_HEX};
 use crate::pipeline::{dry_run, AnonymizeOptions, HeaderProblems, SilentReporter, TOKEN_SPEC};
 use crate::schema::{Action, Column, Schema, TokenEncoding};
@@ -220,8 +220,12 @@ pub fn check_files(
     let mut findings = lint(schema);
     for path in files {
         match sniff(path)? {
-            FileKind::Csv => findings.extend(check_input(schema, path, sample)?),
-            FileKind::Parquet => findings.extend(check_output(schema, path, key, sample)?),
+            FileKind::Parquet if is_txanon_output(path)? => {
+                findings.extend(check_output(schema, path, key, sample)?)
+            }
+            FileKind::Csv | FileKind::Parquet => {
+                findings.extend(check_input(schema, path, sample)?)
+            }
         }
     }
     Ok(findings)
@@ -241,14 +245,8 @@ fn phone_region(schema: &Schema) -> Option<String> {
 fn check_input(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<Finding>> {
     let file = display(path);
     let mut out = Vec::new();
-    let input = crate::io::csv::CsvInput::open(
-        path,
-        schema.input.delimiter,
-        schema.input.header,
-        &declared(schema),
-    )?;
-    let problems = HeaderProblems::find(&input.columns, schema);
-    drop(input);
+    let columns = crate::pipeline::input_columns(path, schema)?;
+    let problems = HeaderProblems::find(&columns, schema);
     let header_ok = problems == HeaderProblems::default();
     if !problems.undeclared.is_empty() {
         out.push(Finding::new(
@@ -412,10 +410,6 @@ fn check_input(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<
         );
     }
     Ok(out)
-}
-
-fn declared(schema: &Schema) -> Vec<String> {
-    schema.columns.iter().map(|c| c.name.clone()).collect()
 }
 
 fn type_name(c: &Column) -> String {

@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 
 use crate::cli::AnonymizeArgs;
 use crate::exit::ExitCode;
+use crate::io::source::expand_inputs;
 use crate::key::MasterKey;
 use crate::messages::Messages;
 use crate::pipeline::{anonymize, AnonymizeOptions, Summary};
@@ -27,13 +28,20 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
             .map(|n| n.get())
             .unwrap_or(1)
     });
+    let inputs = expand_inputs(&args.inputs)?;
+    let directory = args.partition_by.is_some()
+        || args.output.as_os_str().to_string_lossy().ends_with('/')
+        || args.output.is_dir();
     let opts = AnonymizeOptions {
         threads,
         drop_undeclared: args.drop_undeclared,
         max_bad_rows: args.max_bad_rows,
         batch_rows: usize::try_from(args.batch_rows).unwrap_or(8192),
-        row_group_rows: usize::try_from(args.row_group_rows).unwrap_or(131072),
-        ..AnonymizeOptions::new(args.inputs.clone(), args.output.clone())
+        row_group_rows: args.row_group_rows.and_then(|r| usize::try_from(r).ok()),
+        directory,
+        partition_by: args.partition_by.clone(),
+        manifest: args.manifest.clone(),
+        ..AnonymizeOptions::new(inputs, output_path(&args.output))
     };
     msg.catch_signals();
     let summary = anonymize(&schema, &key, &opts, msg).with_context(|| {
@@ -56,6 +64,18 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
         msg.block(&render(&summary));
     }
     Ok(ExitCode::Success)
+}
+
+/// The output path without a trailing '/' (a directory output is renamed
+/// into place by name).
+fn output_path(p: &std::path::Path) -> std::path::PathBuf {
+    let text = p.to_string_lossy();
+    let trimmed = text.trim_end_matches('/');
+    if trimmed.is_empty() {
+        p.to_path_buf()
+    } else {
+        std::path::PathBuf::from(trimmed)
+    }
 }
 
 /// The one-screen text summary.

@@ -194,15 +194,116 @@ impl Column {
     }
 }
 
+/// Input file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InputFormat {
+    /// Per file, from its content: Parquet by its magic bytes, NDJSON when
+    /// the name ends in `.ndjson`/`.jsonl` (before any `.gz`/`.zst`), CSV otherwise.
+    Auto,
+    /// Delimited text.
+    Csv,
+    /// Apache Parquet.
+    Parquet,
+    /// Newline-delimited JSON objects.
+    Ndjson,
+}
+
+impl InputFormat {
+    fn parse(text: &str) -> Option<InputFormat> {
+        Some(match text.trim() {
+            "auto" => InputFormat::Auto,
+            "csv" => InputFormat::Csv,
+            "parquet" => InputFormat::Parquet,
+            "ndjson" | "jsonl" => InputFormat::Ndjson,
+            _ => return None,
+        })
+    }
+}
+
 /// `[input]` options.
 #[derive(Debug, Clone)]
 pub struct InputOptions {
-    /// Field delimiter byte.
-    pub delimiter: u8,
-    /// Whether the first record is a header.
+    /// File format (`auto` decides per file).
+    pub format: InputFormat,
+    /// CSV delimiter, quote, escape and comment bytes.
+    pub dialect: crate::io::csv::Dialect,
+    /// Whether the first CSV record is a header.
     pub header: bool,
+    /// Text encoding of CSV and NDJSON files.
+    pub encoding: crate::io::source::TextEncoding,
+    /// Per-file exceptions: the first file-name pattern that matches decides.
+    pub encodings: Vec<(glob::Pattern, crate::io::source::TextEncoding)>,
+    /// CSV field values read as null (default: the empty string).
+    pub null_values: Vec<String>,
     /// Zone for timestamps without an offset, and for truncation.
     pub timezone: chrono_tz::Tz,
+}
+
+impl InputOptions {
+    /// The text encoding of `path`: the first `[input.encodings]` pattern
+    /// matching its file name, else `[input].encoding`.
+    pub fn encoding_for(&self, path: &Path) -> crate::io::source::TextEncoding {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        self.encodings
+            .iter()
+            .find(|(p, _)| p.matches(&name))
+            .map_or(self.encoding, |(_, e)| *e)
+    }
+}
+
+/// Parquet compression codecs for the output.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputCompression {
+    /// Zstandard at a level 1..=22.
+    Zstd(i32),
+    /// Snappy.
+    Snappy,
+    /// LZ4 (raw).
+    Lz4,
+    /// Uncompressed.
+    None,
+}
+
+/// Per-output-column writer overrides (`[output.column.NAME]`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ColumnWriteOptions {
+    /// Dictionary encoding on/off.
+    pub dictionary: Option<bool>,
+    /// Bloom filter on/off.
+    pub bloom_filter: Option<bool>,
+}
+
+/// `[output]`: Parquet writer settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutputOptions {
+    /// Codec.
+    pub compression: OutputCompression,
+    /// Rows per row group (`--row-group-rows` overrides).
+    pub row_group_rows: Option<usize>,
+    /// Directory outputs roll to a new part file after this many rows.
+    pub max_file_rows: Option<u64>,
+    /// Dictionary encoding default for all columns.
+    pub dictionary: bool,
+    /// Bloom filters on token columns.
+    pub bloom_filters: bool,
+    /// Overrides by output column name.
+    pub columns: std::collections::BTreeMap<String, ColumnWriteOptions>,
+}
+
+impl Default for OutputOptions {
+    fn default() -> Self {
+        OutputOptions {
+            compression: OutputCompression::Zstd(3),
+            row_group_rows: None,
+            max_file_rows: None,
+            dictionary: true,
+            bloom_filters: true,
+            columns: Default::default(),
+        }
+    }
 }
 
 /// `[tokens]` options.
@@ -233,6 +334,8 @@ pub struct Schema {
     pub input: InputOptions,
     /// `[tokens]`.
     pub tokens: TokenOptions,
+    /// `[output]`.
+    pub output: OutputOptions,
     /// Every declared input column, in output order.
     pub columns: Vec<Column>,
 }

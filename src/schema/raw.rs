@@ -6,8 +6,11 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{
-    Action, Column, InputOptions, OnInvalid, Schema, TokenEncoding, TokenOptions, ValueType,
+    Action, Column, ColumnWriteOptions, InputFormat, InputOptions, OnInvalid, OutputCompression,
+    OutputOptions, Schema, TokenEncoding, TokenOptions, ValueType,
 };
+use crate::io::csv::Dialect;
+use crate::io::source::TextEncoding;
 use crate::transform::generalize::Granularity;
 use crate::transform::normalize::Kind;
 
@@ -20,6 +23,8 @@ pub struct RawSchema {
     input: RawInput,
     #[serde(default)]
     tokens: RawTokens,
+    #[serde(default)]
+    output: RawOutput,
     #[serde(default)]
     columns: Vec<RawColumn>,
 }
@@ -39,8 +44,17 @@ struct RawInput {
     format: String,
     #[serde(default = "default_delimiter")]
     delimiter: String,
+    #[serde(default = "default_quote")]
+    quote: String,
+    escape: Option<String>,
+    comment: Option<String>,
     #[serde(default = "default_true")]
     header: bool,
+    #[serde(default = "default_text_encoding")]
+    encoding: String,
+    #[serde(default)]
+    encodings: std::collections::BTreeMap<String, String>,
+    null_values: Option<Vec<String>>,
     #[serde(default = "default_timezone")]
     timezone: String,
 }
@@ -50,10 +64,37 @@ impl Default for RawInput {
         RawInput {
             format: default_format(),
             delimiter: default_delimiter(),
+            quote: default_quote(),
+            escape: None,
+            comment: None,
             header: true,
+            encoding: default_text_encoding(),
+            encodings: Default::default(),
+            null_values: None,
             timezone: default_timezone(),
         }
     }
+}
+
+/// `[output]`: Parquet writer settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    compression: Option<String>,
+    compression_level: Option<i64>,
+    row_group_rows: Option<i64>,
+    max_file_rows: Option<i64>,
+    dictionary: Option<bool>,
+    bloom_filters: Option<bool>,
+    #[serde(default)]
+    column: std::collections::BTreeMap<String, RawOutputColumn>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutputColumn {
+    dictionary: Option<bool>,
+    bloom_filter: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -96,7 +137,13 @@ struct RawColumn {
 }
 
 fn default_format() -> String {
-    "csv".into()
+    "auto".into()
+}
+fn default_quote() -> String {
+    "\"".into()
+}
+fn default_text_encoding() -> String {
+    "utf-8".into()
 }
 fn default_delimiter() -> String {
     ",".into()
@@ -123,27 +170,7 @@ impl RawSchema {
         if self.dataset.name.trim().is_empty() {
             return Err("[dataset].name must not be empty".into());
         }
-        if self.input.format != "csv" {
-            return Err(format!(
-                "[input].format = {:?} is not supported (supported: \"csv\")",
-                self.input.format
-            ));
-        }
-        let delimiter = match self.input.delimiter.as_bytes() {
-            [b] if *b != b'"' && *b != b'\n' && *b != b'\r' => *b,
-            _ => {
-                return Err(
-                    "[input].delimiter must be one ASCII character other than quote or newline"
-                        .into(),
-                )
-            }
-        };
-        let timezone: chrono_tz::Tz = self.input.timezone.parse().map_err(|_| {
-            format!(
-                "[input].timezone = {:?} is not an IANA time zone name",
-                self.input.timezone
-            )
-        })?;
+        let input = self.input.resolve()?;
         let bits = self.tokens.bits;
         if !(96..=256).contains(&bits) || bits % 8 != 0 {
             return Err(format!(
@@ -187,17 +214,157 @@ impl RawSchema {
             name: self.dataset.name,
             version: self.dataset.version,
             description: self.dataset.description,
-            input: InputOptions {
-                delimiter,
-                header: self.input.header,
-                timezone,
-            },
+            output: self.output.resolve(&columns)?,
+            input,
             tokens: TokenOptions {
                 context: self.tokens.context,
                 bits: bits as u16,
                 encoding,
             },
             columns,
+        })
+    }
+}
+
+/// One ASCII byte, or an error naming the key.
+fn one_byte(key: &str, value: &str) -> Result<u8, String> {
+    match value.as_bytes() {
+        [b] if b.is_ascii() && *b != b'\n' && *b != b'\r' => Ok(*b),
+        _ => Err(format!(
+            "[input].{key} = {value:?} must be one ASCII character other than a newline"
+        )),
+    }
+}
+
+impl RawInput {
+    fn resolve(&self) -> Result<InputOptions, String> {
+        let format = InputFormat::parse(&self.format).ok_or_else(|| {
+            format!(
+                "[input].format = {:?} must be \"auto\", \"csv\", \"parquet\" or \"ndjson\"",
+                self.format
+            )
+        })?;
+        let delimiter = one_byte("delimiter", &self.delimiter)?;
+        let quote = one_byte("quote", &self.quote)?;
+        let escape = self
+            .escape
+            .as_deref()
+            .map(|e| one_byte("escape", e))
+            .transpose()?;
+        let comment = self
+            .comment
+            .as_deref()
+            .map(|c| one_byte("comment", c))
+            .transpose()?;
+        let mut used = vec![("delimiter", delimiter), ("quote", quote)];
+        used.extend(escape.map(|e| ("escape", e)));
+        used.extend(comment.map(|c| ("comment", c)));
+        for (i, (a, x)) in used.iter().enumerate() {
+            if let Some((b, _)) = used[i + 1..].iter().find(|(_, y)| y == x) {
+                return Err(format!("[input].{a} and [input].{b} must differ"));
+            }
+        }
+        let encoding = TextEncoding::parse(&self.encoding).ok_or_else(|| {
+            format!(
+                "[input].encoding = {:?} must be \"utf-8\", \"gb18030\" or \"gbk\"",
+                self.encoding
+            )
+        })?;
+        let mut encodings = Vec::with_capacity(self.encodings.len());
+        for (pattern, enc) in &self.encodings {
+            let glob = glob::Pattern::new(pattern).map_err(|e| {
+                format!("[input.encodings]: {pattern:?} is not a valid file-name pattern: {e}")
+            })?;
+            let enc = TextEncoding::parse(enc).ok_or_else(|| {
+                format!(
+                    "[input.encodings]: {pattern:?} = {enc:?} must be \"utf-8\", \"gb18030\" or \"gbk\""
+                )
+            })?;
+            encodings.push((glob, enc));
+        }
+        let timezone: chrono_tz::Tz = self.timezone.parse().map_err(|_| {
+            format!(
+                "[input].timezone = {:?} is not an IANA time zone name",
+                self.timezone
+            )
+        })?;
+        Ok(InputOptions {
+            format,
+            dialect: Dialect {
+                delimiter,
+                quote,
+                escape,
+                comment,
+            },
+            header: self.header,
+            encoding,
+            encodings,
+            null_values: self
+                .null_values
+                .clone()
+                .unwrap_or_else(|| vec![String::new()]),
+            timezone,
+        })
+    }
+}
+
+impl RawOutput {
+    fn resolve(self, columns: &[Column]) -> Result<OutputOptions, String> {
+        let level = self.compression_level;
+        let compression = match (self.compression.as_deref().unwrap_or("zstd"), level) {
+            ("zstd", l) => {
+                let l = l.unwrap_or(3);
+                if !(1..=22).contains(&l) {
+                    return Err(format!(
+                        "[output].compression_level = {l} must be 1..=22 for zstd"
+                    ));
+                }
+                OutputCompression::Zstd(l as i32)
+            }
+            ("snappy", None) => OutputCompression::Snappy,
+            ("lz4", None) => OutputCompression::Lz4,
+            ("none", None) => OutputCompression::None,
+            ("snappy" | "lz4" | "none", Some(_)) => {
+                return Err("[output].compression_level applies only to zstd".into())
+            }
+            (other, _) => {
+                return Err(format!(
+                    "[output].compression = {other:?} must be \"zstd\", \"snappy\", \"lz4\" or \"none\""
+                ))
+            }
+        };
+        let positive = |key: &str, v: Option<i64>| -> Result<Option<usize>, String> {
+            match v {
+                None => Ok(None),
+                Some(n) if n >= 1 => Ok(Some(n as usize)),
+                Some(n) => Err(format!("[output].{key} = {n} must be at least 1")),
+            }
+        };
+        let mut overrides = std::collections::BTreeMap::new();
+        for (name, c) in self.column {
+            let declared = columns
+                .iter()
+                .any(|col| col.action != Action::Drop && col.output == name);
+            if !declared {
+                return Err(format!(
+                    "[output.column.{name}]: {name:?} is not an output column of this schema"
+                ));
+            }
+            overrides.insert(
+                name,
+                ColumnWriteOptions {
+                    dictionary: c.dictionary,
+                    bloom_filter: c.bloom_filter,
+                },
+            );
+        }
+        Ok(OutputOptions {
+            compression,
+            row_group_rows: positive("row_group_rows", self.row_group_rows)?,
+            max_file_rows: positive("max_file_rows", self.max_file_rows)?.map(|n| n as u64),
+            dictionary: self.dictionary.unwrap_or(true),
+            bloom_filters: self.bloom_filters.unwrap_or(true),
+            columns: overrides,
         })
     }
 }

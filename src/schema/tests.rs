@@ -12,7 +12,7 @@ fn minimal_schema_and_defaults() {
     let s = load("[[columns]]\nname = \"a\"\naction = \"keep\"\n").unwrap();
     assert_eq!(s.tokens.bits, 128);
     assert_eq!(s.tokens.encoding, TokenEncoding::Hex);
-    assert_eq!(s.input.delimiter, b',');
+    assert_eq!(s.input.dialect.delimiter, b',');
     assert_eq!(s.input.timezone, chrono_tz::UTC);
     assert_eq!(s.columns[0].value_type, ValueType::String);
     assert_eq!(s.sha256.len(), 64);
