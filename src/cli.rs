@@ -33,10 +33,11 @@ pub enum Command {
     Anonymize(AnonymizeArgs),
     /// Check a schema, input dumps and outputs for compliance (for CI).
     ///
-    /// Lints the schema, then checks each FILE against it. A Parquet file is
-    /// checked as a txanon output (schema, types, metadata, key, residual
-    /// personal data, token shape); any other file as an input CSV dump
-    /// (header, value types, invalid rates, PII-looking keep columns).
+    /// Lints the schema, then checks each FILE against it. A Parquet file
+    /// written by txanon (txanon.* footer metadata) is checked as an output
+    /// (schema, types, metadata, key, residual personal data, token shape);
+    /// any other file as an input dump in any format anonymize reads (header,
+    /// value types, invalid rates, PII-looking keep columns).
     ///
     /// Exit codes: 0 clean, 1 violations found, 2 could not run.
     Check(CheckArgs),
@@ -158,7 +159,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "N")]
     pub sample: Option<u64>,
 
-    /// Input dumps (CSV) and/or outputs (Parquet), told apart by content.
+    /// Input dumps (CSV, gzip/zstd CSV, NDJSON, Parquet) and/or txanon outputs, told apart by content.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }

@@ -400,6 +400,21 @@ fn mixed_directory_into_month_partitions_equals_the_plain_csv_run() {
     }
     // Nothing temporary is left beside the output.
     assert!(!env.files().iter().any(|f| f.contains(".txanon-tmp-")));
+
+    // `check` takes the dataset directory: part files lack the partition
+    // column (it is in the directory names), which is not a schema violation.
+    env.run([
+        "check",
+        "--schema",
+        schema.to_str().unwrap(),
+        "--key-file",
+        repo(KEY).to_str().unwrap(),
+        "out",
+    ])
+    .exit(1)
+    .stdout_has("output.demo-key")
+    .never_says("declared output column is missing")
+    .never_says("output.schema:");
 }
 
 #[test]
