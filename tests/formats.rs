@@ -209,7 +209,7 @@ fn rows(batch: &RecordBatch) -> Vec<Vec<String>> {
 fn reference(env: &TestEnv) -> RecordBatch {
     let out = env.path("reference.parquet");
     anonymize(
-        &env,
+        env,
         &repo(SCHEMA),
         &[
             "--quiet",
