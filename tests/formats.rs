@@ -719,3 +719,54 @@ fn a_failed_directory_run_leaves_nothing() {
     assert!(!env.path("out").exists());
     assert_eq!(env.files(), vec!["in.csv".to_string()]);
 }
+
+#[test]
+fn writer_settings_reach_the_file() {
+    let env = TestEnv::new();
+    let schema_text = std::fs::read_to_string(repo(SCHEMA)).unwrap()
+        + "\n[output]\ncompression = \"snappy\"\n[output.column.email_token]\nbloom_filter = false\ndictionary = false\n";
+    let schema = env.write("schema.toml", schema_text);
+    anonymize(
+        &env,
+        &schema,
+        &[
+            "--quiet",
+            "-o",
+            "o.parquet",
+            repo("data-samples/transactions.csv").to_str().unwrap(),
+        ],
+    )
+    .success();
+    let file = std::fs::File::open(env.path("o.parquet")).unwrap();
+    let reader = parquet::file::reader::SerializedFileReader::new(file).unwrap();
+    use parquet::file::reader::FileReader;
+    let rg = reader.metadata().row_group(0);
+    for c in rg.columns() {
+        let name = c.column_path().string();
+        assert_eq!(
+            c.compression(),
+            parquet::basic::Compression::SNAPPY,
+            "{name}"
+        );
+        let is_token = name.ends_with("_token");
+        let bloom = c.bloom_filter_offset().is_some();
+        assert_eq!(
+            bloom,
+            is_token && name != "email_token",
+            "bloom filter on {name}"
+        );
+        if is_token {
+            assert!(c.statistics().is_some(), "statistics on {name}");
+        }
+        let dict = c.encodings().any(|e| {
+            matches!(
+                e,
+                parquet::basic::Encoding::RLE_DICTIONARY
+                    | parquet::basic::Encoding::PLAIN_DICTIONARY
+            )
+        });
+        if name == "email_token" {
+            assert!(!dict, "dictionary disabled on email_token");
+        }
+    }
+}

@@ -144,6 +144,45 @@ pub fn render(s: &Summary) -> String {
             "  * invalid values tokenized under <namespace>.invalid"
         );
     }
+    if s.inputs.len() > 1 {
+        let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
+        for i in &s.inputs {
+            let kind = match i.compression {
+                "none" | "parquet" => i.format.to_string(),
+                c => format!("{} ({c})", i.format),
+            };
+            *kinds.entry(kind).or_insert(0) += 1;
+        }
+        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let _ = writeln!(
+            out,
+            "  inputs: {} files: {}",
+            s.inputs.len(),
+            kinds.join(", ")
+        );
+    }
+    for i in s
+        .inputs
+        .iter()
+        .filter(|i| !i.numeric_text_columns.is_empty())
+    {
+        let _ = writeln!(
+            out,
+            "  note: {} stores {} as numbers; read as decimal text (a leading '+' or '0' lost at export cannot be recovered)",
+            i.path.display(),
+            i.numeric_text_columns.join(", ")
+        );
+    }
+    if !s.files.is_empty() {
+        let _ = writeln!(
+            out,
+            "  wrote {} part file(s){}",
+            s.files.len(),
+            s.partition_by
+                .as_ref()
+                .map_or(String::new(), |p| format!(" partitioned by {p}"))
+        );
+    }
     if !s.undeclared_dropped.is_empty() {
         let _ = writeln!(
             out,

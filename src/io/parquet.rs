@@ -52,6 +52,9 @@ pub const MAX_PARTITIONS: usize = 4096;
 /// Most rows between two checks of a directory output's memory budget.
 pub const BUDGET_CHECK_ROWS: usize = 4096;
 
+/// Distinct values a token column's bloom filter is sized for, per row group.
+pub const BLOOM_MAX_NDV: u64 = 16_384;
+
 /// Hive's name for the partition of null values.
 pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 
@@ -102,12 +105,19 @@ impl WriterSettings {
                     .and_then(|o| o.bloom_filter)
                     .unwrap_or(self.output.bloom_filters);
                 if bloom {
-                    // Sized for every row being distinct, then folded down by
-                    // the writer to what the values need.
+                    // Sized for up to 16384 distinct tokens per row group (a
+                    // 128 Ki-row group of a dump where customers recur ~10
+                    // times), then folded down by the writer to what the
+                    // values need. The cap bounds the memory each open file
+                    // holds (partitioned outputs keep many open); more
+                    // distinct values only raise the false-positive rate.
                     b = b
                         .set_column_bloom_filter_enabled(path.clone(), true)
                         .set_column_bloom_filter_fpp(path.clone(), 0.05)
-                        .set_column_bloom_filter_max_ndv(path, self.row_group_rows as u64);
+                        .set_column_bloom_filter_max_ndv(
+                            path,
+                            (self.row_group_rows as u64).min(BLOOM_MAX_NDV),
+                        );
                 }
             } else if overrides.and_then(|o| o.bloom_filter) == Some(true) {
                 b = b.set_column_bloom_filter_enabled(path, true);
