@@ -489,7 +489,7 @@ impl DatasetSink {
             max_file_rows: max_file_rows.unwrap_or(u64::MAX).max(1),
             partitions: Vec::new(),
             index: HashMap::new(),
-            pending_budget: settings.row_group_rows.max(1) * 4,
+            pending_budget: settings.row_group_rows.max(1),
             check_every: settings.row_group_rows.clamp(1, BUDGET_CHECK_ROWS),
             rows: 0,
         })
