@@ -1018,7 +1018,15 @@ fn run(
     }
     reporter.start(total_bytes);
 
+    let threads = opts.threads.max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("txanon-worker-{i}"))
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start {threads} worker threads: {e}")))?;
+    let pool = Arc::new(pool);
     let settings = WriterSettings {
+        encode_pool: Some(pool.clone()),
         output: schema.output.clone(),
         row_group_rows: opts
             .row_group_rows
@@ -1049,12 +1057,6 @@ fn run(
     };
     let mut rows_discarded = 0u64;
 
-    let threads = opts.threads.max(1);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("txanon-worker-{i}"))
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start {threads} worker threads: {e}")))?;
     let inflight = threads * 2 + 2;
     let (res_tx, res_rx) = crossbeam_channel::unbounded::<(u64, Result<ChunkResult>)>();
     let (permit_tx, permit_rx) = crossbeam_channel::bounded::<()>(inflight);
