@@ -309,14 +309,14 @@ fn plan_file(
         )));
     }
     let file_index = |name: &str| cols.iter().position(|c| c == name).unwrap_or(0);
-    let mut projection: Vec<usize> = plan.columns.iter().map(|c| file_index(&c.name)).collect();
+    let mut projection: Vec<usize> = plan.inputs.iter().map(|n| file_index(n)).collect();
     projection.sort_unstable();
     projection.dedup();
     let positions = plan
-        .columns
+        .inputs
         .iter()
-        .map(|c| {
-            let fi = file_index(&c.name);
+        .map(|n| {
+            let fi = file_index(n);
             projection.iter().position(|&p| p == fi).unwrap_or(0)
         })
         .collect();
@@ -732,24 +732,29 @@ fn run(
     };
 
     let elapsed = started.elapsed().as_secs_f64();
-    let mut plan_stats = plan.columns.iter().zip(stats);
-    let columns = schema
-        .columns
-        .iter()
-        .map(|c| {
-            let stats = if c.action == Action::Drop {
-                ColumnStats::default()
-            } else {
-                plan_stats.next().map(|(_, s)| s).unwrap_or_default()
-            };
-            ColumnSummary {
+    let mut plan_stats = plan.columns.iter().zip(stats).peekable();
+    let mut columns = Vec::with_capacity(plan.columns.len());
+    for c in &schema.columns {
+        let stats = if c.action == Action::Drop {
+            ColumnStats::default()
+        } else {
+            plan_stats.next().map(|(_, s)| s).unwrap_or_default()
+        };
+        columns.push(ColumnSummary {
+            name: c.name.clone(),
+            output: (c.action != Action::Drop).then(|| c.output.clone()),
+            action: c.action.name(),
+            stats,
+        });
+        while let Some((p, s)) = plan_stats.next_if(|(p, _)| p.derived) {
+            columns.push(ColumnSummary {
                 name: c.name.clone(),
-                output: (c.action != Action::Drop).then(|| c.output.clone()),
-                action: c.action.name(),
-                stats,
-            }
-        })
-        .collect();
+                output: Some(p.output.clone()),
+                action: "derive",
+                stats: s,
+            });
+        }
+    }
     Ok(Summary {
         txanon_version: env!("CARGO_PKG_VERSION"),
         schema: format!("{} v{}", schema.name, schema.version),

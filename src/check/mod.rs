@@ -345,8 +345,17 @@ fn check_input(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<
             .collect();
         let examined = total.saturating_sub(c.stats.nulls);
         match &col.action {
-            Action::Keep { .. } | Action::Generalize { .. } => {
-                let what = format!("values parse as {}", type_name(col));
+            Action::Keep { .. }
+            | Action::Generalize { .. }
+            | Action::Shift(_)
+            | Action::Bucket(_)
+            | Action::Age(_)
+            | Action::TruncateIp { .. } => {
+                let what = if matches!(col.action, Action::TruncateIp { .. }) {
+                    "values are IP addresses".to_string()
+                } else {
+                    format!("values parse as {}", type_name(col))
+                };
                 if c.stats.invalid > 0 {
                     out.push(
                         Finding::new(
@@ -382,7 +391,7 @@ fn check_input(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<
                 )
                 .counted(c.stats.invalid, examined, rows),
             ),
-            Action::Drop => {}
+            Action::Drop | Action::Mask(_) => {}
         }
     }
     // Content: keep columns that hold personal data.
