@@ -176,6 +176,8 @@ pub struct Summary {
     pub demo_key: bool,
     /// Worker threads.
     pub threads: usize,
+    /// Disclosure-risk figures, when the schema declares `[privacy]`.
+    pub privacy: Option<crate::privacy::PrivacyReport>,
 }
 
 /// How one input file's columns map to the plan.
@@ -491,6 +493,13 @@ pub fn dry_run(
     run(schema, key, opts, reporter, false)
 }
 
+/// Outcome of one pass over the inputs.
+enum Pass {
+    Done(Box<Summary>),
+    /// The `[privacy]` gate asks for a second pass without these classes.
+    Suppress(crate::privacy::Suppression),
+}
+
 fn run(
     schema: &Schema,
     key: &MasterKey,
@@ -498,6 +507,35 @@ fn run(
     reporter: &dyn Reporter,
     write: bool,
 ) -> Result<Summary> {
+    // `on_violation = "suppress"` needs the class sizes before rows are
+    // written: when the first pass finds classes below min_k, its output is
+    // discarded (never renamed into place) and a second pass over the inputs
+    // writes the rows of the other classes. See crate::privacy.
+    match run_pass(schema, key, opts, reporter, write, None)? {
+        Pass::Done(summary) => Ok(*summary),
+        Pass::Suppress(classes) => {
+            reporter.warn(&format!(
+                "privacy: {} class(es) below [privacy].min_k; suppressing their rows in a second pass over the input",
+                classes.len()
+            ));
+            match run_pass(schema, key, opts, reporter, write, Some(classes))? {
+                Pass::Done(summary) => Ok(*summary),
+                Pass::Suppress(_) => Err(Error::Privacy(
+                    "suppression did not converge; nothing was written".into(),
+                )),
+            }
+        }
+    }
+}
+
+fn run_pass(
+    schema: &Schema,
+    key: &MasterKey,
+    opts: &AnonymizeOptions,
+    reporter: &dyn Reporter,
+    write: bool,
+    suppress: Option<crate::privacy::Suppression>,
+) -> Result<Pass> {
     let started = Instant::now();
     if opts.inputs.is_empty() {
         return Err(Error::Usage("no input files".into()));
@@ -506,6 +544,10 @@ fn run(
         check_output_path(&opts.output, &opts.inputs)?;
     }
     let plan = BatchPlan::new(schema, key);
+    let mut meter = schema
+        .privacy
+        .as_ref()
+        .map(|p| crate::privacy::RiskMeter::new(p, suppress));
     let declared: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
 
     // Open every input and check every header before anything is written.
@@ -626,9 +668,13 @@ fn run(
                                 bad_list.push(row);
                             }
                         }
+                        let batch = match meter.as_mut() {
+                            Some(m) => m.observe_batch(r.batch)?,
+                            None => r.batch,
+                        };
                         match sink.as_mut() {
-                            Some(sink) => sink.write(r.batch)?,
-                            None => rows_discarded += r.batch.num_rows() as u64,
+                            Some(sink) => sink.write(batch)?,
+                            None => rows_discarded += batch.num_rows() as u64,
                         }
                         reporter.progress(bytes_done);
                         next += 1;
@@ -722,10 +768,17 @@ fn run(
     if let Some(sig) = reporter.interrupted() {
         return Err(Error::Interrupted(sig));
     }
+    let privacy = match meter.as_ref().map(|m| m.verdict(write)).transpose()? {
+        Some(crate::privacy::Verdict::Suppress(classes)) => return Ok(Pass::Suppress(classes)),
+        Some(crate::privacy::Verdict::Release(report)) => Some(report),
+        None => None,
+    };
     let rows_written = match sink {
         Some(sink) => {
             let rows = sink.rows();
-            sink.finish(vec![("txanon.rows".into(), rows.to_string())])?;
+            let mut extra = vec![("txanon.rows".into(), rows.to_string())];
+            extra.extend(crate::privacy::metadata(schema, privacy.as_ref()));
+            sink.finish(extra)?;
             rows
         }
         None => rows_discarded,
@@ -755,7 +808,7 @@ fn run(
             });
         }
     }
-    Ok(Summary {
+    Ok(Pass::Done(Box::new(Summary {
         txanon_version: env!("CARGO_PKG_VERSION"),
         schema: format!("{} v{}", schema.name, schema.version),
         inputs: opts.inputs.clone(),
@@ -773,5 +826,6 @@ fn run(
         key_fingerprint: key.fingerprint(),
         demo_key: key.is_demo(),
         threads,
-    })
+        privacy,
+    })))
 }
