@@ -27,6 +27,8 @@
 //! ```
 
 use crate::key::{MasterKey, NamespaceKey};
+use crate::schema::EntityKey;
+use crate::transform::normalize::{normalize, Normalized};
 
 /// Namespace of the shift key.
 pub const SHIFT_NAMESPACE: &str = "shift";
@@ -47,6 +49,25 @@ pub fn offset_from_u64(x: u64, max_days: u32) -> i64 {
     let index = (u128::from(x) * n) >> 64;
     // index < n <= 2^13, so it fits in i64.
     index as i64 - i64::from(max_days)
+}
+
+/// The normalized entity value of shift spec v1, or `None` when the `by`
+/// value is empty or invalid (the row's date is then invalid: never shifted
+/// by a made-up offset, never passed through).
+///
+/// - string `by` column: normalization v1 of its kind (`id` unless the `by`
+///   column is tokenized as phone, email or address);
+/// - `int` `by` column: trimmed, parsed as a signed 64-bit integer (ASCII
+///   digits with an optional leading `+` or `-`), written in canonical
+///   decimal (`007` gives `7`).
+pub fn entity_value(key: EntityKey, raw: &str) -> Option<String> {
+    match key {
+        EntityKey::Text(kind) => match normalize(&kind, raw) {
+            Normalized::Value(v) => Some(v.into_owned()),
+            Normalized::Empty | Normalized::Invalid(_) => None,
+        },
+        EntityKey::Int => raw.trim().parse::<i64>().ok().map(|v| v.to_string()),
+    }
 }
 
 impl Shifter {

@@ -14,8 +14,8 @@ use chrono::NaiveDate;
 
 use super::{ColumnStats, IssueSink};
 use crate::schema::{
-    AgeAt, AgeSpec, BucketRule, BucketSpec, DerivedKind, EntityKey, MaskSpec, Number, OnInvalid,
-    ShiftSpec, ValueType,
+    AgeAt, AgeSpec, BucketRule, BucketSpec, DerivedKind, MaskSpec, Number, OnInvalid, ShiftSpec,
+    ValueType,
 };
 use crate::transform::generalize::{date32, Granularity, TemporalParser, Truncated};
 use crate::transform::normalize::{normalize, Kind, Normalized};
@@ -53,17 +53,6 @@ fn local_date(parser: &TemporalParser, value_type: ValueType, raw: &str) -> Opti
     }
 }
 
-/// The normalized entity text of shift spec v1.
-fn entity_text(key: EntityKey, raw: &str) -> Option<String> {
-    match key {
-        EntityKey::Text(kind) => match normalize(&kind, raw) {
-            Normalized::Value(v) => Some(v.into_owned()),
-            Normalized::Empty | Normalized::Invalid(_) => None,
-        },
-        EntityKey::Int => raw.trim().parse::<i64>().ok().map(|v| v.to_string()),
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 pub(super) fn shift(
     input: &StringArray,
@@ -82,7 +71,7 @@ pub(super) fn shift(
         let raw = value(by, row)?;
         *offsets
             .entry(raw)
-            .or_insert_with(|| entity_text(spec.key, raw).map(|e| shifter.offset_days(&e)))
+            .or_insert_with(|| crate::transform::shift::entity_value(spec.key, raw).map(|e| shifter.offset_days(&e)))
     };
     let rule = temporal_rule(value_type);
     if value_type == ValueType::Date {
