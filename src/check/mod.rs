@@ -779,7 +779,10 @@ fn recomputed_findings(
                 if same {
                     "txanon.privacy.k matches the recomputed k".to_string()
                 } else {
-                    format!("txanon.privacy.k = {written} but the recomputed k is {}", r.k)
+                    format!(
+                        "txanon.privacy.k = {written} but the recomputed k is {}",
+                        r.k
+                    )
                 },
             ));
         }

@@ -69,9 +69,9 @@ pub(super) fn shift(
     let mut offsets: HashMap<&str, Option<i64>> = HashMap::new();
     let mut offset_at = |row: usize| -> Option<i64> {
         let raw = value(by, row)?;
-        *offsets
-            .entry(raw)
-            .or_insert_with(|| crate::transform::shift::entity_value(spec.key, raw).map(|e| shifter.offset_days(&e)))
+        *offsets.entry(raw).or_insert_with(|| {
+            crate::transform::shift::entity_value(spec.key, raw).map(|e| shifter.offset_days(&e))
+        })
     };
     let rule = temporal_rule(value_type);
     if value_type == ValueType::Date {
