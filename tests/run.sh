@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README gives it and as CI runs it (.ci/run).
 #
-# 1. Python packages for the independent checks (phonenumbers, pyarrow, duckdb, polars).
+# 1. Python packages for the independent checks (phonenumbers, pyarrow, duckdb, polars, pycanon).
 # 2. cargo fmt --check and clippy -D warnings (when the components are installed).
 # 3. cargo test: unit, integration (real binary), vector and doc tests.
 # 4. The second implementation re-checks the committed token vectors.
 # 5. The sample is anonymized and every output value is recomputed independently
 #    in Python and compared, with the file opened by pyarrow, DuckDB and Polars.
-# 6. A dictionary attack over 10^6 CN mobiles: unkeyed hashes and a wrong key
+# 6. pyCANON recomputes k and l of the sample released through
+#    schemas/transactions-private.toml, and the suppressed rows are checked
+#    against an unsuppressed run; on_violation = "fail" writes nothing.
+# 7. A dictionary attack over 10^6 CN mobiles: unkeyed hashes and a wrong key
 #    find nothing, the right key re-identifies every phone.
-# 7. 50 runs killed with SIGKILL at random moments (bounded to 120 s): the
+# 8. 50 runs killed with SIGKILL at random moments (bounded to 120 s): the
 #    target is absent or complete, and stale temporary files get removed.
-# 8. A full (64 KiB tmpfs) and a read-only file system: exit 2, nothing left.
+# 9. A full (64 KiB tmpfs) and a read-only file system: exit 2, nothing left.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,6 +53,8 @@ crosscheck() {
         --key-file data-samples/demo.key --parquet "$tmp/out.parquet" data-samples/transactions.csv
 }
 stage "sample output vs independent recomputation (crosscheck.py)" crosscheck
+stage "disclosure risk vs pyCANON (pycanon_check.py)" \
+    python3 tests/risk/pycanon_check.py target/debug/txanon
 stage "dictionary attack: the key is the whole protection" \
     python3 tests/attack/dictionary.py target/debug/txanon
 stage "kill -9 loop: nothing or a complete file at the target" \
