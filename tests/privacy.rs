@@ -52,6 +52,23 @@ fn meta<'a>(kv: &'a [(String, String)], key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("metadata {key} missing"))
 }
 
+/// `anonymize --schema SCHEMA --key-file demo.key EXTRA... -o OUT` on the sample.
+fn anonymize_sample(env: &TestEnv, schema: &str, out: &str, extra: &[&str]) -> Run {
+    let (key, input) = (demo_key(), sample());
+    let mut args = vec!["anonymize", "--schema", schema, "--key-file", &key];
+    args.extend_from_slice(extra);
+    args.extend(["-o", out, &input]);
+    env.run(args)
+}
+
+/// `anonymize --schema SCHEMA --key-file k.key EXTRA... -o OUT in.csv`.
+fn anonymize_in(env: &TestEnv, schema: &str, out: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["anonymize", "--schema", schema, "--key-file", "k.key"];
+    args.extend_from_slice(extra);
+    args.extend(["-o", out, "in.csv"]);
+    env.run(args)
+}
+
 const QUASI: [&str; 3] = ["home_region", "age_band", "channel"];
 
 #[test]
@@ -61,31 +78,8 @@ fn sample_private_schema_suppresses_exactly_the_small_classes() {
     let lenient = private_schema().replace("min_k = 5", "min_k = 1");
     env.write("lenient.toml", &lenient);
     env.write("private.toml", private_schema());
-    let k = demo_key();
-    env.run([
-        "anonymize",
-        "--schema",
-        "lenient.toml",
-        "--key-file",
-        &k,
-        "--quiet",
-        "-o",
-        "all.parquet",
-        &sample(),
-    ])
-    .success();
-    let run = env.run([
-        "anonymize",
-        "--schema",
-        "private.toml",
-        "--key-file",
-        &k,
-        "--json",
-        "--quiet",
-        "-o",
-        "out.parquet",
-        &sample(),
-    ]);
+    anonymize_sample(&env, "lenient.toml", "all.parquet", &["--quiet"]).success();
+    let run = anonymize_sample(&env, "private.toml", "out.parquet", &["--json", "--quiet"]);
     run.success();
     let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let p = &summary["privacy"];
@@ -157,16 +151,7 @@ fn sample_private_schema_suppresses_exactly_the_small_classes() {
     assert_eq!(meta(&kv, "txanon.privacy.l.amount_band"), l.to_string());
 
     // The text summary reports the same figures.
-    let text = env.run([
-        "anonymize",
-        "--schema",
-        "private.toml",
-        "--key-file",
-        &k,
-        "-o",
-        "text.parquet",
-        &sample(),
-    ]);
+    let text = anonymize_sample(&env, "private.toml", "text.parquet", &[]);
     text.success()
         .stderr_has(&format!("suppressed {expected_suppressed} rows"))
         .stderr_has(&format!(
@@ -182,16 +167,7 @@ fn fail_exits_2_and_writes_nothing() {
         "fail.toml",
         private_schema().replace("on_violation = \"suppress\"", "on_violation = \"fail\""),
     );
-    let run = env.run([
-        "anonymize",
-        "--schema",
-        "fail.toml",
-        "--key-file",
-        &demo_key(),
-        "-o",
-        "out.parquet",
-        &sample(),
-    ]);
+    let run = anonymize_sample(&env, "fail.toml", "out.parquet", &[]);
     run.exit(2)
         .stderr_has("privacy gate: k = 1 is below [privacy].min_k = 5")
         .stderr_has("nothing was written");
@@ -209,21 +185,12 @@ fn output_is_identical_for_any_thread_count() {
     let env = TestEnv::new();
     env.write("private.toml", private_schema());
     for (threads, out) in [("1", "t1.parquet"), ("2", "t2.parquet")] {
-        env.run([
-            "anonymize",
-            "--schema",
+        anonymize_sample(
+            &env,
             "private.toml",
-            "--key-file",
-            &demo_key(),
-            "--quiet",
-            "--threads",
-            threads,
-            "--batch-rows",
-            "257",
-            "-o",
             out,
-            &sample(),
-        ])
+            &["--quiet", "--threads", threads, "--batch-rows", "257"],
+        )
         .success();
     }
     assert_eq!(
@@ -240,31 +207,8 @@ fn check_recomputes_k_and_fails_below_min_k() {
         "lenient.toml",
         private_schema().replace("min_k = 5", "min_k = 1"),
     );
-    let k = demo_key();
-    env.run([
-        "anonymize",
-        "--schema",
-        "lenient.toml",
-        "--key-file",
-        &k,
-        "--quiet",
-        "-o",
-        "all.parquet",
-        &sample(),
-    ])
-    .success();
-    env.run([
-        "anonymize",
-        "--schema",
-        "private.toml",
-        "--key-file",
-        &k,
-        "--quiet",
-        "-o",
-        "ok.parquet",
-        &sample(),
-    ])
-    .success();
+    anonymize_sample(&env, "lenient.toml", "all.parquet", &["--quiet"]).success();
+    anonymize_sample(&env, "private.toml", "ok.parquet", &["--quiet"]).success();
     // Against its own schema the suppressed file passes the privacy checks.
     let finding = |run: &Run, rule: &str| -> serde_json::Value {
         let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
@@ -308,18 +252,7 @@ fn check_recomputes_k_and_fails_below_min_k() {
 fn shift_keeps_each_customers_order_and_gaps_and_matches_the_spec() {
     let env = TestEnv::new();
     env.write("private.toml", private_schema());
-    env.run([
-        "anonymize",
-        "--schema",
-        "private.toml",
-        "--key-file",
-        &demo_key(),
-        "--quiet",
-        "-o",
-        "out.parquet",
-        &sample(),
-    ])
-    .success();
+    anonymize_sample(&env, "private.toml", "out.parquet", &["--quiet"]).success();
     let (out, _) = read_all(&env.path("out.parquet"));
     let shifted = out
         .column_by_name("created_at_shifted")
@@ -342,18 +275,7 @@ fn shift_keeps_each_customers_order_and_gaps_and_matches_the_spec() {
         );
     assert_ne!(plain, private_schema());
     env.write("plain.toml", &plain);
-    env.run([
-        "anonymize",
-        "--schema",
-        "plain.toml",
-        "--key-file",
-        &demo_key(),
-        "--quiet",
-        "-o",
-        "plain.parquet",
-        &sample(),
-    ])
-    .success();
+    anonymize_sample(&env, "plain.toml", "plain.parquet", &["--quiet"]).success();
     let (orig, _) = read_all(&env.path("plain.parquet"));
     let orig_ts = orig
         .column_by_name("created_at_orig")
@@ -479,17 +401,7 @@ fn every_new_action_writes_the_documented_values() {
     env.write("in.csv", ACTIONS_CSV);
     env.write("s.toml", ACTIONS_SCHEMA);
     env.key("k.key", TEST_KEY_HEX);
-    env.run([
-        "anonymize",
-        "--schema",
-        "s.toml",
-        "--key-file",
-        "k.key",
-        "-o",
-        "o.parquet",
-        "in.csv",
-    ])
-    .success();
+    anonymize_in(&env, "s.toml", "o.parquet", &[]).success();
     let (out, _) = read_all(&env.path("o.parquet"));
     let col = |n: &str| texts(&out, n);
     let s = |v: &[&str]| v.iter().map(|x| Some(x.to_string())).collect::<Vec<_>>();
@@ -599,16 +511,7 @@ fn bad_values_of_each_new_action_are_named_never_echoed() {
             ),
         );
         env.key("k.key", TEST_KEY_HEX);
-        let run = env.run([
-            "anonymize",
-            "--schema",
-            "s.toml",
-            "--key-file",
-            "k.key",
-            "-o",
-            "o.parquet",
-            "in.csv",
-        ]);
+        let run = anonymize_in(&env, "s.toml", "o.parquet", &[]);
         run.exit(2)
             .stderr_has(&format!("in.csv:2: {col}: {rule}"))
             .never_says(canary)
@@ -624,17 +527,7 @@ fn bad_values_of_each_new_action_are_named_never_echoed() {
                     &format!("type = \"{ty}\"\non_invalid = \"null\"\n"),
                 ),
         );
-        let run = env.run([
-            "anonymize",
-            "--schema",
-            "n.toml",
-            "--key-file",
-            "k.key",
-            "--json",
-            "-o",
-            "n.parquet",
-            "in.csv",
-        ]);
+        let run = anonymize_in(&env, "n.toml", "n.parquet", &["--json"]);
         run.success().never_says(canary);
         let (out, _) = read_all(&env.path("n.parquet"));
         assert_eq!(texts(&out, col), vec![None], "{rule}");
@@ -657,18 +550,9 @@ fn a_shift_without_a_valid_entity_is_never_passed_through() {
          [[columns]]\nname = \"d\"\ntype = \"date\"\naction = \"shift\"\nby = \"who\"\nmax_days = 30\non_invalid = \"null\"\n",
     );
     env.key("k.key", TEST_KEY_HEX);
-    env.run([
-        "anonymize",
-        "--schema",
-        "s.toml",
-        "--key-file",
-        "k.key",
-        "-o",
-        "o.parquet",
-        "in.csv",
-    ])
-    .success()
-    .never_says("2009-05-1");
+    anonymize_in(&env, "s.toml", "o.parquet", &[])
+        .success()
+        .never_says("2009-05-1");
     let (out, kv) = read_all(&env.path("o.parquet"));
     let d = texts(&out, "d");
     assert_eq!(&d[..2], &[None, None]);
@@ -685,18 +569,9 @@ fn a_shift_without_a_valid_entity_is_never_passed_through() {
             .unwrap()
             .replace("on_invalid = \"null\"\n", ""),
     );
-    env.run([
-        "anonymize",
-        "--schema",
-        "e.toml",
-        "--key-file",
-        "k.key",
-        "-o",
-        "e.parquet",
-        "in.csv",
-    ])
-    .exit(2)
-    .stderr_has("in.csv:2: d: shift: the by column has no valid entity value on this row");
+    anonymize_in(&env, "e.toml", "e.parquet", &[])
+        .exit(2)
+        .stderr_has("in.csv:2: d: shift: the by column has no valid entity value on this row");
 }
 
 #[test]
@@ -731,17 +606,8 @@ fn privacy_schema_errors_name_the_key() {
         env.write("s.toml", &text);
         env.write("in.csv", "a\nx\n");
         env.key("k.key", TEST_KEY_HEX);
-        env.run([
-            "anonymize",
-            "--schema",
-            "s.toml",
-            "--key-file",
-            "k.key",
-            "-o",
-            "o.parquet",
-            "in.csv",
-        ])
-        .exit(2)
-        .stderr_has(needle);
+        anonymize_in(&env, "s.toml", "o.parquet", &[])
+            .exit(2)
+            .stderr_has(needle);
     }
 }

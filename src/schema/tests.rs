@@ -7,6 +7,15 @@ fn load(columns: &str) -> std::result::Result<Schema, String> {
     Schema::from_toml(&text, Path::new("t.toml")).map_err(|e| e.to_string())
 }
 
+/// Output column names and types.
+fn fields(s: &Schema) -> Vec<(String, DataType)> {
+    s.output_schema()
+        .fields()
+        .iter()
+        .map(|f| (f.name().clone(), f.data_type().clone()))
+        .collect()
+}
+
 #[test]
 fn minimal_schema_and_defaults() {
     let s = load("[[columns]]\nname = \"a\"\naction = \"keep\"\n").unwrap();
@@ -56,12 +65,7 @@ fn output_schema_follows_actions() {
          [[columns]]\nname = \"m\"\ntype = \"decimal(12,2)\"\naction = \"keep\"\n",
     )
     .unwrap();
-    let out = s.output_schema();
-    let got: Vec<(String, DataType)> = out
-        .fields()
-        .iter()
-        .map(|f| (f.name().clone(), f.data_type().clone()))
-        .collect();
+    let got = fields(&s);
     assert_eq!(
         got,
         vec![
@@ -137,12 +141,7 @@ fn privacy_resolves_to_output_names_and_derived_columns_follow_their_source() {
     assert_eq!(p.entity.as_deref(), Some("who_token"));
     assert_eq!((p.min_k, p.seed, p.max_points), (5, 9, 1024));
     assert_eq!(p.on_violation, OnViolation::Suppress);
-    let out = s.output_schema();
-    let got: Vec<(String, DataType)> = out
-        .fields()
-        .iter()
-        .map(|f| (f.name().clone(), f.data_type().clone()))
-        .collect();
+    let got = fields(&s);
     assert_eq!(
         got,
         vec![
