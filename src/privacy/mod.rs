@@ -162,7 +162,7 @@ pub struct PrivacyReport {
     pub l_diversity: Vec<LDiversity>,
     /// Unicity, when `[privacy].entity` is set.
     pub unicity: Option<Unicity>,
-    /// `k >= min_k`.
+    /// `k >= min_k` (an empty input passes; a fully suppressed one does not).
     pub passed: bool,
 }
 
@@ -447,7 +447,12 @@ impl RiskMeter {
             suppressed_classes: self.suppress.as_ref().map_or(0, |s| s.len() as u64),
             l_diversity,
             unicity,
-            passed: self.rows > 0 && k >= min_k,
+            // An empty input is vacuously k-anonymous; suppressing every row is not a release.
+            passed: if self.rows == 0 {
+                self.suppressed_rows == 0
+            } else {
+                k >= min_k
+            },
         }
     }
 
