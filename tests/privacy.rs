@@ -611,3 +611,29 @@ fn privacy_schema_errors_name_the_key() {
             .stderr_has(needle);
     }
 }
+
+#[test]
+fn an_age_without_a_reference_date_is_named_never_echoed() {
+    let env = TestEnv::new();
+    env.write(
+        "in.csv",
+        "born,paid\n1980-06-15,CANARY-PAID-7781\n1980-06-15,\n1979-01-02,2010-01-01\n",
+    );
+    env.write(
+        "s.toml",
+        "[dataset]\nname = \"t\"\nversion = 1\n\
+         [[columns]]\nname = \"born\"\ntype = \"date\"\naction = \"age\"\nat_column = \"paid\"\n\
+         [[columns]]\nname = \"paid\"\ntype = \"date\"\naction = \"drop\"\n",
+    );
+    env.key("k.key", TEST_KEY_HEX);
+    anonymize_in(&env, "s.toml", "o.parquet", &[])
+        .exit(2)
+        .stderr_has("in.csv:2: born: age: the at_column value is missing or does not parse")
+        .never_says("CANARY-PAID")
+        .never_says("1980-06-15");
+    anonymize_in(&env, "s.toml", "o.parquet", &["--max-bad-rows", "2"])
+        .success()
+        .never_says("CANARY-PAID");
+    let (out, _) = read_all(&env.path("o.parquet"));
+    assert_eq!(texts(&out, "born"), vec![Some("30".to_string())]);
+}

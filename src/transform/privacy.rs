@@ -303,6 +303,60 @@ pub fn address_region(normalized: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn buckets_contain_their_input(v in -1_000_000_000i128..1_000_000_000, w in 1i128..100_000) {
+            let (lo, hi) = bucket(Number::Exact(v), &BucketRule::Width(Number::Exact(w))).unwrap();
+            let (Number::Exact(lo), Some(Number::Exact(hi))) = (lo, hi) else { panic!() };
+            prop_assert!(lo <= v && v < hi && hi - lo == w && lo % w == 0);
+            let breaks = vec![Number::Exact(-w), Number::Exact(0), Number::Exact(w)];
+            match bucket(Number::Exact(v), &BucketRule::Breaks(breaks)) {
+                None => prop_assert!(v < -w),
+                Some((Number::Exact(lo), hi)) => {
+                    prop_assert!(lo <= v);
+                    if let Some(Number::Exact(hi)) = hi { prop_assert!(v < hi) } else { prop_assert!(v >= w) }
+                }
+                Some(_) => prop_assert!(false),
+            }
+        }
+
+        #[test]
+        fn rounding_keeps_the_leading_digits(v in -1_000_000_000_000i128..1_000_000_000_000, d in 1u32..6) {
+            let Some(Number::Exact(r)) = round_significant(Number::Exact(v), d) else { panic!() };
+            let len = if v == 0 { 1 } else { v.unsigned_abs().ilog10() + 1 };
+            let unit = 10i128.pow(len.saturating_sub(d));
+            prop_assert!((r - v).abs() * 2 <= unit, "{} -> {}", v, r);
+            prop_assert_eq!(r % unit, 0);
+        }
+
+        #[test]
+        fn masks_keep_length_and_the_declared_ends(s in "\\PC{0,24}", first in 0usize..4, last in 0usize..6) {
+            let spec = MaskSpec { keep_first: first, keep_last: last, with: '*' };
+            let m = mask(&s, &spec);
+            let n = s.chars().count();
+            prop_assert_eq!(m.chars().count(), n);
+            if first + last < n {
+                let tail: String = s.chars().skip(n - last).collect();
+                let head: String = s.chars().take(first).collect();
+                prop_assert!(m.ends_with(&tail) && m.starts_with(&head));
+            } else {
+                prop_assert!(m.chars().all(|c| c == '*'));
+            }
+        }
+
+        #[test]
+        fn ip_networks_contain_their_address(a in any::<u32>(), p in 0u8..=32) {
+            let ip = Ipv4Addr::from(a).to_string();
+            let net = truncate_ip(&ip, p, 48).unwrap();
+            let (addr, prefix) = net.split_once('/').unwrap();
+            prop_assert_eq!(prefix.parse::<u8>().unwrap(), p);
+            let base = u32::from(addr.parse::<Ipv4Addr>().unwrap());
+            let mask = u32::MAX.checked_shl(32 - u32::from(p)).unwrap_or(0);
+            prop_assert_eq!(base, a & mask);
+        }
+    }
 
     fn exact(v: i128) -> Number {
         Number::Exact(v)
