@@ -20,11 +20,18 @@
 //! - rows and classes below `min_k`, and their share of rows;
 //! - per sensitive column, `l`: the fewest distinct sensitive values in any class;
 //! - unicity for p = 2 and p = 4: for each entity with at least p distinct
-//!   points, p of them are drawn at random (SplitMix64 seeded with
-//!   `[privacy].seed`, entities taken in order of first appearance); the
-//!   entity is *unique* when no other entity has all p points. The figure is
-//!   the share of such entities among those with at least p points (the
-//!   measure of de Montjoye et al., "Unique in the shopping mall", 2015).
+//!   points, p of them are drawn at random; the entity is *unique* when no
+//!   other entity has all p points. The figure is the share of such entities
+//!   among those with at least p points (the measure of de Montjoye et al.,
+//!   "Unique in the Shopping Mall", Science 2015). The draws are exactly:
+//!   classes and entities are numbered in order of first appearance in the
+//!   output; an entity's points are its distinct class numbers, ascending;
+//!   one SplitMix64 stream per p, seeded with
+//!   `seed XOR (p * 0x9e3779b97f4a7c15 mod 2^64)`, with `below(n)` the high
+//!   64 bits of `next() * n`; entities are visited in order, and for each
+//!   eligible one a partial Fisher-Yates shuffle of the indices `0..len`
+//!   picks the points (`for i in 0..p: j = i + below(len - i); swap(i, j)`).
+//!   `tests/risk/pycanon_check.py` reimplements this and must agree.
 //!   When an entity had more than `max_points` distinct points the sample can
 //!   miss a point it does have, which can only *raise* unicity (another
 //!   entity may look like it lacks a point): the figure errs on the side of

@@ -18,6 +18,12 @@ schemas/transactions-private.toml and two variants made by editing that file:
    footer, and the same txn_ids);
 3. on_violation = "fail": exit 2 and no output file.
 
+It also recomputes unicity (p = 2 and 4) from the suppressed output with an
+independent Python copy of the documented draw procedure (SplitMix64 seeded
+with `seed XOR p * 0x9e3779b97f4a7c15`, partial Fisher-Yates over each
+entity's distinct points in class-id order; see src/privacy/mod.rs), and
+compares it with txanon.privacy.unicity.p2 / .p4.
+
 Quasi-identifier nulls are replaced by a marker before pyCANON sees them
 (pandas' groupby drops NaN keys; txanon counts a null as a value of its own).
 Exits non-zero listing every mismatch.
@@ -66,6 +72,62 @@ def prepared(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     for c in columns:
         df[c] = df[c].astype(object).where(df[c].notna(), NULL)
     return df
+
+
+MASK64 = (1 << 64) - 1
+PHI = 0x9E3779B97F4A7C15
+
+
+class SplitMix64:
+    def __init__(self, seed: int) -> None:
+        self.state = seed & MASK64
+
+    def next(self) -> int:
+        self.state = (self.state + PHI) & MASK64
+        z = self.state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+        return z ^ (z >> 31)
+
+    def below(self, n: int) -> int:
+        return (self.next() * n) >> 64
+
+
+def unicity(df: pd.DataFrame, quasi: list[str], entity: str, seed: int, p: int) -> float:
+    """Share of entities (with >= p distinct points) that no other entity
+    matches on p of their points drawn at random.  Classes and entities are
+    numbered in order of first appearance; an entity's points are its
+    distinct class numbers, ascending."""
+    class_ids: dict[tuple, int] = {}
+    points: dict[str, set[int]] = {}
+    order: list[str] = []
+    for row in df[quasi + [entity]].itertuples(index=False):
+        key = tuple(None if pd.isna(v) else v for v in row[:-1])
+        cid = class_ids.setdefault(key, len(class_ids))
+        ent = row[-1]
+        if ent is None or (isinstance(ent, float) and pd.isna(ent)):
+            continue
+        if ent not in points:
+            points[ent] = set()
+            order.append(ent)
+        points[ent].add(cid)
+    sorted_points = {e: sorted(points[e]) for e in order}
+    rng = SplitMix64(seed ^ ((p * PHI) & MASK64))
+    eligible = unique = 0
+    for e in order:
+        pts = sorted_points[e]
+        if len(pts) < p:
+            continue
+        eligible += 1
+        idx = list(range(len(pts)))
+        draw = []
+        for i in range(p):
+            j = i + rng.below(len(idx) - i)
+            idx[i], idx[j] = idx[j], idx[i]
+            draw.append(pts[idx[i]])
+        matches = sum(1 for other in order if set(draw) <= points[other])
+        unique += matches == 1
+    return unique / eligible if eligible else 0.0
 
 
 def main() -> int:
@@ -130,8 +192,11 @@ def main() -> int:
         kept, wanted = df["txn_id"].tolist(), full.loc[~small, "txn_id"].tolist()
         expect("kept txn_ids are those of classes >= 5, in order (mismatching positions)",
                sum(1 for a, b in zip(kept, wanted) if a != b) + abs(len(kept) - len(wanted)), 0)
-        print(f"unicity (txanon): p=2 {meta['txanon.privacy.unicity.p2']}, "
-              f"p=4 {meta['txanon.privacy.unicity.p4']}")
+        print("unicity (independent Python copy of the draws):")
+        entity, seed = meta["txanon.privacy.unicity.entity"], int(meta["txanon.privacy.unicity.seed"])
+        for p in (2, 4):
+            expect(f"p={p} share", f"{unicity(df, quasi, entity, seed, p):.6f}",
+                   meta[f"txanon.privacy.unicity.p{p}"])
 
     if errors:
         print(f"{len(errors)} mismatch(es):", file=sys.stderr)
