@@ -42,7 +42,6 @@
 //! writing it. Class keys never leave this module; reports hold counts only.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 
 use arrow_array::{Array, ArrayRef, BooleanArray, StringArray};
 use arrow_schema::DataType;
@@ -639,11 +638,6 @@ pub fn columns_of(batch: &arrow_array::RecordBatch, names: &[String]) -> Result<
                 .ok_or_else(|| Error::Usage(format!("privacy: output column {n:?} is missing")))
         })
         .collect()
-}
-
-/// String arrays as [`ArrayRef`]s, for callers holding text columns.
-pub fn text_columns(columns: &[Arc<StringArray>]) -> Vec<ArrayRef> {
-    columns.iter().map(|c| c.clone() as ArrayRef).collect()
 }
 
 #[cfg(test)]

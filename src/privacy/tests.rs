@@ -1,5 +1,7 @@
 //! Figures on small hand-computed tables.
 
+use std::sync::Arc;
+
 use super::*;
 use crate::schema::{OnViolation, PrivacyOptions};
 
