@@ -236,6 +236,8 @@ pub struct Summary {
     pub demo_key: bool,
     /// Worker threads.
     pub threads: usize,
+    /// Disclosure-risk figures, when the schema declares `[privacy]`.
+    pub privacy: Option<crate::privacy::PrivacyReport>,
 }
 
 /// How one input file's records become the plan's string columns.
@@ -324,9 +326,9 @@ fn manifest_json(
     key: &MasterKey,
     opts: &AnonymizeOptions,
     inputs: &[InputSummary],
-    rows_written: u64,
-    bad_rows: u64,
+    (rows_written, bad_rows): (u64, u64),
     files: &[PartInfo],
+    privacy: &[(String, String)],
 ) -> Result<Vec<u8>> {
     let value = serde_json::json!({
         "txanon_version": env!("CARGO_PKG_VERSION"),
@@ -348,6 +350,10 @@ fn manifest_json(
         },
         "partition_by": opts.partition_by,
         "files": files,
+        "privacy": privacy
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect::<serde_json::Map<String, serde_json::Value>>(),
     });
     let mut bytes = serde_json::to_vec_pretty(&value)
         .map_err(|e| Error::Usage(format!("internal error: manifest: {e}")))?;
@@ -508,14 +514,14 @@ fn plan_projection(
         )));
     }
     let file_index = |name: &str| cols.iter().position(|c| c == name).unwrap_or(0);
-    let mut projection: Vec<usize> = plan.columns.iter().map(|c| file_index(&c.name)).collect();
+    let mut projection: Vec<usize> = plan.inputs.iter().map(|n| file_index(n)).collect();
     projection.sort_unstable();
     projection.dedup();
     let positions = plan
-        .columns
+        .inputs
         .iter()
-        .map(|c| {
-            let fi = file_index(&c.name);
+        .map(|n| {
+            let fi = file_index(n);
             projection.iter().position(|&p| p == fi).unwrap_or(0)
         })
         .collect();
@@ -602,13 +608,13 @@ fn open_input(
             let mut pq = ParquetInput::open(path)?;
             let (projection, positions) = plan_cols(&pq.columns)?;
             let mut numeric_text = Vec::new();
-            let mut converters = Vec::with_capacity(plan.columns.len());
-            for pc in &plan.columns {
-                let fi = pq.columns.iter().position(|c| *c == pc.name).unwrap_or(0);
+            let mut converters = Vec::with_capacity(plan.inputs.len());
+            for name in &plan.inputs {
+                let fi = pq.columns.iter().position(|c| c == name).unwrap_or(0);
                 let t = pq.types.get(fi).cloned().unwrap_or(DataType::Null);
-                let column = schema.column(&pc.name).ok_or_else(|| {
-                    Error::Usage(format!("internal error: no column {:?}", pc.name))
-                })?;
+                let column = schema
+                    .column(name)
+                    .ok_or_else(|| Error::Usage(format!("internal error: no column {name:?}")))?;
                 parquet_input::check_type(&t, column).map_err(|message| Error::Header {
                     path: path.to_path_buf(),
                     message,
@@ -965,6 +971,13 @@ pub fn dry_run(
     run(schema, key, opts, reporter, false)
 }
 
+/// Outcome of one pass over the inputs.
+enum Pass {
+    Done(Box<Summary>),
+    /// The `[privacy]` gate asks for a second pass without these classes.
+    Suppress(crate::privacy::Suppression),
+}
+
 fn run(
     schema: &Schema,
     key: &MasterKey,
@@ -972,6 +985,35 @@ fn run(
     reporter: &dyn Reporter,
     write: bool,
 ) -> Result<Summary> {
+    // `on_violation = "suppress"` needs the class sizes before rows are
+    // written: when the first pass finds classes below min_k, its output is
+    // discarded (never renamed into place) and a second pass over the inputs
+    // writes the rows of the other classes. See crate::privacy.
+    match run_pass(schema, key, opts, reporter, write, None)? {
+        Pass::Done(summary) => Ok(*summary),
+        Pass::Suppress(classes) => {
+            reporter.warn(&format!(
+                "privacy: {} class(es) below [privacy].min_k; suppressing their rows in a second pass over the input",
+                classes.len()
+            ));
+            match run_pass(schema, key, opts, reporter, write, Some(classes))? {
+                Pass::Done(summary) => Ok(*summary),
+                Pass::Suppress(_) => Err(Error::Privacy(
+                    "suppression did not converge; nothing was written".into(),
+                )),
+            }
+        }
+    }
+}
+
+fn run_pass(
+    schema: &Schema,
+    key: &MasterKey,
+    opts: &AnonymizeOptions,
+    reporter: &dyn Reporter,
+    write: bool,
+    suppress: Option<crate::privacy::Suppression>,
+) -> Result<Pass> {
     let started = Instant::now();
     if opts.inputs.is_empty() {
         return Err(Error::Usage("no input files".into()));
@@ -983,6 +1025,10 @@ fn run(
         }
     }
     let plan = BatchPlan::new(schema, key);
+    let mut meter = schema
+        .privacy
+        .as_ref()
+        .map(|p| crate::privacy::RiskMeter::new(p, suppress));
 
     // Open every input and check every header before anything is written.
     let raw_bytes = Arc::new(AtomicU64::new(0));
@@ -1130,9 +1176,13 @@ fn run(
                                 bad_list.push(row);
                             }
                         }
+                        let batch = match meter.as_mut() {
+                            Some(m) => m.observe_batch(r.batch)?,
+                            None => r.batch,
+                        };
                         match sink.as_mut() {
-                            Some(sink) => sink.write(r.batch)?,
-                            None => rows_discarded += r.batch.num_rows() as u64,
+                            Some(sink) => sink.write(batch)?,
+                            None => rows_discarded += batch.num_rows() as u64,
                         }
                         reporter.progress(raw_bytes.load(Ordering::Relaxed));
                         next += 1;
@@ -1279,22 +1329,53 @@ fn run(
     } else {
         inputs
     };
+    let privacy = match meter.as_ref().map(|m| m.verdict(write)).transpose()? {
+        Some(crate::privacy::Verdict::Suppress(classes)) => return Ok(Pass::Suppress(classes)),
+        Some(crate::privacy::Verdict::Release(report)) => Some(report),
+        None => None,
+    };
+    let privacy_metadata = crate::privacy::metadata(schema, privacy.as_ref());
     let (rows_written, files) = match sink {
         Some(Sink::File(sink)) => {
             let rows = sink.rows();
             if let Some(m) = &opts.manifest {
-                let bytes = manifest_json(schema, key, opts, &inputs, rows, bad_rows, &[])?;
+                let bytes = manifest_json(
+                    schema,
+                    key,
+                    opts,
+                    &inputs,
+                    (rows, bad_rows),
+                    &[],
+                    &privacy_metadata,
+                )?;
                 write_manifest_file(m, &bytes)?;
             }
-            sink.finish(Vec::new())?;
+            sink.finish(privacy_metadata.clone())?;
             (rows, Vec::new())
         }
         Some(Sink::Dataset(sink)) => {
             let rows = sink.rows();
-            let files = sink
-                .finish(|files| manifest_json(schema, key, opts, &inputs, rows, bad_rows, files))?;
+            let files = sink.finish(|files| {
+                manifest_json(
+                    schema,
+                    key,
+                    opts,
+                    &inputs,
+                    (rows, bad_rows),
+                    files,
+                    &privacy_metadata,
+                )
+            })?;
             if let Some(m) = &opts.manifest {
-                let bytes = manifest_json(schema, key, opts, &inputs, rows, bad_rows, &files)?;
+                let bytes = manifest_json(
+                    schema,
+                    key,
+                    opts,
+                    &inputs,
+                    (rows, bad_rows),
+                    &files,
+                    &privacy_metadata,
+                )?;
                 write_manifest_file(m, &bytes)?;
             }
             (rows, files)
@@ -1303,25 +1384,30 @@ fn run(
     };
 
     let elapsed = started.elapsed().as_secs_f64();
-    let mut plan_stats = plan.columns.iter().zip(stats);
-    let columns = schema
-        .columns
-        .iter()
-        .map(|c| {
-            let stats = if c.action == Action::Drop {
-                ColumnStats::default()
-            } else {
-                plan_stats.next().map(|(_, s)| s).unwrap_or_default()
-            };
-            ColumnSummary {
+    let mut plan_stats = plan.columns.iter().zip(stats).peekable();
+    let mut columns = Vec::with_capacity(plan.columns.len());
+    for c in &schema.columns {
+        let stats = if c.action == Action::Drop {
+            ColumnStats::default()
+        } else {
+            plan_stats.next().map(|(_, s)| s).unwrap_or_default()
+        };
+        columns.push(ColumnSummary {
+            name: c.name.clone(),
+            output: (c.action != Action::Drop).then(|| c.output.clone()),
+            action: c.action.name(),
+            stats,
+        });
+        while let Some((p, s)) = plan_stats.next_if(|(p, _)| p.derived) {
+            columns.push(ColumnSummary {
                 name: c.name.clone(),
-                output: (c.action != Action::Drop).then(|| c.output.clone()),
-                action: c.action.name(),
-                stats,
-            }
-        })
-        .collect();
-    Ok(Summary {
+                output: Some(p.output.clone()),
+                action: "derive",
+                stats: s,
+            });
+        }
+    }
+    Ok(Pass::Done(Box::new(Summary {
         txanon_version: env!("CARGO_PKG_VERSION"),
         schema: format!("{} v{}", schema.name, schema.version),
         inputs,
@@ -1341,5 +1427,6 @@ fn run(
         key_fingerprint: key.fingerprint(),
         demo_key: key.is_demo(),
         threads,
-    })
+        privacy,
+    })))
 }

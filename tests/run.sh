@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README gives it and as CI runs it (.ci/run).
 #
-# 1. Python packages for the independent checks (phonenumbers, pyarrow, duckdb, polars).
+# 1. Python packages for the independent checks (phonenumbers, pyarrow, duckdb, polars, pycanon).
 # 2. cargo fmt --check and clippy -D warnings (when the components are installed).
 # 3. cargo test: unit, integration (real binary), vector and doc tests.
 # 4. The second implementation re-checks the committed token vectors.
@@ -10,6 +10,9 @@
 # 6. A directory of CSV, gzip CSV, GB18030 CSV and Parquet becomes a
 #    month-partitioned dataset that DuckDB, Polars and pyarrow read back
 #    equal to the single-file run, with partition pruning.
+# 6b. pyCANON recomputes k and l of the sample released through
+#    schemas/transactions-private.toml, and the suppressed rows are checked
+#    against an unsuppressed run; on_violation = "fail" writes nothing.
 # 7. A dictionary attack over 10^6 CN mobiles: unkeyed hashes and a wrong key
 #    find nothing, the right key re-identifies every phone.
 # 8. 50 runs killed with SIGKILL at random moments (bounded to 120 s): the
@@ -55,6 +58,8 @@ crosscheck() {
 stage "sample output vs independent recomputation (crosscheck.py)" crosscheck
 stage "partitioned dataset read by DuckDB, Polars and pyarrow" \
     python3 tests/formats/check_dataset.py target/debug/txanon
+stage "disclosure risk vs pyCANON (pycanon_check.py)" \
+    python3 tests/risk/pycanon_check.py target/debug/txanon
 stage "dictionary attack: the key is the whole protection" \
     python3 tests/attack/dictionary.py target/debug/txanon
 stage "kill -9 loop: nothing or a complete file at the target" \

@@ -155,12 +155,20 @@ impl Detector {
             .bytes()
             .all(|b| b.is_ascii_digit() || b" +-.()/".contains(&b))
             || is_date_or_amount(t)
+            || is_ipv4_or_network(t)
         {
             return false;
         }
         let digits = t.bytes().filter(u8::is_ascii_digit).count();
         (7..=15).contains(&digits) && matches!(normalize(&self.phone, t), Normalized::Value(_))
     }
+}
+
+/// `222.22.209.82` or the network `222.22.209.0/24` (what `truncate_ip`
+/// writes): IP addresses, not phone numbers.
+fn is_ipv4_or_network(t: &str) -> bool {
+    let (addr, prefix) = t.split_once('/').unwrap_or((t, "32"));
+    addr.parse::<std::net::Ipv4Addr>().is_ok() && prefix.parse::<u8>().is_ok_and(|p| p <= 32)
 }
 
 /// `2009-05-15...`, `2009/5/15`, `15.05.2009` or `12345.67`: not phone numbers.

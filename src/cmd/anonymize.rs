@@ -190,6 +190,11 @@ pub fn render(s: &Summary) -> String {
             s.undeclared_dropped.join(", ")
         );
     }
+    if let Some(p) = &s.privacy {
+        for line in p.lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     for b in s.bad_row_list.iter().take(20) {
         let _ = writeln!(out, "  skipped {b}");
     }

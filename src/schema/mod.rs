@@ -122,7 +122,7 @@ pub enum OnInvalid {
 }
 
 /// The action declared for a column.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Action {
     /// Pass through, parsed to the declared type.
     Keep {
@@ -147,6 +147,23 @@ pub enum Action {
         /// Unparseable values: `Error` or `Null`.
         on_invalid: OnInvalid,
     },
+    /// Date/timestamp moved by a keyed per-entity offset (shift spec v1).
+    Shift(ShiftSpec),
+    /// Number replaced by its bucket (lower bound or label) or rounded.
+    Bucket(BucketSpec),
+    /// Text with all but a fixed part replaced by a mask character.
+    Mask(MaskSpec),
+    /// IP address truncated to its network prefix.
+    TruncateIp {
+        /// IPv4 prefix length, 0..=32.
+        v4: u8,
+        /// IPv6 prefix length, 0..=128.
+        v6: u8,
+        /// Unparseable addresses: `Error` or `Null`.
+        on_invalid: OnInvalid,
+    },
+    /// Birth date replaced by an age in whole years.
+    Age(AgeSpec),
 }
 
 impl Action {
@@ -157,6 +174,11 @@ impl Action {
             Action::Drop => "drop",
             Action::Tokenize { .. } => "tokenize",
             Action::Generalize { .. } => "generalize",
+            Action::Shift(_) => "shift",
+            Action::Bucket(_) => "bucket",
+            Action::Mask(_) => "mask",
+            Action::TruncateIp { .. } => "truncate_ip",
+            Action::Age(_) => "age",
         }
     }
 }
@@ -176,6 +198,12 @@ pub struct Column {
     pub output: String,
     /// A documented reason for keeping PII-looking content raw (used by `check`).
     pub allow_raw: Option<String>,
+    /// The output is a quasi-identifier (`quasi = true`), measured by `[privacy]`.
+    pub quasi: bool,
+    /// The output is a sensitive attribute (`sensitive = true`): l-diversity.
+    pub sensitive: bool,
+    /// Derived outputs of a tokenize column (`derive = [...]`), written right after it.
+    pub derive: Vec<Derived>,
 }
 
 impl Column {
@@ -189,6 +217,18 @@ impl Column {
                 timestamp_utc()
             } else {
                 DataType::Date32
+            }),
+            Action::Shift(_) => Some(self.value_type.arrow_type()),
+            Action::Bucket(b) => Some(if b.labels {
+                DataType::Utf8
+            } else {
+                self.value_type.arrow_type()
+            }),
+            Action::Mask(_) | Action::TruncateIp { .. } => Some(DataType::Utf8),
+            Action::Age(a) => Some(if a.bands.as_ref().is_some_and(|b| b.labels) {
+                DataType::Utf8
+            } else {
+                DataType::Int64
             }),
         }
     }
@@ -338,6 +378,8 @@ pub struct Schema {
     pub output: OutputOptions,
     /// Every declared input column, in output order.
     pub columns: Vec<Column>,
+    /// `[privacy]`: the disclosure-risk gate, when quasi-identifiers are declared.
+    pub privacy: Option<PrivacyOptions>,
 }
 
 impl Schema {
@@ -364,11 +406,15 @@ impl Schema {
 
     /// The Arrow schema of the output: declared order minus drops, renamed.
     pub fn output_schema(&self) -> ArrowSchema {
-        let fields: Vec<Field> = self
-            .columns
-            .iter()
-            .filter_map(|c| c.output_type().map(|t| Field::new(&c.output, t, true)))
-            .collect();
+        let mut fields = Vec::new();
+        for c in &self.columns {
+            if let Some(t) = c.output_type() {
+                fields.push(Field::new(&c.output, t, true));
+            }
+            for d in &c.derive {
+                fields.push(Field::new(&d.output, DataType::Utf8, true));
+            }
+        }
         ArrowSchema::new(fields)
     }
 
@@ -385,6 +431,13 @@ impl Schema {
         self
     }
 }
+
+pub use spec::{
+    AgeAt, AgeSpec, Bands, BucketRule, BucketSpec, Derived, DerivedKind, EntityKey, MaskSpec,
+    Number, OnViolation, PrivacyOptions, ShiftSpec,
+};
+
+mod spec;
 
 #[cfg(test)]
 mod tests;
