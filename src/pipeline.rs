@@ -196,6 +196,10 @@ pub struct HeaderProblems {
     pub undeclared: Vec<(String, Option<String>)>,
     /// Declared names absent from the file.
     pub missing: Vec<String>,
+    /// The header names none of the declared columns: most likely a data
+    /// record (a headerless file) or the wrong file (the key file), so its
+    /// fields are never quoted in messages.
+    pub none_declared: bool,
 }
 
 impl HeaderProblems {
@@ -222,12 +226,33 @@ impl HeaderProblems {
             .filter(|c| !cols.contains(&c.name))
             .map(|c| c.name.clone())
             .collect();
+        p.none_declared = !cols.is_empty() && p.undeclared.len() == cols.len();
         p
+    }
+
+    /// A header name as it may appear in a message: quoted, unless the header
+    /// may be data (see `none_declared`) or the name itself looks like
+    /// personal data or key material.
+    pub fn shown(&self, name: &str) -> String {
+        use crate::check::detect::{header_name_may_be_data, Detector};
+        if self.none_declared || header_name_may_be_data(name, &Detector::new(Some("CN"))) {
+            "(a header field that may be data; not shown)".to_string()
+        } else {
+            format!("{name:?}")
+        }
     }
 
     /// The undeclared names, described for a message.
     pub fn describe_undeclared(&self) -> String {
         const SHOWN: usize = 20;
+        if self.none_declared {
+            return format!(
+                "(all {} header field(s); none is a declared column, so the first line may be \
+                 data (set [input].header = false for a headerless file) or this is the wrong \
+                 file; the fields are not shown)",
+                self.undeclared.len()
+            );
+        }
         let mut names: Vec<String> = self
             .undeclared
             .iter()
@@ -236,7 +261,7 @@ impl HeaderProblems {
                 let name = if u.is_empty() {
                     "(unnamed column)".to_string()
                 } else {
-                    format!("{u:?}")
+                    self.shown(u)
                 };
                 match hint {
                     Some(h) => {
@@ -278,9 +303,15 @@ fn plan_file(
     };
     let cols = &input.columns;
     let problems = HeaderProblems::find(cols, schema);
-    if let Some(d) = problems.duplicated.first() {
+    // A header naming no declared column is reported as such (more telling).
+    if let Some(d) = problems
+        .duplicated
+        .first()
+        .filter(|_| !problems.none_declared)
+    {
         return Err(header_err(format!(
-            "column {d:?} appears more than once in the header"
+            "column {} appears more than once in the header",
+            problems.shown(d)
         )));
     }
     if !problems.undeclared.is_empty() {

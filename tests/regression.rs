@@ -144,3 +144,103 @@ to = "hour"
         vec![z("2021-04-03T14:00:00Z"), z("2021-10-02T15:30:00Z")]
     );
 }
+
+/// Issue 7: a headerless dump (or the key file) given where a header is
+/// expected once put its first record's values (names, ID numbers, phones,
+/// e-mails) or the key into the "undeclared column(s)" message of
+/// `anonymize` and `check`. Fields of a header that names no declared column
+/// are never quoted now, nor are header names that look like personal data.
+#[test]
+fn issue7_headerless_dump_is_not_echoed_in_header_errors() {
+    let env = TestEnv::new();
+    let text = std::fs::read_to_string(repo("data-samples/transactions.csv")).unwrap();
+    let first = text.lines().nth(1).unwrap().to_string();
+    let headerless = env.write(
+        "nohdr.csv",
+        text.lines().skip(1).take(3).collect::<Vec<_>>().join("\n"),
+    );
+    let key = env.key("k.key", TEST_KEY_HEX);
+    let schema = repo("schemas/transactions.toml").display().to_string();
+    let fields: Vec<&str> = first
+        .split(',')
+        .filter(|f| f.len() >= 6 && !f.chars().all(|c| c.is_ascii_alphabetic()))
+        .collect();
+    assert!(fields.len() >= 8, "{fields:?}");
+    let runs = [
+        env.run([
+            "anonymize",
+            "--schema",
+            &schema,
+            "--key-file",
+            "k.key",
+            "-o",
+            "o.parquet",
+            "nohdr.csv",
+        ]),
+        env.run([
+            "anonymize",
+            "--schema",
+            &schema,
+            "--key-file",
+            "k.key",
+            "--drop-undeclared",
+            "--json",
+            "-o",
+            "o.parquet",
+            "nohdr.csv",
+        ]),
+        env.run(["check", "--schema", &schema, "nohdr.csv"]),
+        env.run([
+            "check",
+            "--schema",
+            &schema,
+            "--format",
+            "json",
+            "nohdr.csv",
+        ]),
+        env.run([
+            "anonymize",
+            "--schema",
+            &schema,
+            "--key-file",
+            "k.key",
+            "-o",
+            "o.parquet",
+            key.to_str().unwrap(),
+        ]),
+    ];
+    for run in &runs {
+        assert!(run.code == Some(1) || run.code == Some(2), "{}", run.cmd);
+        for f in &fields {
+            run.never_says(f);
+        }
+        run.never_says(TEST_KEY_HEX);
+    }
+    runs[0].exit(2).stderr_has("none is a declared column");
+    runs[2].exit(1).stdout_has("none is a declared column");
+    assert!(!env.path("o.parquet").exists());
+    assert!(headerless.exists());
+
+    // A real header with one extra column named like personal data: the
+    // extra name is not shown, ordinary extra names still are.
+    let mut lines: Vec<String> = text.lines().take(3).map(str::to_string).collect();
+    lines[0].push_str(",li.wei@163.com,notes");
+    for l in &mut lines[1..] {
+        l.push_str(",x,y");
+    }
+    env.write("extra.csv", lines.join("\n"));
+    env.run([
+        "anonymize",
+        "--schema",
+        &schema,
+        "--key-file",
+        "k.key",
+        "-o",
+        "o.parquet",
+        "extra.csv",
+    ])
+    .exit(2)
+    .stderr_has("\"notes\"")
+    .stderr_has("may be data")
+    .never_says("li.wei");
+}

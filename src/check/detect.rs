@@ -78,6 +78,14 @@ impl KindSet {
     }
 }
 
+/// True when a header name looks like a value rather than a name: personal
+/// data the detector recognises, or 32 or more hex digits (key material). A
+/// headerless dump or the key file given as input puts such text where the
+/// header should be; messages and draft schemas must not echo it.
+pub fn header_name_may_be_data(name: &str, detector: &Detector) -> bool {
+    name.bytes().filter(u8::is_ascii_hexdigit).count() >= 32 || !detector.detect(name).is_empty()
+}
+
 /// Finds personal data in values.
 #[derive(Debug, Clone)]
 pub struct Detector {
