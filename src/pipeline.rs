@@ -372,7 +372,9 @@ fn check_output_path(output: &Path, inputs: &[PathBuf]) -> Result<()> {
         }
         let out_canon = std::fs::canonicalize(output).map_err(|e| Error::io(output, e))?;
         for input in inputs {
-            if std::fs::canonicalize(input).is_ok_and(|c| c == out_canon) {
+            if std::fs::canonicalize(input).is_ok_and(|c| c == out_canon)
+                || same_inode(&meta, input)
+            {
                 return Err(usage(format!(
                     "output {} is also an input; refusing to overwrite an input",
                     output.display()
@@ -391,6 +393,18 @@ fn check_output_path(output: &Path, inputs: &[PathBuf]) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// True when `path` is another name (a hard link) of the file `meta` describes.
+#[cfg(unix)]
+fn same_inode(meta: &std::fs::Metadata, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino())
+}
+
+#[cfg(not(unix))]
+fn same_inode(_: &std::fs::Metadata, _: &Path) -> bool {
+    false
 }
 
 /// The footer metadata written before the data.
