@@ -231,11 +231,14 @@ impl HeaderProblems {
     }
 
     /// A header name as it may appear in a message: quoted, unless the header
-    /// may be data (see `none_declared`) or the name itself looks like
-    /// personal data or key material.
+    /// may be data (see `none_declared`) or the name itself is longer than
+    /// 128 characters or looks like personal data or key material.
     pub fn shown(&self, name: &str) -> String {
         use crate::check::detect::{header_name_may_be_data, Detector};
-        if self.none_declared || header_name_may_be_data(name, &Detector::new(Some("CN"))) {
+        if self.none_declared
+            || name.chars().count() > 128
+            || header_name_may_be_data(name, &Detector::new(Some("CN")))
+        {
             "(a header field that may be data; not shown)".to_string()
         } else {
             format!("{name:?}")

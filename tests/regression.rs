@@ -224,9 +224,9 @@ fn issue7_headerless_dump_is_not_echoed_in_header_errors() {
     // A real header with one extra column named like personal data: the
     // extra name is not shown, ordinary extra names still are.
     let mut lines: Vec<String> = text.lines().take(3).map(str::to_string).collect();
-    lines[0].push_str(",li.wei@163.com,notes");
+    lines[0].push_str(&format!(",li.wei@163.com,notes,{}", "long".repeat(1000)));
     for l in &mut lines[1..] {
-        l.push_str(",x,y");
+        l.push_str(",x,y,z");
     }
     env.write("extra.csv", lines.join("\n"));
     env.run([

@@ -12,6 +12,9 @@
 # 7. 50 runs killed with SIGKILL at random moments (bounded to 120 s): the
 #    target is absent or complete, and stale temporary files get removed.
 # 8. A full (64 KiB tmpfs) and a read-only file system: exit 2, nothing left.
+# 9. Hostile large inputs (100 MB fields and header, 100,000 columns, 10^7
+#    commas, a quote left open for 100 MB) under a 1 GiB address-space limit:
+#    exit 0 or 2 naming file and line, never a panic, abort or hang (~1 min).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -56,6 +59,8 @@ stage "kill -9 loop: nothing or a complete file at the target" \
     bash tests/faults/kill_loop.sh 50 120 target/debug/txanon
 stage "write faults: full and read-only file systems" \
     bash tests/faults/full_disk.sh target/debug/txanon
+stage "big malformed inputs under a 1 GiB memory limit" \
+    bash tests/faults/big_inputs.sh target/debug/txanon
 
 echo "tests/run.sh: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
