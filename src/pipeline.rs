@@ -490,6 +490,8 @@ fn process_chunk(chunk: &Chunk, fp: &FilePlan, plan: &BatchPlan) -> Result<Chunk
     if !issues.is_empty() {
         let spans = fp.decode.record_spans(chunk);
         let mut keep = vec![true; batch.num_rows()];
+        // Issues come from `plan.transform` over this batch: `row` is below its
+        // row count (the length of `keep` and `kept`), `column` below the plan's.
         for issue in &issues {
             keep[issue.row] = false;
             let record = decoded.kept.as_ref().map_or(issue.row, |k| k[issue.row]);
@@ -617,6 +619,8 @@ fn run(
     let mut bad_rows = 0u64;
     let mut bad_list: Vec<BadRow> = Vec::new();
 
+    // `ChunkResult::file` and `fi` below are indices of `opts.inputs`, which
+    // `inputs` and `file_plans` mirror one to one: indexing by them cannot fail.
     let (writer_result, reader_result) = std::thread::scope(|ts| {
         let writer = ts.spawn(|| -> Result<()> {
             let permit_tx = permit_tx;

@@ -244,3 +244,44 @@ fn issue7_headerless_dump_is_not_echoed_in_header_errors() {
     .stderr_has("may be data")
     .never_says("li.wei");
 }
+
+/// Issue 7: `%Y` reads signed years of any width, so a dump can hold the
+/// first day chrono represents (-262143-01-01, a Tuesday); truncating it to
+/// its ISO week overflowed and the run panicked. The week is clamped to the
+/// first representable day now.
+#[test]
+fn issue7_earliest_representable_date_truncates_to_week_without_panic() {
+    let env = TestEnv::new();
+    let schema = env.write(
+        "s.toml",
+        "[dataset]\nname = \"d\"\nversion = 1\n\n[[columns]]\nname = \"id\"\naction = \"keep\"\n\n\
+         [[columns]]\nname = \"day\"\ntype = \"date\"\naction = \"generalize\"\nto = \"week\"\n",
+    );
+    let key = env.key("k.key", TEST_KEY_HEX);
+    env.write(
+        "d.csv",
+        "id,day\n1,-262143-01-01\n2,2008-05-31\n3,+262142-12-31\n",
+    );
+    let run = env.run([
+        "anonymize",
+        "--schema",
+        schema.to_str().unwrap(),
+        "--key-file",
+        key.to_str().unwrap(),
+        "-q",
+        "-o",
+        "o.parquet",
+        "d.csv",
+    ]);
+    run.success().stderr_lacks("panicked");
+    let (batch, _) = read_all(&env.path("o.parquet"));
+    let days = batch
+        .column_by_name("day")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow_array::Date32Array>()
+        .unwrap();
+    // 2008-05-31 is a Saturday: its week starts on Monday 2008-05-26 (day 14025).
+    assert_eq!(days.value(1), 14025);
+    assert!(days.value(0) < days.value(1) && days.value(1) < days.value(2));
+}

@@ -178,6 +178,7 @@ fn is_date_or_amount(t: &str) -> bool {
         .filter(|g| !g.is_empty())
         .collect();
     let digits = |g: &str| g.bytes().all(|b| b.is_ascii_digit());
+    // `groups.len() >= 3` is tested first, so the indexing below is in bounds.
     let date = groups.len() >= 3
         && groups[..3].iter().all(|g| digits(g))
         && ((groups[0].len() == 4 && groups[1].len() <= 2 && groups[2].len() <= 2)
@@ -189,6 +190,9 @@ fn is_date_or_amount(t: &str) -> bool {
 }
 
 /// Runs of digits and phone separators at least 7 digits long.
+///
+/// The slices cannot split a character: a run starts at an ASCII byte and
+/// ends at the byte after an ASCII byte (or at the end), both char boundaries.
 fn phone_like_runs(v: &str) -> Vec<&str> {
     let mut runs = Vec::new();
     let bytes = v.as_bytes();
@@ -244,6 +248,7 @@ pub fn is_card(t: &str) -> bool {
     if !(13..=19).contains(&digits.len()) {
         return false;
     }
+    // 13..=19 digits (checked above): the first four exist.
     let p2 = u32::from(digits[0]) * 10 + u32::from(digits[1]);
     let p4 = p2 * 100 + u32::from(digits[2]) * 10 + u32::from(digits[3]);
     let network = digits[0] == 4

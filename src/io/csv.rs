@@ -136,6 +136,8 @@ fn parse_header(rec: &[u8], delimiter: u8) -> Result<Vec<String>, String> {
     if !matches!(result, csv_core::ReadRecordResult::Record) {
         return Err("header record could not be parsed".into());
     }
+    // csv-core reports `nends <= ends.len()` field ends, ascending, each
+    // within `out`: the slices below are in bounds.
     let mut names = Vec::with_capacity(nends);
     let mut start = 0;
     for &end in &ends[..nends] {
@@ -257,6 +259,10 @@ impl DecodePlan {
     }
 
     /// Decode record by record runs, isolating the bad ones.
+    ///
+    /// Indexing: `start < spans.len()` in the loop, `bad_idx` is clamped to
+    /// `spans.len() - 1`, and spans are ascending byte ranges of `chunk.data`
+    /// (from [`record_spans`] over the same bytes), so no index can be out of range.
     fn decode_slowly(&self, chunk: &Chunk) -> DecodedChunk {
         let spans = self.record_spans(chunk);
         let mut batches = Vec::new();
@@ -355,6 +361,7 @@ struct DecodeFailure {
 impl DecodeFailure {
     fn from_arrow(message: &str) -> DecodeFailure {
         let number_after = |key: &str| -> Option<usize> {
+            // `find` gives a char boundary; adding the key's length keeps it one.
             let rest = &message[message.find(key)? + key.len()..];
             let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
             digits.parse().ok()
