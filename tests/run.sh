@@ -15,6 +15,9 @@
 # 9. Hostile large inputs (100 MB fields and header, 100,000 columns, 10^7
 #    commas, a quote left open for 100 MB) under a 1 GiB address-space limit:
 #    exit 0 or 2 naming file and line, never a panic, abort or hang (~1 min).
+# 10. Only when TXANON_FUZZ_SECONDS is set: every fuzz target for that many
+#    seconds (tests/fuzz/run.sh). Off by default: the instrumented release
+#    build of the fuzz crate alone takes 10-30 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -61,6 +64,9 @@ stage "write faults: full and read-only file systems" \
     bash tests/faults/full_disk.sh target/debug/txanon
 stage "big malformed inputs under a 1 GiB memory limit" \
     bash tests/faults/big_inputs.sh target/debug/txanon
+if [ -n "${TXANON_FUZZ_SECONDS:-}" ]; then
+    stage "fuzz targets, ${TXANON_FUZZ_SECONDS}s each" bash tests/fuzz/run.sh "$TXANON_FUZZ_SECONDS"
+fi
 
 echo "tests/run.sh: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
