@@ -285,3 +285,57 @@ fn issue7_earliest_representable_date_truncates_to_week_without_panic() {
     assert_eq!(days.value(1), 14025);
     assert!(days.value(0) < days.value(1) && days.value(1) < days.value(2));
 }
+
+/// Issue 7 (found by the csv_to_batch fuzz target): a character split by a
+/// delimiter (`\xe6,\xb5\x99`, the bytes of 浙 around a comma) passed
+/// arrow-csv's UTF-8 check, which looks at the fields' bytes joined together,
+/// and reached the normalizers as a `&str` that was not UTF-8: undefined
+/// behaviour (a debug build aborted). It is an invalid-UTF-8 record now.
+#[test]
+fn issue7_character_split_by_a_delimiter_is_invalid_utf8_not_undefined_behaviour() {
+    let env = TestEnv::new();
+    let key = env.key("k.key", TEST_KEY_HEX);
+    let mut bytes = format!("{HEADER}\n").into_bytes();
+    let good = "T1,2008-05-31 23:30:00,2088000000000001,A,,13800138000,a@b.cn,addr,addr,1980-07-15,10.00,CNY,M1,web,false,1,\n";
+    bytes.extend_from_slice(good.as_bytes());
+    bytes.extend_from_slice(b"T2,2008-05-31 23:30:00,2088000000000002,A,,13800138000,a@b.cn \xe6,\xb5\x99addr,addr,1980-07-15,10.00,CNY,M1,web,false,1,\n");
+    bytes.extend_from_slice(good.as_bytes());
+    env.write("split.csv", &bytes);
+    let schema = repo("schemas/transactions.toml").display().to_string();
+    for batch_rows in ["1", "8192"] {
+        let run = env.run([
+            "anonymize",
+            "--schema",
+            &schema,
+            "--key-file",
+            key.to_str().unwrap(),
+            "-q",
+            "--batch-rows",
+            batch_rows,
+            "-o",
+            "o.parquet",
+            "split.csv",
+        ]);
+        run.exit(2)
+            .stderr_has("split.csv:3: email: invalid UTF-8")
+            .stderr_lacks("panicked");
+        assert!(!env.path("o.parquet").exists());
+    }
+    env.run([
+        "anonymize",
+        "--schema",
+        &schema,
+        "--key-file",
+        key.to_str().unwrap(),
+        "--json",
+        "--max-bad-rows",
+        "1",
+        "-o",
+        "o.parquet",
+        "split.csv",
+    ])
+    .success()
+    .stdout_has("\"bad_rows\": 1");
+    let (batch, _) = read_all(&env.path("o.parquet"));
+    assert_eq!(batch.num_rows(), 2);
+}
