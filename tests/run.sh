@@ -9,6 +9,7 @@
 #    in Python and compared, with the file opened by pyarrow, DuckDB and Polars.
 # 6. A dictionary attack over 10^6 CN mobiles: unkeyed hashes and a wrong key
 #    find nothing, the right key re-identifies every phone.
+#    The unkeyed MD5/SHA-1/SHA-256 of every canary value appear nowhere.
 # 7. 50 runs killed with SIGKILL at random moments (bounded to 120 s): the
 #    target is absent or complete, and stale temporary files get removed.
 # 8. A full (64 KiB tmpfs) and a read-only file system: exit 2, nothing left.
@@ -58,6 +59,8 @@ crosscheck() {
 stage "sample output vs independent recomputation (crosscheck.py)" crosscheck
 stage "dictionary attack: the key is the whole protection" \
     python3 tests/attack/dictionary.py target/debug/txanon
+stage "canary hashes: no unkeyed MD5/SHA-1/SHA-256 of a canary anywhere" \
+    python3 tests/attack/canary_hashes.py target/debug/txanon
 stage "kill -9 loop: nothing or a complete file at the target" \
     bash tests/faults/kill_loop.sh 50 120 target/debug/txanon
 stage "write faults: full and read-only file systems" \
