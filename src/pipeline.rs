@@ -325,8 +325,13 @@ fn plan_file(
                 path.display()
             ));
             for (u, _) in &problems.undeclared {
-                if !undeclared_out.contains(u) {
-                    undeclared_out.push(u.clone());
+                // The summary lists names the same way messages quote them.
+                let name = match problems.shown(u) {
+                    quoted if quoted == format!("{u:?}") => u.clone(),
+                    hidden => hidden,
+                };
+                if !undeclared_out.contains(&name) {
+                    undeclared_out.push(name);
                 }
             }
         } else {

@@ -242,7 +242,25 @@ fn issue7_headerless_dump_is_not_echoed_in_header_errors() {
     .exit(2)
     .stderr_has("\"notes\"")
     .stderr_has("may be data")
-    .never_says("li.wei");
+    .never_says("li.wei")
+    .never_says(&"long".repeat(40));
+    // Dropped under --drop-undeclared: the summary lists it the same way.
+    env.run([
+        "anonymize",
+        "--schema",
+        &schema,
+        "--key-file",
+        "k.key",
+        "--drop-undeclared",
+        "--json",
+        "-o",
+        "o.parquet",
+        "extra.csv",
+    ])
+    .success()
+    .stdout_has("\"notes\"")
+    .never_says("li.wei")
+    .never_says(&"long".repeat(40));
 }
 
 /// Issue 7: `%Y` reads signed years of any width, so a dump can hold the
