@@ -26,8 +26,10 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 -Cllvm-args=-sanitizer-coverage-trace-compares -Cllvm-args=-sanitizer-coverage-stack-depth \
 --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
 t0=$(date +%s)
-# --target keeps build scripts and proc macros uninstrumented.
-cargo build --locked --release --manifest-path fuzz/Cargo.toml --target "$TRIPLE" --bins
+# --target keeps build scripts and proc macros uninstrumented. Not --locked:
+# fuzz/Cargo.lock follows the root lock, and a dependency added to txanon
+# must not break this script (cargo keeps the locked versions it can).
+cargo build --release --manifest-path fuzz/Cargo.toml --target "$TRIPLE" --bins
 build_s=$(( $(date +%s) - t0 ))
 bin_dir=fuzz/target/$TRIPLE/release
 
