@@ -400,6 +400,10 @@ pub struct HeaderProblems {
     pub undeclared: Vec<(String, Option<String>)>,
     /// Declared names absent from the file.
     pub missing: Vec<String>,
+    /// The header names none of the declared columns: most likely a data
+    /// record (a headerless file) or the wrong file (the key file), so its
+    /// fields are never quoted in messages.
+    pub none_declared: bool,
 }
 
 impl HeaderProblems {
@@ -426,12 +430,36 @@ impl HeaderProblems {
             .filter(|c| !cols.contains(&c.name))
             .map(|c| c.name.clone())
             .collect();
+        p.none_declared = !cols.is_empty() && p.undeclared.len() == cols.len();
         p
+    }
+
+    /// A header name as it may appear in a message: quoted, unless the header
+    /// may be data (see `none_declared`) or the name itself is longer than
+    /// 128 characters or looks like personal data or key material.
+    pub fn shown(&self, name: &str) -> String {
+        use crate::check::detect::{header_name_may_be_data, Detector};
+        if self.none_declared
+            || name.chars().count() > 128
+            || header_name_may_be_data(name, &Detector::new(Some("CN")))
+        {
+            "(a header field that may be data; not shown)".to_string()
+        } else {
+            format!("{name:?}")
+        }
     }
 
     /// The undeclared names, described for a message.
     pub fn describe_undeclared(&self) -> String {
         const SHOWN: usize = 20;
+        if self.none_declared {
+            return format!(
+                "(all {} header field(s); none is a declared column, so the first line may be \
+                 data (set [input].header = false for a headerless file) or this is the wrong \
+                 file; the fields are not shown)",
+                self.undeclared.len()
+            );
+        }
         let mut names: Vec<String> = self
             .undeclared
             .iter()
@@ -440,7 +468,7 @@ impl HeaderProblems {
                 let name = if u.is_empty() {
                     "(unnamed column)".to_string()
                 } else {
-                    format!("{u:?}")
+                    self.shown(u)
                 };
                 match hint {
                     Some(h) => {
@@ -483,9 +511,15 @@ fn plan_projection(
         message,
     };
     let problems = HeaderProblems::find(cols, schema);
-    if let Some(d) = problems.duplicated.first() {
+    // A header naming no declared column is reported as such (more telling).
+    if let Some(d) = problems
+        .duplicated
+        .first()
+        .filter(|_| !problems.none_declared)
+    {
         return Err(header_err(format!(
-            "column {d:?} appears more than once in the header"
+            "column {} appears more than once in the header",
+            problems.shown(d)
         )));
     }
     if !problems.undeclared.is_empty() {
@@ -496,8 +530,13 @@ fn plan_projection(
                 path.display()
             ));
             for (u, _) in &problems.undeclared {
-                if !undeclared_out.contains(u) {
-                    undeclared_out.push(u.clone());
+                // The summary lists names the same way messages quote them.
+                let name = match problems.shown(u) {
+                    quoted if quoted == format!("{u:?}") => u.clone(),
+                    hidden => hidden,
+                };
+                if !undeclared_out.contains(&name) {
+                    undeclared_out.push(name);
                 }
             }
         } else {
@@ -742,7 +781,9 @@ fn check_output_path(output: &Path, inputs: &[PathBuf], directory: bool) -> Resu
         }
         let out_canon = std::fs::canonicalize(output).map_err(|e| Error::io(output, e))?;
         for input in inputs {
-            if std::fs::canonicalize(input).is_ok_and(|c| c == out_canon) {
+            if std::fs::canonicalize(input).is_ok_and(|c| c == out_canon)
+                || same_inode(&meta, input)
+            {
                 return Err(usage(format!(
                     "output {} is also an input; refusing to overwrite an input",
                     output.display()
@@ -761,6 +802,18 @@ fn check_output_path(output: &Path, inputs: &[PathBuf], directory: bool) -> Resu
         )));
     }
     Ok(())
+}
+
+/// True when `path` is another name (a hard link) of the file `meta` describes.
+#[cfg(unix)]
+fn same_inode(meta: &std::fs::Metadata, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino())
+}
+
+#[cfg(not(unix))]
+fn same_inode(_: &std::fs::Metadata, _: &Path) -> bool {
+    false
 }
 
 /// The footer metadata written before the data.
@@ -923,6 +976,8 @@ fn process_chunk(unit: &Unit, fp: &FilePlan, plan: &BatchPlan) -> Result<ChunkRe
     if !issues.is_empty() {
         let mut spans = None;
         let mut keep = vec![true; batch.num_rows()];
+        // Issues come from `plan.transform` over this batch: `row` is below its
+        // row count (the length of `keep` and `kept`), `column` below the plan's.
         for issue in &issues {
             keep[issue.row] = false;
             let record = decoded.kept.as_ref().map_or(issue.row, |k| k[issue.row]);
@@ -1117,6 +1172,8 @@ fn run_pass(
     let mut bad_rows = 0u64;
     let mut bad_list: Vec<BadRow> = Vec::new();
 
+    // `ChunkResult::file` and `fi` below are indices of `opts.inputs`, which
+    // `inputs` and `file_plans` mirror one to one: indexing by them cannot fail.
     let (writer_result, reader_result) = std::thread::scope(|ts| {
         let writer = ts.spawn(|| -> Result<()> {
             let permit_tx = permit_tx;

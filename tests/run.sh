@@ -15,9 +15,16 @@
 #    against an unsuppressed run; on_violation = "fail" writes nothing.
 # 7. A dictionary attack over 10^6 CN mobiles: unkeyed hashes and a wrong key
 #    find nothing, the right key re-identifies every phone.
+#    The unkeyed MD5/SHA-1/SHA-256 of every canary value appear nowhere.
 # 8. 50 runs killed with SIGKILL at random moments (bounded to 120 s): the
 #    target is absent or complete, and stale temporary files get removed.
 # 9. A full (64 KiB tmpfs) and a read-only file system: exit 2, nothing left.
+# 10. Hostile large inputs (100 MB fields and header, 100,000 columns, 10^7
+#    commas, a quote left open for 100 MB) under a 1 GiB address-space limit:
+#    exit 0 or 2 naming file and line, never a panic, abort or hang (~1 min).
+# 11. Only when TXANON_FUZZ_SECONDS is set: every fuzz target for that many
+#    seconds (tests/fuzz/run.sh). Off by default: the instrumented release
+#    build of the fuzz crate alone takes 10-30 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -62,10 +69,17 @@ stage "disclosure risk vs pyCANON (pycanon_check.py)" \
     python3 tests/risk/pycanon_check.py target/debug/txanon
 stage "dictionary attack: the key is the whole protection" \
     python3 tests/attack/dictionary.py target/debug/txanon
+stage "canary hashes: no unkeyed MD5/SHA-1/SHA-256 of a canary anywhere" \
+    python3 tests/attack/canary_hashes.py target/debug/txanon
 stage "kill -9 loop: nothing or a complete file at the target" \
     bash tests/faults/kill_loop.sh 50 120 target/debug/txanon
 stage "write faults: full and read-only file systems" \
     bash tests/faults/full_disk.sh target/debug/txanon
+stage "big malformed inputs under a 1 GiB memory limit" \
+    bash tests/faults/big_inputs.sh target/debug/txanon
+if [ -n "${TXANON_FUZZ_SECONDS:-}" ]; then
+    stage "fuzz targets, ${TXANON_FUZZ_SECONDS}s each" bash tests/fuzz/run.sh "$TXANON_FUZZ_SECONDS"
+fi
 
 echo "tests/run.sh: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

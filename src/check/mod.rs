@@ -267,12 +267,18 @@ fn check_input(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<
         ));
     }
     for d in &problems.duplicated {
+        // A name that may be data is not put in the report (see HeaderProblems::shown).
+        let quoted = problems.shown(d) == format!("{d:?}");
         out.push(Finding::new(
             "input.header.duplicate",
             Status::Fail,
             file.clone(),
-            Some(d),
-            "appears more than once in the header",
+            quoted.then_some(d.as_str()),
+            if quoted {
+                "appears more than once in the header".to_string()
+            } else {
+                format!("{} appears more than once in the header", problems.shown(d))
+            },
         ));
     }
     if header_ok {

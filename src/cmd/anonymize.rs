@@ -29,9 +29,10 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
             .unwrap_or(1)
     });
     let inputs = expand_inputs(&args.inputs)?;
+    // A directory output is asked for explicitly (a trailing '/' or
+    // --partition-by): `-o existing_dir` is refused rather than filled.
     let directory = args.partition_by.is_some()
-        || args.output.as_os_str().to_string_lossy().ends_with('/')
-        || args.output.is_dir();
+        || args.output.as_os_str().to_string_lossy().ends_with('/');
     let opts = AnonymizeOptions {
         threads,
         drop_undeclared: args.drop_undeclared,

@@ -399,7 +399,7 @@ impl Schema {
             path: path.to_path_buf(),
             message,
         };
-        let raw: RawSchema = toml::from_str(text).map_err(|e| err(e.to_string()))?;
+        let raw: RawSchema = toml::from_str(text).map_err(|e| err(toml_error(text, &e)))?;
         let sha256 = hex::encode(Sha256::digest(text.as_bytes()));
         raw.resolve(path, sha256).map_err(err)
     }
@@ -438,6 +438,51 @@ pub use spec::{
 };
 
 mod spec;
+
+/// A TOML error as `line L, column C: message`, without the source snippet
+/// that `toml` prints: when an operator passes the wrong file as the schema
+/// (the key file, a dump), the snippet would echo the key or a data line.
+/// Quoted fragments longer than a key name are not shown either.
+fn toml_error(text: &str, e: &toml::de::Error) -> String {
+    let place = e
+        .span()
+        .and_then(|span| text.get(..span.start))
+        .map(|before| {
+            let line = before.matches('\n').count() + 1;
+            let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            format!("line {line}, column {column}: ")
+        });
+    format!(
+        "TOML parse error at {}{}",
+        place.unwrap_or_default(),
+        shorten_quoted(e.message().trim())
+    )
+}
+
+/// Replace `...` and "..." fragments (or an unclosed one) longer than 24 characters.
+fn shorten_quoted(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(open) = rest.find(['`', '"']) {
+        let quote = &rest[open..=open];
+        out.push_str(&rest[..=open]);
+        rest = &rest[open + 1..];
+        let close = rest.find(quote).unwrap_or(rest.len());
+        let inner = &rest[..close];
+        out.push_str(if inner.chars().count() > 24 {
+            "(long text not shown)"
+        } else {
+            inner
+        });
+        rest = &rest[close..];
+        if let Some(after) = rest.strip_prefix(quote) {
+            out.push_str(quote);
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    out
+}
 
 #[cfg(test)]
 mod tests;

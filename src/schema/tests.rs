@@ -153,3 +153,38 @@ fn privacy_resolves_to_output_names_and_derived_columns_follow_their_source() {
         ]
     );
 }
+
+#[test]
+fn toml_errors_do_not_echo_the_file() {
+    // Issue 7: the key file passed as --schema must not be echoed back.
+    let key = "7d1c0e5a9b3f4e2d8c6a5b4f3e2d1c0b9a8f7e6d5c4b3a29181716151413121f";
+    let e = Schema::from_toml(&format!("{key}\n"), Path::new("k.key"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("k.key") && e.contains("line 1, column 65"),
+        "{e}"
+    );
+    assert!(!e.contains(&key[..16]), "{e}");
+    // A data line passed as the schema.
+    let e = Schema::from_toml("T1,13800138000,li.wei@163.com\n", Path::new("d.csv"))
+        .unwrap_err()
+        .to_string();
+    assert!(!e.contains("13800138000") && !e.contains("li.wei"), "{e}");
+    // A long quoted value in a type error is not shown; short key names still are.
+    let e = Schema::from_toml(
+        &format!("[dataset]\nname = \"t\"\nversion = \"{key}\"\n"),
+        Path::new("t.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("line 3") && !e.contains(&key[..16]), "{e}");
+    assert_eq!(
+        shorten_quoted("unknown field `typo_key`, expected `a`"),
+        "unknown field `typo_key`, expected `a`"
+    );
+    assert_eq!(
+        shorten_quoted(&format!("bad \"{key}")),
+        "bad \"(long text not shown)"
+    );
+}
