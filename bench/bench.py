@@ -47,6 +47,7 @@ BENCH = ROOT / "bench"
 OUT = BENCH / "out"
 TXANON = ROOT / "target" / "release" / "txanon"
 SCHEMA = ROOT / "schemas" / "transactions.toml"
+PRIVATE_SCHEMA = ROOT / "schemas" / "transactions-private.toml"
 KEY_FILE = ROOT / "data-samples" / "demo.key"
 GENERATOR = ROOT / "data-samples" / "generate.py"
 ANON_SQL = BENCH / "duckdb_anonymize.sql"
@@ -210,13 +211,13 @@ def load_key_hex() -> str:
     return key.lower()
 
 
-def txanon_cmd(name: str, dump: Path, threads: int) -> Command:
+def txanon_cmd(name: str, dump: Path, threads: int, schema: Path = SCHEMA) -> Command:
     out = OUT / f"{name}.parquet"
     return Command(
         name=name,
         argv=[
             str(TXANON), "anonymize",
-            "--schema", str(SCHEMA),
+            "--schema", str(schema),
             "--key-file", str(KEY_FILE),  # demo key: prints a warning, captured in the log
             "--quiet",
             "--threads", str(threads),
@@ -403,6 +404,35 @@ def threads_section(rows: int, dump: Path, runs: int) -> str:
     ])
 
 
+def privacy_section(rows: int, dump: Path, runs: int) -> str:
+    """transactions.toml against transactions-private.toml (quasi-identifier
+    actions, derived columns and the [privacy] meter; a second pass over the
+    input when classes below min_k are suppressed)."""
+    plain = txanon_cmd("txanon-plain", dump, THREADS)
+    private = txanon_cmd("txanon-private", dump, THREADS, PRIVATE_SCHEMA)
+    print(f"\n== txanon plain vs private schema, {runs} runs each, interleaved", flush=True)
+    run_interleaved([plain, private], runs)
+    suppressed = "?"
+    if private.output and private.output.exists():
+        res = subprocess.run(
+            [sys.executable, "-c",
+             "import sys, pyarrow.parquet as pq; m = pq.ParquetFile(sys.argv[1]).metadata.metadata; "
+             "print(m[b'txanon.privacy.suppressed_rows'].decode(), m[b'txanon.privacy.k'].decode(), "
+             "m[b'txanon.privacy.classes'].decode())", str(private.output)],
+            capture_output=True, text=True)
+        suppressed = res.stdout.strip() or "?"
+    remove_output(plain.output)
+    remove_output(private.output)
+    body = [[f"`{c.name}`", f"{c.med('wall'):.2f}", f"{c.med('cpu'):.2f}",
+             f"{c.med('rss_mib'):.0f}", f"{rows / c.med('wall'):,.0f}"] for c in (plain, private)]
+    return "\n".join([
+        table(["command", "median wall s", "median CPU s", "median peak RSS MiB", "rows/s"], body),
+        "",
+        f"- private / plain wall: **{private.med('wall') / plain.med('wall'):.2f}×**; "
+        f"suppressed rows, k, classes of the private output: {suppressed}",
+    ])
+
+
 def rss_section(sizes: list[int], runs: int) -> str:
     body = []
     for n in sizes:
@@ -435,6 +465,8 @@ def main() -> int:
     ap.add_argument("--rss-scaling", metavar="SIZES",
                     help="comma-separated row counts: time txanon alone on dumps of those sizes "
                          "(generated if missing) and report peak RSS per size")
+    ap.add_argument("--privacy", action="store_true",
+                    help="also time schemas/transactions-private.toml against transactions.toml")
     ap.add_argument("--no-compare", action="store_true",
                     help="skip the txanon/DuckDB comparison (e.g. with --rss-scaling only)")
     ap.add_argument("--keep-outputs", action="store_true",
@@ -504,6 +536,9 @@ def main() -> int:
         ]
     if a.threads_scaling:
         sections += ["", "## txanon thread scaling", "", threads_section(a.rows, dump, a.runs)]
+    if a.privacy:
+        sections += ["", "## Quasi-identifier actions and the risk meter", "",
+                     privacy_section(a.rows, dump, a.runs)]
     if sizes:
         sections += ["", "## txanon peak RSS by input size", "", rss_section(sizes, a.runs)]
 

@@ -33,10 +33,11 @@ pub enum Command {
     Anonymize(AnonymizeArgs),
     /// Check a schema, input dumps and outputs for compliance (for CI).
     ///
-    /// Lints the schema, then checks each FILE against it. A Parquet file is
-    /// checked as a txanon output (schema, types, metadata, key, residual
-    /// personal data, token shape); any other file as an input CSV dump
-    /// (header, value types, invalid rates, PII-looking keep columns).
+    /// Lints the schema, then checks each FILE against it. A Parquet file
+    /// written by txanon (txanon.* footer metadata) is checked as an output
+    /// (schema, types, metadata, key, residual personal data, token shape);
+    /// any other file as an input dump in any format anonymize reads (header,
+    /// value types, invalid rates, PII-looking keep columns).
     ///
     /// Exit codes: 0 clean, 1 violations found, 2 could not run.
     Check(CheckArgs),
@@ -141,12 +142,25 @@ pub struct AnonymizeArgs {
     #[arg(long, value_name = "N", default_value_t = 8192, value_parser = clap::value_parser!(u64).range(1..=10_000_000))]
     pub batch_rows: u64,
 
-    /// Rows per Parquet row group.
-    #[arg(long, value_name = "N", default_value_t = 131072, value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
-    pub row_group_rows: u64,
+    /// Rows per Parquet row group [default: [output].row_group_rows, else 131072].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=100_000_000))]
+    pub row_group_rows: Option<u64>,
 
-    /// Output Parquet file (written atomically; never an input).
-    #[arg(long, short = 'o', value_name = "OUT.parquet")]
+    /// Write a Hive-partitioned directory, one subdirectory per value of this
+    /// output column (e.g. a month-generalized date: created_month=2007-05-01/).
+    /// Implies a directory output.
+    #[arg(long, value_name = "COLUMN")]
+    pub partition_by: Option<String>,
+
+    /// Also write the run's manifest (inputs with size and SHA-256, schema
+    /// hash, key fingerprint, row counts; no values) to this file. Directory
+    /// outputs always get DIR/_manifest.json.
+    #[arg(long, value_name = "PATH")]
+    pub manifest: Option<PathBuf>,
+
+    /// Output: a Parquet file, or a directory of part files when the path ends
+    /// in '/' or --partition-by is given. Written atomically; never an input.
+    #[arg(long, short = 'o', value_name = "OUT.parquet|DIR/")]
     pub output: PathBuf,
 
     /// Where the transform runs. `datafusion` and `ballista` give the same
@@ -159,8 +173,10 @@ pub struct AnonymizeArgs {
     #[arg(long, value_name = "df://HOST:PORT")]
     pub scheduler: Option<String>,
 
-    /// Input CSV files, processed in the order given.
-    #[arg(required = true, value_name = "INPUT.csv")]
+    /// Inputs, read in the order given: files (CSV, gzip/zstd-compressed CSV,
+    /// NDJSON or Parquet, told apart by content), directories (all files below,
+    /// sorted by path) and glob patterns (quote them: 'dumps/*.csv.gz').
+    #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
 }
 
@@ -184,7 +200,7 @@ pub struct CheckArgs {
     #[arg(long, value_name = "N")]
     pub sample: Option<u64>,
 
-    /// Input dumps (CSV) and/or outputs (Parquet), told apart by content.
+    /// Input dumps (CSV, gzip/zstd CSV, NDJSON, Parquet) and/or txanon outputs, told apart by content.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
 }

@@ -76,6 +76,10 @@ pub enum Error {
         /// The writer's message (it never contains data values).
         message: String,
     },
+    /// The output failed the `[privacy]` gate (`on_violation = "fail"`), or
+    /// suppression would leave nothing. The message holds counts only.
+    #[error("privacy gate: {0}")]
+    Privacy(String),
     /// The run was interrupted by a signal.
     #[error("interrupted by signal {0}")]
     Interrupted(i32),

@@ -20,6 +20,13 @@
 //!   the CI gates and the schema drafter.
 //! - [`transform::normalize::normalize`] and [`transform::tokenize::Tokenizer`]:
 //!   the token spec, value by value.
+//! - [`privacy::RiskMeter`]: k-anonymity, l-diversity and unicity of an
+//!   output, the measure behind the `[privacy]` release gate.
+//!
+//! Tokens hide who a customer is, but quasi-identifiers (dates, ages,
+//! regions, amounts) can still single them out: the `shift`, `bucket`,
+//! `age`, `truncate_ip` and `mask` actions coarsen them, and `[privacy]`
+//! measures what is left.
 //!
 //! ```
 //! use txanon::key::MasterKey;
@@ -46,6 +53,7 @@ pub mod io;
 pub mod key;
 pub mod messages;
 pub mod pipeline;
+pub mod privacy;
 pub mod schema;
 pub mod transform;
 

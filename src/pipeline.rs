@@ -21,14 +21,23 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use arrow_array::{BooleanArray, RecordBatch, StringArray};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, BooleanArray, RecordBatch, StringArray};
+use arrow_schema::DataType;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::io::csv::{string_column, BadRecord, Chunk, CsvInput, DecodePlan};
-use crate::io::parquet::{ParquetSink, DEFAULT_ROW_GROUP_ROWS};
+use crate::io::csv::{null_regex, BadRecord, Chunk, CsvInput, DecodePlan, RecordSpans};
+use crate::io::json::JsonPlan;
+use crate::io::parquet::{
+    DatasetSink, ParquetSink, PartInfo, WriterSettings, DEFAULT_ROW_GROUP_ROWS,
+};
+use crate::io::parquet_input::{self, ParquetInput};
+use crate::io::source::{detect, looks_like_ndjson, Detected};
 use crate::key::MasterKey;
-use crate::schema::{Action, Schema};
+use crate::schema::{Action, InputFormat, Schema};
 use crate::transform::batch::{BatchPlan, ColumnStats};
 
 /// The label written into every output file. Keyed tokens are pseudonyms.
@@ -52,8 +61,15 @@ pub struct AnonymizeOptions {
     pub max_bad_rows: u64,
     /// Records per chunk (the unit of parallel work).
     pub batch_rows: usize,
-    /// Rows per Parquet row group.
-    pub row_group_rows: usize,
+    /// Rows per Parquet row group (`None`: `[output].row_group_rows`, else the default).
+    pub row_group_rows: Option<usize>,
+    /// Write a directory of part files (Hive-partitioned with `partition_by`)
+    /// instead of one file.
+    pub directory: bool,
+    /// Output column whose values name the partitions (`col=value/`).
+    pub partition_by: Option<String>,
+    /// Also write the manifest here (directory outputs always get `_manifest.json`).
+    pub manifest: Option<PathBuf>,
     /// Stop after this many records (all inputs together); `None` reads everything.
     pub max_records: Option<u64>,
 }
@@ -68,7 +84,10 @@ impl AnonymizeOptions {
             drop_undeclared: false,
             max_bad_rows: 0,
             batch_rows: 8192,
-            row_group_rows: DEFAULT_ROW_GROUP_ROWS,
+            row_group_rows: None,
+            directory: false,
+            partition_by: None,
+            manifest: None,
             max_records: None,
         }
     }
@@ -139,6 +158,41 @@ pub struct ColumnSummary {
     pub stats: ColumnStats,
 }
 
+/// Per-input counters kept by the writer.
+#[derive(Debug, Clone, Copy, Default)]
+struct InputCounts {
+    rows_read: u64,
+    rows_written: u64,
+    bad_rows: u64,
+}
+
+/// One input of a run, for the summary and the manifest. Contains no values.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputSummary {
+    /// The file.
+    pub path: PathBuf,
+    /// `csv`, `ndjson` or `parquet`.
+    pub format: &'static str,
+    /// `none`, `gzip`, `zstd` (text) or `parquet`.
+    pub compression: &'static str,
+    /// Declared text encoding (text formats).
+    pub encoding: &'static str,
+    /// File size.
+    pub bytes: u64,
+    /// SHA-256 of the file bytes (computed when a manifest is written).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+    /// Records read.
+    pub rows_read: u64,
+    /// Rows written.
+    pub rows_written: u64,
+    /// Records skipped under `--max-bad-rows`.
+    pub bad_rows: u64,
+    /// Tokenized columns that this (Parquet) file stores as numbers, read as decimal text.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub numeric_text_columns: Vec<String>,
+}
+
 /// What a run did; printed at the end (text or `--json`). Contains no values.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary {
@@ -146,10 +200,16 @@ pub struct Summary {
     pub txanon_version: &'static str,
     /// Schema name and version.
     pub schema: String,
-    /// Input files.
-    pub inputs: Vec<PathBuf>,
-    /// Output file.
+    /// Input files, in reading order, with their counts.
+    pub inputs: Vec<InputSummary>,
+    /// Output file or directory.
     pub output: PathBuf,
+    /// Partition column of a directory output.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition_by: Option<String>,
+    /// Files of a directory output, relative to it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<PartInfo>,
     /// Records read (excluding headers and blank lines).
     pub rows_read: u64,
     /// Rows written.
@@ -176,14 +236,158 @@ pub struct Summary {
     pub demo_key: bool,
     /// Worker threads.
     pub threads: usize,
+    /// Disclosure-risk figures, when the schema declares `[privacy]`.
+    pub privacy: Option<crate::privacy::PrivacyReport>,
+}
+
+/// How one input file's records become the plan's string columns.
+#[derive(Debug)]
+enum Decode {
+    /// CSV chunks, decoded by arrow-csv.
+    Csv(DecodePlan),
+    /// NDJSON chunks, decoded by arrow-json; the batch has the plan's
+    /// projected columns first, in projection order.
+    Json(JsonPlan),
+    /// Parquet batches (already projected): each plan column's values
+    /// rendered as text for its declared type.
+    Parquet {
+        converters: Vec<(crate::schema::ValueType, Option<String>)>,
+        tz: chrono_tz::Tz,
+    },
 }
 
 /// How one input file's columns map to the plan.
 #[derive(Debug)]
 struct FilePlan {
-    decode: DecodePlan,
+    decode: Decode,
     /// For each plan column, its position in the decoded (projected) batch.
     positions: Vec<usize>,
+    /// Format name for the summary.
+    format: &'static str,
+    /// Tokenized columns stored as numbers in this (Parquet) file.
+    numeric_text: Vec<String>,
+}
+
+/// An open input.
+enum Reader {
+    /// CSV or NDJSON, cut into chunks of records.
+    Text(CsvInput),
+    /// Parquet, read in batches.
+    Parquet(ParquetInput),
+}
+
+/// Where the rows go.
+enum Sink {
+    File(ParquetSink),
+    Dataset(DatasetSink),
+}
+
+impl Sink {
+    fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        match self {
+            Sink::File(s) => s.write(batch),
+            Sink::Dataset(s) => s.write(batch),
+        }
+    }
+}
+
+/// Fill in every input's SHA-256 (a sequential read of each file).
+fn hash_inputs(
+    mut inputs: Vec<InputSummary>,
+    reporter: &dyn Reporter,
+) -> Result<Vec<InputSummary>> {
+    use sha2::Digest;
+    use std::io::Read;
+    for input in &mut inputs {
+        if let Some(sig) = reporter.interrupted() {
+            return Err(Error::Interrupted(sig));
+        }
+        let mut f = std::fs::File::open(&input.path).map_err(|e| Error::io(&input.path, e))?;
+        let mut hasher = sha2::Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = match f.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::io(&input.path, e)),
+            };
+            hasher.update(&buf[..n]);
+        }
+        input.sha256 = Some(hex::encode(hasher.finalize()));
+    }
+    Ok(inputs)
+}
+
+/// The manifest: what went in and what came out, with no values. It holds
+/// no time stamps, so the same run gives the same bytes.
+fn manifest_json(
+    schema: &Schema,
+    key: &MasterKey,
+    opts: &AnonymizeOptions,
+    inputs: &[InputSummary],
+    (rows_written, bad_rows): (u64, u64),
+    files: &[PartInfo],
+    privacy: &[(String, String)],
+) -> Result<Vec<u8>> {
+    let value = serde_json::json!({
+        "txanon_version": env!("CARGO_PKG_VERSION"),
+        "label": OUTPUT_LABEL,
+        "schema": {
+            "name": schema.name,
+            "version": schema.version,
+            "sha256": schema.sha256,
+        },
+        "token_spec": TOKEN_SPEC,
+        "token_context": schema.tokens.context,
+        "key_fingerprint": key.fingerprint(),
+        "demo_key": key.is_demo(),
+        "inputs": inputs,
+        "rows": {
+            "read": inputs.iter().map(|i| i.rows_read).sum::<u64>(),
+            "written": rows_written,
+            "skipped": bad_rows,
+        },
+        "partition_by": opts.partition_by,
+        "files": files,
+        "privacy": privacy
+            .iter()
+            .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+            .collect::<serde_json::Map<String, serde_json::Value>>(),
+    });
+    let mut bytes = serde_json::to_vec_pretty(&value)
+        .map_err(|e| Error::Usage(format!("internal error: manifest: {e}")))?;
+    bytes.push(b'\n');
+    Ok(bytes)
+}
+
+/// Write a manifest file atomically (temporary name, fsync, rename).
+fn write_manifest_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let tmp = crate::io::parquet::temp_path_for(path);
+    let result = (|| -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = result {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::io(path, e));
+    }
+    Ok(())
+}
+
+/// One unit of parallel work.
+enum Unit {
+    /// Whole records of a text file.
+    Records(Chunk),
+    /// Rows of a Parquet file; `first_row` is the 0-based index of the first.
+    Batch {
+        file: usize,
+        first_row: u64,
+        batch: RecordBatch,
+    },
 }
 
 /// How a file's header differs from the schema's declared columns.
@@ -196,6 +400,10 @@ pub struct HeaderProblems {
     pub undeclared: Vec<(String, Option<String>)>,
     /// Declared names absent from the file.
     pub missing: Vec<String>,
+    /// The header names none of the declared columns: most likely a data
+    /// record (a headerless file) or the wrong file (the key file), so its
+    /// fields are never quoted in messages.
+    pub none_declared: bool,
 }
 
 impl HeaderProblems {
@@ -222,12 +430,36 @@ impl HeaderProblems {
             .filter(|c| !cols.contains(&c.name))
             .map(|c| c.name.clone())
             .collect();
+        p.none_declared = !cols.is_empty() && p.undeclared.len() == cols.len();
         p
+    }
+
+    /// A header name as it may appear in a message: quoted, unless the header
+    /// may be data (see `none_declared`) or the name itself is longer than
+    /// 128 characters or looks like personal data or key material.
+    pub fn shown(&self, name: &str) -> String {
+        use crate::check::detect::{header_name_may_be_data, Detector};
+        if self.none_declared
+            || name.chars().count() > 128
+            || header_name_may_be_data(name, &Detector::new(Some("CN")))
+        {
+            "(a header field that may be data; not shown)".to_string()
+        } else {
+            format!("{name:?}")
+        }
     }
 
     /// The undeclared names, described for a message.
     pub fn describe_undeclared(&self) -> String {
         const SHOWN: usize = 20;
+        if self.none_declared {
+            return format!(
+                "(all {} header field(s); none is a declared column, so the first line may be \
+                 data (set [input].header = false for a headerless file) or this is the wrong \
+                 file; the fields are not shown)",
+                self.undeclared.len()
+            );
+        }
         let mut names: Vec<String> = self
             .undeclared
             .iter()
@@ -236,7 +468,7 @@ impl HeaderProblems {
                 let name = if u.is_empty() {
                     "(unnamed column)".to_string()
                 } else {
-                    format!("{u:?}")
+                    self.shown(u)
                 };
                 match hint {
                     Some(h) => {
@@ -262,25 +494,32 @@ impl HeaderProblems {
     }
 }
 
-/// Check a file's header against the schema and plan its projection.
-fn plan_file(
-    input: &CsvInput,
+/// Check a file's column names against the schema and plan its projection:
+/// the (ascending) file columns to read, and for each plan column its
+/// position among them.
+fn plan_projection(
+    path: &Path,
+    cols: &[String],
     schema: &Schema,
     plan: &BatchPlan,
     drop_undeclared: bool,
     undeclared_out: &mut Vec<String>,
     reporter: &dyn Reporter,
-) -> Result<FilePlan> {
-    let path = &input.path;
+) -> Result<(Vec<usize>, Vec<usize>)> {
     let header_err = |message: String| Error::Header {
-        path: path.clone(),
+        path: path.to_path_buf(),
         message,
     };
-    let cols = &input.columns;
     let problems = HeaderProblems::find(cols, schema);
-    if let Some(d) = problems.duplicated.first() {
+    // A header naming no declared column is reported as such (more telling).
+    if let Some(d) = problems
+        .duplicated
+        .first()
+        .filter(|_| !problems.none_declared)
+    {
         return Err(header_err(format!(
-            "column {d:?} appears more than once in the header"
+            "column {} appears more than once in the header",
+            problems.shown(d)
         )));
     }
     if !problems.undeclared.is_empty() {
@@ -291,8 +530,13 @@ fn plan_file(
                 path.display()
             ));
             for (u, _) in &problems.undeclared {
-                if !undeclared_out.contains(u) {
-                    undeclared_out.push(u.clone());
+                // The summary lists names the same way messages quote them.
+                let name = match problems.shown(u) {
+                    quoted if quoted == format!("{u:?}") => u.clone(),
+                    hidden => hidden,
+                };
+                if !undeclared_out.contains(&name) {
+                    undeclared_out.push(name);
                 }
             }
         } else {
@@ -309,25 +553,203 @@ fn plan_file(
         )));
     }
     let file_index = |name: &str| cols.iter().position(|c| c == name).unwrap_or(0);
-    let mut projection: Vec<usize> = plan.columns.iter().map(|c| file_index(&c.name)).collect();
+    let mut projection: Vec<usize> = plan.inputs.iter().map(|n| file_index(n)).collect();
     projection.sort_unstable();
     projection.dedup();
     let positions = plan
-        .columns
+        .inputs
         .iter()
-        .map(|c| {
-            let fi = file_index(&c.name);
+        .map(|n| {
+            let fi = file_index(n);
             projection.iter().position(|&p| p == fi).unwrap_or(0)
         })
         .collect();
-    Ok(FilePlan {
-        decode: DecodePlan::new(cols, projection, schema.input.delimiter),
-        positions,
+    Ok((projection, positions))
+}
+
+/// The format a file is read in: `[input].format`, or with `auto`, Parquet
+/// by its magic bytes, NDJSON by its name, CSV otherwise.
+fn resolve_format(path: &Path, schema: &Schema) -> Result<InputFormat> {
+    let detected = detect(path)?;
+    Ok(match (schema.input.format, detected) {
+        (InputFormat::Auto | InputFormat::Parquet, Detected::Parquet) => InputFormat::Parquet,
+        (InputFormat::Parquet, Detected::Text(_)) => {
+            return Err(Error::Usage(format!(
+                "{} is not a Parquet file, but [input].format = \"parquet\"",
+                path.display()
+            )))
+        }
+        (InputFormat::Csv | InputFormat::Ndjson, Detected::Parquet) => {
+            return Err(Error::Usage(format!(
+                "{} is a Parquet file, but [input].format declares a text format",
+                path.display()
+            )))
+        }
+        (InputFormat::Auto, Detected::Text(_)) if looks_like_ndjson(path) => InputFormat::Ndjson,
+        (InputFormat::Auto, Detected::Text(_)) => InputFormat::Csv,
+        (f, Detected::Text(_)) => f,
     })
 }
 
+/// The column names of an input file as `anonymize` reads them (for NDJSON:
+/// the first record's keys plus every declared name).
+pub fn input_columns(path: &Path, schema: &Schema) -> Result<Vec<String>> {
+    let declared: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
+    let input = &schema.input;
+    Ok(match resolve_format(path, schema)? {
+        InputFormat::Parquet => ParquetInput::open(path)?.columns,
+        InputFormat::Ndjson => {
+            let mut cols = crate::io::json::first_record_keys(path, input.encoding_for(path))?;
+            let missing: Vec<String> = declared.into_iter().filter(|d| !cols.contains(d)).collect();
+            cols.extend(missing);
+            cols
+        }
+        InputFormat::Csv | InputFormat::Auto => {
+            CsvInput::open(
+                path,
+                input.dialect,
+                input.encoding_for(path),
+                input.header,
+                &declared,
+                Arc::default(),
+            )?
+            .columns
+        }
+    })
+}
+
+/// Open one input in its format, check its columns and plan its decoding.
+fn open_input(
+    path: &Path,
+    schema: &Schema,
+    plan: &BatchPlan,
+    opts: &AnonymizeOptions,
+    undeclared: &mut Vec<String>,
+    raw_bytes: &Arc<AtomicU64>,
+    reporter: &dyn Reporter,
+) -> Result<(Reader, FilePlan)> {
+    let declared: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
+    let format = resolve_format(path, schema)?;
+    let input = &schema.input;
+    let mut plan_cols = |cols: &[String]| {
+        plan_projection(
+            path,
+            cols,
+            schema,
+            plan,
+            opts.drop_undeclared,
+            undeclared,
+            reporter,
+        )
+    };
+    match format {
+        InputFormat::Parquet => {
+            let mut pq = ParquetInput::open(path)?;
+            let (projection, positions) = plan_cols(&pq.columns)?;
+            let mut numeric_text = Vec::new();
+            let mut converters = Vec::with_capacity(plan.inputs.len());
+            for name in &plan.inputs {
+                let fi = pq.columns.iter().position(|c| c == name).unwrap_or(0);
+                let t = pq.types.get(fi).cloned().unwrap_or(DataType::Null);
+                let column = schema
+                    .column(name)
+                    .ok_or_else(|| Error::Usage(format!("internal error: no column {name:?}")))?;
+                parquet_input::check_type(&t, column).map_err(|message| Error::Header {
+                    path: path.to_path_buf(),
+                    message,
+                })?;
+                if matches!(column.action, Action::Tokenize { .. })
+                    && parquet_input::is_numeric_storage(&t)
+                {
+                    reporter.warn(&format!(
+                        "{}: column {:?} is stored as {t}; it is read as decimal text before \
+                         normalization (a leading '+' or '0' the exporter dropped cannot be recovered)",
+                        path.display(),
+                        column.name
+                    ));
+                    numeric_text.push(column.name.clone());
+                }
+                converters.push((column.value_type, column.format.clone()));
+            }
+            pq.start(&projection, opts.batch_rows)?;
+            Ok((
+                Reader::Parquet(pq),
+                FilePlan {
+                    decode: Decode::Parquet {
+                        converters,
+                        tz: input.timezone,
+                    },
+                    positions,
+                    format: "parquet",
+                    numeric_text,
+                },
+            ))
+        }
+        InputFormat::Ndjson => {
+            let text = CsvInput::open_lines(path, input.encoding_for(path), raw_bytes.clone())?;
+            // A key absent from the first record is null there (NDJSON writers
+            // often omit nulls), so every declared name counts as present.
+            let mut cols = text.columns.clone();
+            cols.extend(
+                declared
+                    .iter()
+                    .filter(|d| !text.columns.contains(d))
+                    .cloned(),
+            );
+            let (projection, positions) = plan_cols(&cols)?;
+            // arrow-json decodes by name and, in strict mode, refuses keys its
+            // schema lacks: decode the projected names first, then every other
+            // declared name (dropped columns), and keep the projected ones.
+            let mut all: Vec<String> = projection
+                .iter()
+                .map(|&i| cols.get(i).cloned().unwrap_or_default())
+                .collect();
+            for d in &declared {
+                if !all.contains(d) {
+                    all.push(d.clone());
+                }
+            }
+            Ok((
+                Reader::Text(text),
+                FilePlan {
+                    decode: Decode::Json(JsonPlan::new(&all)),
+                    positions,
+                    format: "ndjson",
+                    numeric_text: Vec::new(),
+                },
+            ))
+        }
+        InputFormat::Csv | InputFormat::Auto => {
+            let text = CsvInput::open(
+                path,
+                input.dialect,
+                input.encoding_for(path),
+                input.header,
+                &declared,
+                raw_bytes.clone(),
+            )?;
+            let (projection, positions) = plan_cols(&text.columns)?;
+            let decode = DecodePlan::new(
+                &text.columns,
+                projection,
+                input.dialect,
+                null_regex(&input.null_values),
+            );
+            Ok((
+                Reader::Text(text),
+                FilePlan {
+                    decode: Decode::Csv(decode),
+                    positions,
+                    format: "csv",
+                    numeric_text: Vec::new(),
+                },
+            ))
+        }
+    }
+}
+
 /// Refuse outputs that would destroy an input or write through a link.
-pub fn check_output_path(output: &Path, inputs: &[PathBuf]) -> Result<()> {
+pub fn check_output_path(output: &Path, inputs: &[PathBuf], directory: bool) -> Result<()> {
     let usage = |m: String| Error::Usage(m);
     if let Ok(meta) = std::fs::symlink_metadata(output) {
         if meta.file_type().is_symlink() {
@@ -336,12 +758,32 @@ pub fn check_output_path(output: &Path, inputs: &[PathBuf]) -> Result<()> {
                 output.display()
             )));
         }
-        if meta.is_dir() {
-            return Err(usage(format!("output {} is a directory", output.display())));
+        if directory {
+            let empty =
+                meta.is_dir() && std::fs::read_dir(output).is_ok_and(|mut d| d.next().is_none());
+            if !empty {
+                return Err(usage(format!(
+                    "output {} already exists{}; choose a new path or remove it",
+                    output.display(),
+                    if meta.is_dir() {
+                        " and is not empty"
+                    } else {
+                        " as a file"
+                    }
+                )));
+            }
+        } else if meta.is_dir() {
+            return Err(usage(format!(
+                "output {} is a directory (end the path with '/' or pass --partition-by \
+                 to write a directory output)",
+                output.display()
+            )));
         }
         let out_canon = std::fs::canonicalize(output).map_err(|e| Error::io(output, e))?;
         for input in inputs {
-            if std::fs::canonicalize(input).is_ok_and(|c| c == out_canon) {
+            if std::fs::canonicalize(input).is_ok_and(|c| c == out_canon)
+                || same_inode(&meta, input)
+            {
                 return Err(usage(format!(
                     "output {} is also an input; refusing to overwrite an input",
                     output.display()
@@ -360,6 +802,18 @@ pub fn check_output_path(output: &Path, inputs: &[PathBuf]) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// True when `path` is another name (a hard link) of the file `meta` describes.
+#[cfg(unix)]
+fn same_inode(meta: &std::fs::Metadata, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino())
+}
+
+#[cfg(not(unix))]
+fn same_inode(_: &std::fs::Metadata, _: &Path) -> bool {
+    false
 }
 
 /// The footer metadata written before the data.
@@ -392,35 +846,109 @@ struct ChunkResult {
     stats: Vec<ColumnStats>,
     bad: Vec<BadRecord>,
     rows_read: u64,
-    bytes: u64,
 }
 
-fn process_chunk(chunk: &Chunk, fp: &FilePlan, plan: &BatchPlan) -> Result<ChunkResult> {
-    let decoded = fp.decode.decode(chunk);
+/// A unit decoded into the plan's input columns.
+struct Decoded {
+    columns: Vec<ArrayRef>,
+    rows: usize,
+    bad: Vec<BadRecord>,
+    fatal: Option<BadRecord>,
+    /// Chunk record index of each row, when records were left out.
+    kept: Option<Vec<usize>>,
+}
+
+fn decode_unit(unit: &Unit, fp: &FilePlan) -> Result<Decoded> {
+    let decoded = match (unit, &fp.decode) {
+        (Unit::Records(chunk), Decode::Csv(d)) => d.decode(chunk),
+        (Unit::Records(chunk), Decode::Json(j)) => j.decode(chunk),
+        (Unit::Batch { batch, .. }, Decode::Parquet { converters, tz }) => {
+            let mut columns = Vec::with_capacity(fp.positions.len());
+            for (&p, (value_type, format)) in fp.positions.iter().zip(converters) {
+                let text =
+                    parquet_input::to_text(batch.column(p), format.as_deref(), *value_type, *tz)
+                        .map_err(|message| Error::ParquetRead {
+                            path: PathBuf::from("(batch)"),
+                            message,
+                        })?;
+                columns.push(text as ArrayRef);
+            }
+            return Ok(Decoded {
+                columns,
+                rows: batch.num_rows(),
+                bad: Vec::new(),
+                fatal: None,
+                kept: None,
+            });
+        }
+        _ => {
+            return Err(Error::Usage(
+                "internal error: input unit and decoder disagree".into(),
+            ))
+        }
+    };
+    let rows = decoded.batch.num_rows();
+    let columns = if decoded.fatal.is_some() || rows == 0 {
+        Vec::new()
+    } else {
+        fp.positions
+            .iter()
+            .map(|&p| decoded.batch.column(p).clone())
+            .collect()
+    };
+    Ok(Decoded {
+        columns,
+        rows,
+        bad: decoded.bad,
+        fatal: decoded.fatal,
+        kept: decoded.kept,
+    })
+}
+
+impl Unit {
+    fn file(&self) -> usize {
+        match self {
+            Unit::Records(c) => c.file,
+            Unit::Batch { file, .. } => *file,
+        }
+    }
+
+    fn records(&self) -> usize {
+        match self {
+            Unit::Records(c) => c.records,
+            Unit::Batch { batch, .. } => batch.num_rows(),
+        }
+    }
+
+    /// Line (text) or 1-based row (Parquet) of the unit's `record`-th record.
+    fn line_of(&self, fp: &FilePlan, spans: &mut Option<RecordSpans>, record: usize) -> u64 {
+        match self {
+            Unit::Records(chunk) => {
+                let spans = spans.get_or_insert_with(|| match &fp.decode {
+                    Decode::Csv(d) => d.record_spans(chunk),
+                    Decode::Json(j) => j.record_spans(chunk),
+                    Decode::Parquet { .. } => Vec::new(),
+                });
+                spans.get(record).map_or(chunk.first_line, |s| s.2)
+            }
+            Unit::Batch { first_row, .. } => first_row + record as u64 + 1,
+        }
+    }
+}
+
+fn process_chunk(unit: &Unit, fp: &FilePlan, plan: &BatchPlan) -> Result<ChunkResult> {
+    let decoded = decode_unit(unit, fp)?;
     if decoded.fatal.is_some() {
         return Ok(ChunkResult {
-            file: chunk.file,
+            file: unit.file(),
             fatal: decoded.fatal,
             batch: RecordBatch::new_empty(plan.schema.clone()),
             stats: vec![ColumnStats::default(); plan.columns.len()],
             bad: Vec::new(),
             rows_read: 0,
-            bytes: 0,
         });
     }
-    let empty = StringArray::from(Vec::<Option<&str>>::new());
-    let inputs: Vec<&StringArray> = fp
-        .positions
-        .iter()
-        .map(|&p| {
-            if decoded.batch.num_rows() == 0 {
-                &empty
-            } else {
-                string_column(&decoded.batch, p).unwrap_or(&empty)
-            }
-        })
-        .collect();
-    let (arrays, stats, issues) = if decoded.batch.num_rows() == 0 {
+    let (arrays, stats, issues) = if decoded.rows == 0 {
         (
             plan.schema
                 .fields()
@@ -431,6 +959,12 @@ fn process_chunk(chunk: &Chunk, fp: &FilePlan, plan: &BatchPlan) -> Result<Chunk
             Vec::new(),
         )
     } else {
+        let inputs: Vec<&StringArray> = decoded
+            .columns
+            .iter()
+            .map(|c| c.as_any().downcast_ref::<StringArray>())
+            .collect::<Option<_>>()
+            .ok_or_else(|| Error::Usage("internal error: decoded column is not text".into()))?;
         plan.transform(&inputs)
     };
     let mut batch =
@@ -440,13 +974,15 @@ fn process_chunk(chunk: &Chunk, fp: &FilePlan, plan: &BatchPlan) -> Result<Chunk
         })?;
     let mut bad = decoded.bad;
     if !issues.is_empty() {
-        let spans = fp.decode.record_spans(chunk);
+        let mut spans = None;
         let mut keep = vec![true; batch.num_rows()];
+        // Issues come from `plan.transform` over this batch: `row` is below its
+        // row count (the length of `keep` and `kept`), `column` below the plan's.
         for issue in &issues {
             keep[issue.row] = false;
             let record = decoded.kept.as_ref().map_or(issue.row, |k| k[issue.row]);
             bad.push(BadRecord {
-                line: spans.get(record).map_or(chunk.first_line, |s| s.2),
+                line: unit.line_of(fp, &mut spans, record),
                 column: plan.columns[issue.column].name.clone(),
                 rule: issue.rule.to_string(),
             });
@@ -459,13 +995,12 @@ fn process_chunk(chunk: &Chunk, fp: &FilePlan, plan: &BatchPlan) -> Result<Chunk
         bad.sort_by_key(|b| b.line);
     }
     Ok(ChunkResult {
-        file: chunk.file,
+        file: unit.file(),
         fatal: None,
         batch,
         stats,
         bad,
-        rows_read: chunk.records as u64,
-        bytes: chunk.data.len() as u64,
+        rows_read: unit.records() as u64,
     })
 }
 
@@ -491,6 +1026,13 @@ pub fn dry_run(
     run(schema, key, opts, reporter, false)
 }
 
+/// Outcome of one pass over the inputs.
+enum Pass {
+    Done(Box<Summary>),
+    /// The `[privacy]` gate asks for a second pass without these classes.
+    Suppress(crate::privacy::Suppression),
+}
+
 fn run(
     schema: &Schema,
     key: &MasterKey,
@@ -498,21 +1040,58 @@ fn run(
     reporter: &dyn Reporter,
     write: bool,
 ) -> Result<Summary> {
+    // `on_violation = "suppress"` needs the class sizes before rows are
+    // written: when the first pass finds classes below min_k, its output is
+    // discarded (never renamed into place) and a second pass over the inputs
+    // writes the rows of the other classes. See crate::privacy.
+    match run_pass(schema, key, opts, reporter, write, None)? {
+        Pass::Done(summary) => Ok(*summary),
+        Pass::Suppress(classes) => {
+            reporter.warn(&format!(
+                "privacy: {} class(es) below [privacy].min_k; suppressing their rows in a second pass over the input",
+                classes.len()
+            ));
+            match run_pass(schema, key, opts, reporter, write, Some(classes))? {
+                Pass::Done(summary) => Ok(*summary),
+                Pass::Suppress(_) => Err(Error::Privacy(
+                    "suppression did not converge; nothing was written".into(),
+                )),
+            }
+        }
+    }
+}
+
+fn run_pass(
+    schema: &Schema,
+    key: &MasterKey,
+    opts: &AnonymizeOptions,
+    reporter: &dyn Reporter,
+    write: bool,
+    suppress: Option<crate::privacy::Suppression>,
+) -> Result<Pass> {
     let started = Instant::now();
     if opts.inputs.is_empty() {
         return Err(Error::Usage("no input files".into()));
     }
     if write {
-        check_output_path(&opts.output, &opts.inputs)?;
+        check_output_path(&opts.output, &opts.inputs, opts.directory)?;
+        if let Some(m) = &opts.manifest {
+            check_output_path(m, &opts.inputs, false)?;
+        }
     }
     let plan = BatchPlan::new(schema, key);
-    let declared: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
+    let mut meter = schema
+        .privacy
+        .as_ref()
+        .map(|p| crate::privacy::RiskMeter::new(p, suppress));
 
     // Open every input and check every header before anything is written.
-    let mut inputs = Vec::with_capacity(opts.inputs.len());
+    let raw_bytes = Arc::new(AtomicU64::new(0));
+    let mut readers = Vec::with_capacity(opts.inputs.len());
     let mut file_plans = Vec::with_capacity(opts.inputs.len());
     let mut undeclared = Vec::new();
     let mut total_bytes = 0;
+    let mut input_sizes = Vec::with_capacity(opts.inputs.len());
     for path in &opts.inputs {
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
         if meta.is_dir() {
@@ -522,33 +1101,23 @@ fn run(
             )));
         }
         total_bytes += meta.len();
-        let input = CsvInput::open(path, schema.input.delimiter, schema.input.header, &declared)?;
-        file_plans.push(plan_file(
-            &input,
+        input_sizes.push(meta.len());
+        let (reader, fp) = open_input(
+            path,
             schema,
             &plan,
-            opts.drop_undeclared,
+            opts,
             &mut undeclared,
+            &raw_bytes,
             reporter,
-        )?);
-        inputs.push(input);
+        )?;
+        readers.push(reader);
+        file_plans.push(fp);
     }
     if let Some(sig) = reporter.interrupted() {
         return Err(Error::Interrupted(sig));
     }
     reporter.start(total_bytes);
-
-    let mut sink = if write {
-        Some(ParquetSink::create(
-            &opts.output,
-            plan.schema.clone(),
-            provenance(schema, key),
-            opts.row_group_rows,
-        )?)
-    } else {
-        None
-    };
-    let mut rows_discarded = 0u64;
 
     let threads = opts.threads.max(1);
     let pool = rayon::ThreadPoolBuilder::new()
@@ -556,6 +1125,39 @@ fn run(
         .thread_name(|i| format!("txanon-worker-{i}"))
         .build()
         .map_err(|e| Error::Usage(format!("cannot start {threads} worker threads: {e}")))?;
+    let pool = Arc::new(pool);
+    let settings = WriterSettings {
+        encode_pool: Some(pool.clone()),
+        output: schema.output.clone(),
+        row_group_rows: opts
+            .row_group_rows
+            .or(schema.output.row_group_rows)
+            .unwrap_or(DEFAULT_ROW_GROUP_ROWS),
+        token_columns: schema
+            .columns
+            .iter()
+            .filter(|c| matches!(c.action, Action::Tokenize { .. }))
+            .map(|c| c.output.clone())
+            .collect(),
+        metadata: provenance(schema, key),
+    };
+    let mut sink = match (write, opts.directory) {
+        (false, _) => None,
+        (true, false) => Some(Sink::File(ParquetSink::create(
+            &opts.output,
+            plan.schema.clone(),
+            &settings,
+        )?)),
+        (true, true) => Some(Sink::Dataset(DatasetSink::create(
+            &opts.output,
+            plan.schema.clone(),
+            &settings,
+            opts.partition_by.as_deref(),
+            schema.output.max_file_rows,
+        )?)),
+    };
+    let mut rows_discarded = 0u64;
+
     let inflight = threads * 2 + 2;
     let (res_tx, res_rx) = crossbeam_channel::unbounded::<(u64, Result<ChunkResult>)>();
     let (permit_tx, permit_rx) = crossbeam_channel::bounded::<()>(inflight);
@@ -565,16 +1167,18 @@ fn run(
     let stop = AtomicBool::new(false);
 
     let mut stats = vec![ColumnStats::default(); plan.columns.len()];
+    let mut per_input = vec![InputCounts::default(); opts.inputs.len()];
     let mut rows_read = 0u64;
     let mut bad_rows = 0u64;
     let mut bad_list: Vec<BadRow> = Vec::new();
 
+    // `ChunkResult::file` and `fi` below are indices of `opts.inputs`, which
+    // `inputs` and `file_plans` mirror one to one: indexing by them cannot fail.
     let (writer_result, reader_result) = std::thread::scope(|ts| {
         let writer = ts.spawn(|| -> Result<()> {
             let permit_tx = permit_tx;
             let mut pending: BTreeMap<u64, Result<ChunkResult>> = BTreeMap::new();
             let mut next = 0u64;
-            let mut bytes_done = 0u64;
             let result = (|| -> Result<()> {
                 for (seq, res) in res_rx.iter() {
                     if let Some(sig) = reporter.interrupted() {
@@ -592,7 +1196,10 @@ fn run(
                             });
                         }
                         rows_read += r.rows_read;
-                        bytes_done += r.bytes;
+                        let counts = &mut per_input[r.file];
+                        counts.rows_read += r.rows_read;
+                        counts.bad_rows += r.bad.len() as u64;
+                        counts.rows_written += r.batch.num_rows() as u64;
                         for (total, s) in stats.iter_mut().zip(&r.stats) {
                             total.add(s);
                         }
@@ -626,11 +1233,15 @@ fn run(
                                 bad_list.push(row);
                             }
                         }
+                        let batch = match meter.as_mut() {
+                            Some(m) => m.observe_batch(r.batch)?,
+                            None => r.batch,
+                        };
                         match sink.as_mut() {
-                            Some(sink) => sink.write(r.batch)?,
-                            None => rows_discarded += r.batch.num_rows() as u64,
+                            Some(sink) => sink.write(batch)?,
+                            None => rows_discarded += batch.num_rows() as u64,
                         }
-                        reporter.progress(bytes_done);
+                        reporter.progress(raw_bytes.load(Ordering::Relaxed));
                         next += 1;
                         let _ = permit_tx.send(());
                     }
@@ -646,7 +1257,7 @@ fn run(
         let reader_result = pool.in_place_scope(|scope| -> Result<()> {
             let mut seq = 0u64;
             let mut remaining = opts.max_records;
-            for (fi, input) in inputs.iter_mut().enumerate() {
+            for (fi, reader) in readers.iter_mut().enumerate() {
                 loop {
                     if remaining == Some(0) {
                         return Ok(());
@@ -663,8 +1274,26 @@ fn run(
                             .unwrap_or(usize::MAX)
                             .min(opts.batch_rows)
                     });
-                    let chunk = match input.next_chunk(fi, want.max(1)) {
-                        Ok(Some(c)) => c,
+                    let next = match reader {
+                        Reader::Text(input) => input
+                            .next_chunk(fi, want.max(1))
+                            .map(|c| c.map(Unit::Records)),
+                        Reader::Parquet(pq) => {
+                            let first_row = pq.rows_read;
+                            let before = pq.progress_bytes();
+                            pq.next_batch().map(|b| {
+                                raw_bytes
+                                    .fetch_add(pq.progress_bytes() - before, Ordering::Relaxed);
+                                b.map(|batch| Unit::Batch {
+                                    file: fi,
+                                    first_row,
+                                    batch: batch.slice(0, batch.num_rows().min(want)),
+                                })
+                            })
+                        }
+                    };
+                    let unit = match next {
+                        Ok(Some(u)) => u,
                         Ok(None) => break,
                         Err(e) => {
                             stop.store(true, Ordering::SeqCst);
@@ -672,18 +1301,22 @@ fn run(
                         }
                     };
                     if let Some(r) = remaining.as_mut() {
-                        *r = r.saturating_sub(chunk.records as u64);
+                        *r = r.saturating_sub(unit.records() as u64);
                     }
                     let tx = res_tx.clone();
                     let fp = &file_plans[fi];
                     let plan = &plan;
                     let this = seq;
                     scope.spawn(move |_| {
-                        let _ = tx.send((this, process_chunk(&chunk, fp, plan)));
+                        let _ = tx.send((this, process_chunk(&unit, fp, plan)));
                     });
                     seq += 1;
                 }
-                if let Some(line) = input.unterminated_quote_line() {
+                let unterminated = match reader {
+                    Reader::Text(input) => input.unterminated_quote_line(),
+                    Reader::Parquet(_) => None,
+                };
+                if let Some(line) = unterminated {
                     if permit_rx.recv().is_err() {
                         return Ok(());
                     }
@@ -700,7 +1333,6 @@ fn run(
                                 rule: "unterminated quoted field at end of file".into(),
                             }],
                             rows_read: 1,
-                            bytes: 0,
                         }),
                     ));
                     seq += 1;
@@ -722,39 +1354,123 @@ fn run(
     if let Some(sig) = reporter.interrupted() {
         return Err(Error::Interrupted(sig));
     }
-    let rows_written = match sink {
-        Some(sink) => {
+    let inputs: Vec<InputSummary> = opts
+        .inputs
+        .iter()
+        .zip(&file_plans)
+        .zip(&readers)
+        .zip(per_input)
+        .zip(input_sizes)
+        .map(|((((path, fp), reader), counts), bytes)| InputSummary {
+            path: path.clone(),
+            format: fp.format,
+            compression: match reader {
+                Reader::Text(t) => t.compression.name(),
+                Reader::Parquet(_) => "parquet",
+            },
+            encoding: match reader {
+                Reader::Text(_) => schema.input.encoding_for(path).name(),
+                Reader::Parquet(_) => "(binary)",
+            },
+            bytes,
+            sha256: None,
+            rows_read: counts.rows_read,
+            rows_written: counts.rows_written,
+            bad_rows: counts.bad_rows,
+            numeric_text_columns: fp.numeric_text.clone(),
+        })
+        .collect();
+    let want_manifest = write && (opts.directory || opts.manifest.is_some());
+    let inputs = if want_manifest {
+        hash_inputs(inputs, reporter)?
+    } else {
+        inputs
+    };
+    let privacy = match meter.as_ref().map(|m| m.verdict(write)).transpose()? {
+        Some(crate::privacy::Verdict::Suppress(classes)) => return Ok(Pass::Suppress(classes)),
+        Some(crate::privacy::Verdict::Release(report)) => Some(report),
+        None => None,
+    };
+    let privacy_metadata = crate::privacy::metadata(schema, privacy.as_ref());
+    let (rows_written, files) = match sink {
+        Some(Sink::File(sink)) => {
             let rows = sink.rows();
-            sink.finish(vec![("txanon.rows".into(), rows.to_string())])?;
-            rows
+            if let Some(m) = &opts.manifest {
+                let bytes = manifest_json(
+                    schema,
+                    key,
+                    opts,
+                    &inputs,
+                    (rows, bad_rows),
+                    &[],
+                    &privacy_metadata,
+                )?;
+                write_manifest_file(m, &bytes)?;
+            }
+            sink.finish(privacy_metadata.clone())?;
+            (rows, Vec::new())
         }
-        None => rows_discarded,
+        Some(Sink::Dataset(sink)) => {
+            let rows = sink.rows();
+            let files = sink.finish(|files| {
+                manifest_json(
+                    schema,
+                    key,
+                    opts,
+                    &inputs,
+                    (rows, bad_rows),
+                    files,
+                    &privacy_metadata,
+                )
+            })?;
+            if let Some(m) = &opts.manifest {
+                let bytes = manifest_json(
+                    schema,
+                    key,
+                    opts,
+                    &inputs,
+                    (rows, bad_rows),
+                    &files,
+                    &privacy_metadata,
+                )?;
+                write_manifest_file(m, &bytes)?;
+            }
+            (rows, files)
+        }
+        None => (rows_discarded, Vec::new()),
     };
 
     let elapsed = started.elapsed().as_secs_f64();
-    let mut plan_stats = plan.columns.iter().zip(stats);
-    let columns = schema
-        .columns
-        .iter()
-        .map(|c| {
-            let stats = if c.action == Action::Drop {
-                ColumnStats::default()
-            } else {
-                plan_stats.next().map(|(_, s)| s).unwrap_or_default()
-            };
-            ColumnSummary {
+    let mut plan_stats = plan.columns.iter().zip(stats).peekable();
+    let mut columns = Vec::with_capacity(plan.columns.len());
+    for c in &schema.columns {
+        let stats = if c.action == Action::Drop {
+            ColumnStats::default()
+        } else {
+            plan_stats.next().map(|(_, s)| s).unwrap_or_default()
+        };
+        columns.push(ColumnSummary {
+            name: c.name.clone(),
+            output: (c.action != Action::Drop).then(|| c.output.clone()),
+            action: c.action.name(),
+            stats,
+        });
+        while let Some((p, s)) = plan_stats.next_if(|(p, _)| p.derived) {
+            columns.push(ColumnSummary {
                 name: c.name.clone(),
-                output: (c.action != Action::Drop).then(|| c.output.clone()),
-                action: c.action.name(),
-                stats,
-            }
-        })
-        .collect();
-    Ok(Summary {
+                output: Some(p.output.clone()),
+                action: "derive",
+                stats: s,
+            });
+        }
+    }
+    Ok(Pass::Done(Box::new(Summary {
         txanon_version: env!("CARGO_PKG_VERSION"),
         schema: format!("{} v{}", schema.name, schema.version),
-        inputs: opts.inputs.clone(),
+        inputs,
         output: opts.output.clone(),
+        partition_by: opts.partition_by.clone(),
+        files,
         rows_read,
         rows_written,
         bad_rows,
@@ -768,5 +1484,6 @@ fn run(
         key_fingerprint: key.fingerprint(),
         demo_key: key.is_demo(),
         threads,
-    })
+        privacy,
+    })))
 }

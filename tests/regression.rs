@@ -144,3 +144,216 @@ to = "hour"
         vec![z("2021-04-03T14:00:00Z"), z("2021-10-02T15:30:00Z")]
     );
 }
+
+/// Issue 7: a headerless dump (or the key file) given where a header is
+/// expected once put its first record's values (names, ID numbers, phones,
+/// e-mails) or the key into the "undeclared column(s)" message of
+/// `anonymize` and `check`. Fields of a header that names no declared column
+/// are never quoted now, nor are header names that look like personal data.
+#[test]
+fn issue7_headerless_dump_is_not_echoed_in_header_errors() {
+    let env = TestEnv::new();
+    let text = std::fs::read_to_string(repo("data-samples/transactions.csv")).unwrap();
+    let first = text.lines().nth(1).unwrap().to_string();
+    let headerless = env.write(
+        "nohdr.csv",
+        text.lines().skip(1).take(3).collect::<Vec<_>>().join("\n"),
+    );
+    let key = env.key("k.key", TEST_KEY_HEX);
+    let schema = repo("schemas/transactions.toml").display().to_string();
+    let fields: Vec<&str> = first
+        .split(',')
+        .filter(|f| f.len() >= 6 && !f.chars().all(|c| c.is_ascii_alphabetic()))
+        .collect();
+    assert!(fields.len() >= 8, "{fields:?}");
+    let runs = [
+        env.run([
+            "anonymize",
+            "--schema",
+            &schema,
+            "--key-file",
+            "k.key",
+            "-o",
+            "o.parquet",
+            "nohdr.csv",
+        ]),
+        env.run([
+            "anonymize",
+            "--schema",
+            &schema,
+            "--key-file",
+            "k.key",
+            "--drop-undeclared",
+            "--json",
+            "-o",
+            "o.parquet",
+            "nohdr.csv",
+        ]),
+        env.run(["check", "--schema", &schema, "nohdr.csv"]),
+        env.run([
+            "check",
+            "--schema",
+            &schema,
+            "--format",
+            "json",
+            "nohdr.csv",
+        ]),
+        env.run([
+            "anonymize",
+            "--schema",
+            &schema,
+            "--key-file",
+            "k.key",
+            "-o",
+            "o.parquet",
+            key.to_str().unwrap(),
+        ]),
+    ];
+    for run in &runs {
+        assert!(run.code == Some(1) || run.code == Some(2), "{}", run.cmd);
+        for f in &fields {
+            run.never_says(f);
+        }
+        run.never_says(TEST_KEY_HEX);
+    }
+    runs[0].exit(2).stderr_has("none is a declared column");
+    runs[2].exit(1).stdout_has("none is a declared column");
+    assert!(!env.path("o.parquet").exists());
+    assert!(headerless.exists());
+
+    // A real header with one extra column named like personal data: the
+    // extra name is not shown, ordinary extra names still are.
+    let mut lines: Vec<String> = text.lines().take(3).map(str::to_string).collect();
+    lines[0].push_str(&format!(",li.wei@163.com,notes,{}", "long".repeat(1000)));
+    for l in &mut lines[1..] {
+        l.push_str(",x,y,z");
+    }
+    env.write("extra.csv", lines.join("\n"));
+    env.run([
+        "anonymize",
+        "--schema",
+        &schema,
+        "--key-file",
+        "k.key",
+        "-o",
+        "o.parquet",
+        "extra.csv",
+    ])
+    .exit(2)
+    .stderr_has("\"notes\"")
+    .stderr_has("may be data")
+    .never_says("li.wei")
+    .never_says(&"long".repeat(40));
+    // Dropped under --drop-undeclared: the summary lists it the same way.
+    env.run([
+        "anonymize",
+        "--schema",
+        &schema,
+        "--key-file",
+        "k.key",
+        "--drop-undeclared",
+        "--json",
+        "-o",
+        "o.parquet",
+        "extra.csv",
+    ])
+    .success()
+    .stdout_has("\"notes\"")
+    .never_says("li.wei")
+    .never_says(&"long".repeat(40));
+}
+
+/// Issue 7: `%Y` reads signed years of any width, so a dump can hold the
+/// first day chrono represents (-262143-01-01, a Tuesday); truncating it to
+/// its ISO week overflowed and the run panicked. The week is clamped to the
+/// first representable day now.
+#[test]
+fn issue7_earliest_representable_date_truncates_to_week_without_panic() {
+    let env = TestEnv::new();
+    let schema = env.write(
+        "s.toml",
+        "[dataset]\nname = \"d\"\nversion = 1\n\n[[columns]]\nname = \"id\"\naction = \"keep\"\n\n\
+         [[columns]]\nname = \"day\"\ntype = \"date\"\naction = \"generalize\"\nto = \"week\"\n",
+    );
+    let key = env.key("k.key", TEST_KEY_HEX);
+    env.write(
+        "d.csv",
+        "id,day\n1,-262143-01-01\n2,2008-05-31\n3,+262142-12-31\n",
+    );
+    let run = env.run([
+        "anonymize",
+        "--schema",
+        schema.to_str().unwrap(),
+        "--key-file",
+        key.to_str().unwrap(),
+        "-q",
+        "-o",
+        "o.parquet",
+        "d.csv",
+    ]);
+    run.success().stderr_lacks("panicked");
+    let (batch, _) = read_all(&env.path("o.parquet"));
+    let days = batch
+        .column_by_name("day")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<arrow_array::Date32Array>()
+        .unwrap();
+    // 2008-05-31 is a Saturday: its week starts on Monday 2008-05-26 (day 14025).
+    assert_eq!(days.value(1), 14025);
+    assert!(days.value(0) < days.value(1) && days.value(1) < days.value(2));
+}
+
+/// Issue 7 (found by the csv_to_batch fuzz target): a character split by a
+/// delimiter (`\xe6,\xb5\x99`, the bytes of 浙 around a comma) passed
+/// arrow-csv's UTF-8 check, which looks at the fields' bytes joined together,
+/// and reached the normalizers as a `&str` that was not UTF-8: undefined
+/// behaviour (a debug build aborted). It is an invalid-UTF-8 record now.
+#[test]
+fn issue7_character_split_by_a_delimiter_is_invalid_utf8_not_undefined_behaviour() {
+    let env = TestEnv::new();
+    let key = env.key("k.key", TEST_KEY_HEX);
+    let mut bytes = format!("{HEADER}\n").into_bytes();
+    let good = "T1,2008-05-31 23:30:00,2088000000000001,A,,13800138000,a@b.cn,addr,addr,1980-07-15,10.00,CNY,M1,web,false,1,\n";
+    bytes.extend_from_slice(good.as_bytes());
+    bytes.extend_from_slice(b"T2,2008-05-31 23:30:00,2088000000000002,A,,13800138000,a@b.cn \xe6,\xb5\x99addr,addr,1980-07-15,10.00,CNY,M1,web,false,1,\n");
+    bytes.extend_from_slice(good.as_bytes());
+    env.write("split.csv", &bytes);
+    let schema = repo("schemas/transactions.toml").display().to_string();
+    for batch_rows in ["1", "8192"] {
+        let run = env.run([
+            "anonymize",
+            "--schema",
+            &schema,
+            "--key-file",
+            key.to_str().unwrap(),
+            "-q",
+            "--batch-rows",
+            batch_rows,
+            "-o",
+            "o.parquet",
+            "split.csv",
+        ]);
+        run.exit(2)
+            .stderr_has("split.csv:3: email: invalid UTF-8")
+            .stderr_lacks("panicked");
+        assert!(!env.path("o.parquet").exists());
+    }
+    env.run([
+        "anonymize",
+        "--schema",
+        &schema,
+        "--key-file",
+        key.to_str().unwrap(),
+        "--json",
+        "--max-bad-rows",
+        "1",
+        "-o",
+        "o.parquet",
+        "split.csv",
+    ])
+    .success()
+    .stdout_has("\"bad_rows\": 1");
+    let (batch, _) = read_all(&env.path("o.parquet"));
+    assert_eq!(batch.num_rows(), 2);
+}

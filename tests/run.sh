@@ -1,17 +1,30 @@
 #!/usr/bin/env bash
 # The whole test suite, as the README gives it and as CI runs it (.ci/run).
 #
-# 1. Python packages for the independent checks (phonenumbers, pyarrow, duckdb, polars).
+# 1. Python packages for the independent checks (phonenumbers, pyarrow, duckdb, polars, pycanon).
 # 2. cargo fmt --check and clippy -D warnings (when the components are installed).
 # 3. cargo test: unit, integration (real binary), vector and doc tests.
 # 4. The second implementation re-checks the committed token vectors.
 # 5. The sample is anonymized and every output value is recomputed independently
 #    in Python and compared, with the file opened by pyarrow, DuckDB and Polars.
-# 6. A dictionary attack over 10^6 CN mobiles: unkeyed hashes and a wrong key
+# 6. A directory of CSV, gzip CSV, GB18030 CSV and Parquet becomes a
+#    month-partitioned dataset that DuckDB, Polars and pyarrow read back
+#    equal to the single-file run, with partition pruning.
+# 6b. pyCANON recomputes k and l of the sample released through
+#    schemas/transactions-private.toml, and the suppressed rows are checked
+#    against an unsuppressed run; on_violation = "fail" writes nothing.
+# 7. A dictionary attack over 10^6 CN mobiles: unkeyed hashes and a wrong key
 #    find nothing, the right key re-identifies every phone.
-# 7. 50 runs killed with SIGKILL at random moments (bounded to 120 s): the
+#    The unkeyed MD5/SHA-1/SHA-256 of every canary value appear nowhere.
+# 8. 50 runs killed with SIGKILL at random moments (bounded to 120 s): the
 #    target is absent or complete, and stale temporary files get removed.
-# 8. A full (64 KiB tmpfs) and a read-only file system: exit 2, nothing left.
+# 9. A full (64 KiB tmpfs) and a read-only file system: exit 2, nothing left.
+# 10. Hostile large inputs (100 MB fields and header, 100,000 columns, 10^7
+#    commas, a quote left open for 100 MB) under a 1 GiB address-space limit:
+#    exit 0 or 2 naming file and line, never a panic, abort or hang (~1 min).
+# 11. Only when TXANON_FUZZ_SECONDS is set: every fuzz target for that many
+#    seconds (tests/fuzz/run.sh). Off by default: the instrumented release
+#    build of the fuzz crate alone takes 10-30 minutes on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -50,12 +63,23 @@ crosscheck() {
         --key-file data-samples/demo.key --parquet "$tmp/out.parquet" data-samples/transactions.csv
 }
 stage "sample output vs independent recomputation (crosscheck.py)" crosscheck
+stage "partitioned dataset read by DuckDB, Polars and pyarrow" \
+    python3 tests/formats/check_dataset.py target/debug/txanon
+stage "disclosure risk vs pyCANON (pycanon_check.py)" \
+    python3 tests/risk/pycanon_check.py target/debug/txanon
 stage "dictionary attack: the key is the whole protection" \
     python3 tests/attack/dictionary.py target/debug/txanon
+stage "canary hashes: no unkeyed MD5/SHA-1/SHA-256 of a canary anywhere" \
+    python3 tests/attack/canary_hashes.py target/debug/txanon
 stage "kill -9 loop: nothing or a complete file at the target" \
     bash tests/faults/kill_loop.sh 50 120 target/debug/txanon
 stage "write faults: full and read-only file systems" \
     bash tests/faults/full_disk.sh target/debug/txanon
+stage "big malformed inputs under a 1 GiB memory limit" \
+    bash tests/faults/big_inputs.sh target/debug/txanon
+if [ -n "${TXANON_FUZZ_SECONDS:-}" ]; then
+    stage "fuzz targets, ${TXANON_FUZZ_SECONDS}s each" bash tests/fuzz/run.sh "$TXANON_FUZZ_SECONDS"
+fi
 
 echo "tests/run.sh: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -18,6 +18,33 @@ struct Vectors {
     ns_key: Vec<NsKeyCase>,
     normalize: Vec<NormalizeCase>,
     tokens: Vec<TokenCase>,
+    shift_spec: String,
+    shift_map: Vec<ShiftMapCase>,
+    shift: Vec<ShiftCase>,
+}
+
+#[derive(Deserialize)]
+struct ShiftMapCase {
+    x_hex: String,
+    max_days: u32,
+    offset_days: i64,
+}
+
+#[derive(Deserialize)]
+struct ShiftCase {
+    key_hex: String,
+    context: String,
+    by_type: String,
+    kind: String,
+    region: Option<String>,
+    raw: String,
+    max_days: u32,
+    entity: Option<String>,
+    offset_days: Option<i64>,
+    date: String,
+    shifted_date: Option<String>,
+    timestamp: String,
+    shifted_timestamp: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -219,4 +246,73 @@ fn tokens() {
         failures.len(),
         failures.join("\n")
     );
+}
+
+#[test]
+fn shift_map_edges() {
+    let v = load();
+    assert_eq!(v.shift_spec, txanon::transform::shift::SHIFT_SPEC);
+    assert!(v.shift_map.len() >= 20);
+    for case in v.shift_map {
+        let x = u64::from_str_radix(&case.x_hex, 16).unwrap();
+        assert_eq!(
+            txanon::transform::shift::offset_from_u64(x, case.max_days),
+            case.offset_days,
+            "x = {} max_days = {}",
+            case.x_hex,
+            case.max_days
+        );
+    }
+}
+
+#[test]
+fn shift_offsets_and_dates() {
+    use txanon::schema::EntityKey;
+    use txanon::transform::shift::{entity_value, Shifter};
+    let cases = load().shift;
+    assert!(cases.len() >= 40);
+    assert!(cases.iter().any(|c| c.offset_days.is_none()));
+    let mut failures = Vec::new();
+    for case in cases {
+        let key = MasterKey::from_hex(&case.key_hex).unwrap();
+        let entity_key = match case.by_type.as_str() {
+            "int" => EntityKey::Int,
+            _ => EntityKey::Text(kind(&case.kind, case.region.as_deref())),
+        };
+        let entity = entity_value(entity_key, &case.raw);
+        let shifter = Shifter::new(&key, &case.context, case.max_days);
+        let offset = entity.as_deref().map(|e| shifter.offset_days(e));
+        let date = chrono::NaiveDate::parse_from_str(&case.date, "%Y-%m-%d").unwrap();
+        let shifted = offset.map(|o| (date + chrono::Duration::days(o)).to_string());
+        let ts = chrono::NaiveDateTime::parse_from_str(&case.timestamp, "%Y-%m-%dT%H:%M:%SZ")
+            .unwrap()
+            .and_utc()
+            .timestamp_micros();
+        let shifted_ts = offset.map(|o| {
+            chrono::DateTime::from_timestamp_micros(ts + o * 86_400_000_000)
+                .unwrap()
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string()
+        });
+        if entity != case.entity
+            || offset != case.offset_days
+            || shifted != case.shifted_date
+            || shifted_ts != case.shifted_timestamp
+        {
+            failures.push(format!(
+                "{} {:?} ctx {:?} max {}: expected {:?} {:?} {:?}, got {:?} {:?} {:?}",
+                case.by_type,
+                case.raw,
+                case.context,
+                case.max_days,
+                case.entity,
+                case.offset_days,
+                case.shifted_date,
+                entity,
+                offset,
+                shifted
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -78,6 +78,14 @@ impl KindSet {
     }
 }
 
+/// True when a header name looks like a value rather than a name: personal
+/// data the detector recognises, or 32 or more hex digits (key material). A
+/// headerless dump or the key file given as input puts such text where the
+/// header should be; messages and draft schemas must not echo it.
+pub fn header_name_may_be_data(name: &str, detector: &Detector) -> bool {
+    name.bytes().filter(u8::is_ascii_hexdigit).count() >= 32 || !detector.detect(name).is_empty()
+}
+
 /// Finds personal data in values.
 #[derive(Debug, Clone)]
 pub struct Detector {
@@ -155,12 +163,20 @@ impl Detector {
             .bytes()
             .all(|b| b.is_ascii_digit() || b" +-.()/".contains(&b))
             || is_date_or_amount(t)
+            || is_ipv4_or_network(t)
         {
             return false;
         }
         let digits = t.bytes().filter(u8::is_ascii_digit).count();
         (7..=15).contains(&digits) && matches!(normalize(&self.phone, t), Normalized::Value(_))
     }
+}
+
+/// `222.22.209.82` or the network `222.22.209.0/24` (what `truncate_ip`
+/// writes): IP addresses, not phone numbers.
+fn is_ipv4_or_network(t: &str) -> bool {
+    let (addr, prefix) = t.split_once('/').unwrap_or((t, "32"));
+    addr.parse::<std::net::Ipv4Addr>().is_ok() && prefix.parse::<u8>().is_ok_and(|p| p <= 32)
 }
 
 /// `2009-05-15...`, `2009/5/15`, `15.05.2009` or `12345.67`: not phone numbers.
@@ -170,6 +186,7 @@ fn is_date_or_amount(t: &str) -> bool {
         .filter(|g| !g.is_empty())
         .collect();
     let digits = |g: &str| g.bytes().all(|b| b.is_ascii_digit());
+    // `groups.len() >= 3` is tested first, so the indexing below is in bounds.
     let date = groups.len() >= 3
         && groups[..3].iter().all(|g| digits(g))
         && ((groups[0].len() == 4 && groups[1].len() <= 2 && groups[2].len() <= 2)
@@ -181,6 +198,9 @@ fn is_date_or_amount(t: &str) -> bool {
 }
 
 /// Runs of digits and phone separators at least 7 digits long.
+///
+/// The slices cannot split a character: a run starts at an ASCII byte and
+/// ends at the byte after an ASCII byte (or at the end), both char boundaries.
 fn phone_like_runs(v: &str) -> Vec<&str> {
     let mut runs = Vec::new();
     let bytes = v.as_bytes();
@@ -236,6 +256,7 @@ pub fn is_card(t: &str) -> bool {
     if !(13..=19).contains(&digits.len()) {
         return false;
     }
+    // 13..=19 digits (checked above): the first four exist.
     let p2 = u32::from(digits[0]) * 10 + u32::from(digits[1]);
     let p4 = p2 * 100 + u32::from(digits[2]) * 10 + u32::from(digits[3]);
     let network = digits[0] == 4

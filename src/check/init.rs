@@ -12,7 +12,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::check::detect::{Detector, PiiKind};
+use crate::check::detect::{header_name_may_be_data, Detector, PiiKind};
 use crate::check::name_looks_personal;
 use crate::error::Result;
 use crate::io::table::for_each_batch;
@@ -145,6 +145,20 @@ pub fn draft_schema(path: &Path, region: &str, sample: Option<u64>) -> Result<St
         Ok(())
     })?;
     evidence.resize(names.len(), Evidence::default());
+    // Column names become schema text: refuse a header that looks like data.
+    if let Some(i) = names
+        .iter()
+        .position(|n| header_name_may_be_data(n, &detector))
+    {
+        return Err(crate::error::Error::Header {
+            path: path.to_path_buf(),
+            message: format!(
+                "header field {} looks like personal data or key material, not a column name; \
+                 is the file headerless or the wrong file? (the field is not shown)",
+                i + 1
+            ),
+        });
+    }
 
     let stem = path
         .file_stem()

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::io::table::{for_each_batch, sniff, FileKind};
+use crate::io::table::{for_each_batch, is_txanon_output, sniff, FileKind};
 use crate::key::{MasterKey, DEMO_KEY_HEX};
 use crate::pipeline::{dry_run, AnonymizeOptions, HeaderProblems, SilentReporter, TOKEN_SPEC};
 use crate::schema::{Action, Column, Schema, TokenEncoding};
@@ -220,8 +220,12 @@ pub fn check_files(
     let mut findings = lint(schema);
     for path in files {
         match sniff(path)? {
-            FileKind::Csv => findings.extend(check_input(schema, path, sample)?),
-            FileKind::Parquet => findings.extend(check_output(schema, path, key, sample)?),
+            FileKind::Parquet if is_txanon_output(path)? => {
+                findings.extend(check_output(schema, path, key, sample)?)
+            }
+            FileKind::Csv | FileKind::Parquet => {
+                findings.extend(check_input(schema, path, sample)?)
+            }
         }
     }
     Ok(findings)
@@ -241,14 +245,8 @@ fn phone_region(schema: &Schema) -> Option<String> {
 fn check_input(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<Finding>> {
     let file = display(path);
     let mut out = Vec::new();
-    let input = crate::io::csv::CsvInput::open(
-        path,
-        schema.input.delimiter,
-        schema.input.header,
-        &declared(schema),
-    )?;
-    let problems = HeaderProblems::find(&input.columns, schema);
-    drop(input);
+    let columns = crate::pipeline::input_columns(path, schema)?;
+    let problems = HeaderProblems::find(&columns, schema);
     let header_ok = problems == HeaderProblems::default();
     if !problems.undeclared.is_empty() {
         out.push(Finding::new(
@@ -269,12 +267,18 @@ fn check_input(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<
         ));
     }
     for d in &problems.duplicated {
+        // A name that may be data is not put in the report (see HeaderProblems::shown).
+        let quoted = problems.shown(d) == format!("{d:?}");
         out.push(Finding::new(
             "input.header.duplicate",
             Status::Fail,
             file.clone(),
-            Some(d),
-            "appears more than once in the header",
+            quoted.then_some(d.as_str()),
+            if quoted {
+                "appears more than once in the header".to_string()
+            } else {
+                format!("{} appears more than once in the header", problems.shown(d))
+            },
         ));
     }
     if header_ok {
@@ -332,7 +336,7 @@ fn check_input(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<
             .counted(n, total, malformed.into_iter().take(FIRST_ROWS).collect()),
         );
     }
-    for c in &summary.columns {
+    for c in summary.columns.iter().filter(|c| c.action != "derive") {
         let Some(col) = schema.column(&c.name) else {
             continue;
         };
@@ -345,8 +349,17 @@ fn check_input(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<
             .collect();
         let examined = total.saturating_sub(c.stats.nulls);
         match &col.action {
-            Action::Keep { .. } | Action::Generalize { .. } => {
-                let what = format!("values parse as {}", type_name(col));
+            Action::Keep { .. }
+            | Action::Generalize { .. }
+            | Action::Shift(_)
+            | Action::Bucket(_)
+            | Action::Age(_)
+            | Action::TruncateIp { .. } => {
+                let what = if matches!(col.action, Action::TruncateIp { .. }) {
+                    "values are IP addresses".to_string()
+                } else {
+                    format!("values parse as {}", type_name(col))
+                };
                 if c.stats.invalid > 0 {
                     out.push(
                         Finding::new(
@@ -382,8 +395,25 @@ fn check_input(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<
                 )
                 .counted(c.stats.invalid, examined, rows),
             ),
-            Action::Drop => {}
+            Action::Drop | Action::Mask(_) => {}
         }
+    }
+    if let Some(p) = &summary.privacy {
+        out.push(Finding::new(
+            "input.privacy",
+            Status::Info,
+            file.clone(),
+            None,
+            format!(
+                "predicted before any suppression: k = {} over ({}); {} rows in {} classes below min_k {} \
+                 (measured with a throwaway key: shifted dates differ from a keyed run)",
+                p.k,
+                p.quasi.join(", "),
+                p.rows_below_min_k,
+                p.classes_below_min_k,
+                p.min_k
+            ),
+        ));
     }
     // Content: keep columns that hold personal data.
     let detector = Detector::new(phone_region(schema).as_deref().or(Some("CN")));
@@ -412,10 +442,6 @@ fn check_input(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<
         );
     }
     Ok(out)
-}
-
-fn declared(schema: &Schema) -> Vec<String> {
-    schema.columns.iter().map(|c| c.name.clone()).collect()
 }
 
 fn type_name(c: &Column) -> String {
@@ -472,12 +498,29 @@ fn check_output(
         })
         .unwrap_or_default();
 
-    // Arrow schema: names, order, types.
+    // Arrow schema: names, order, types. A part file of a Hive-partitioned
+    // output holds its partition column in its directory name (`col=value/`).
     let expected = schema.output_schema();
     let actual = builder.schema().clone();
+    let partition_columns: Vec<String> = path
+        .parent()
+        .map(|p| {
+            p.components()
+                .filter_map(|c| {
+                    c.as_os_str()
+                        .to_str()?
+                        .split_once('=')
+                        .map(|(k, _)| k.to_string())
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let exp: Vec<(String, String)> = expected
         .fields()
         .iter()
+        .filter(|f| {
+            !partition_columns.contains(f.name()) || actual.field_with_name(f.name()).is_ok()
+        })
         .map(|f| (f.name().clone(), f.data_type().to_string()))
         .collect();
     let act: Vec<(String, String)> = actual
@@ -661,6 +704,135 @@ fn check_output(
         ));
     }
     out.extend(check_token_shape(schema, path, &by_output, sample)?);
+    if let Some(privacy) = &schema.privacy {
+        out.extend(check_privacy(privacy, path, &kv)?);
+    }
+    Ok(out)
+}
+
+/// Recompute the risk figures of an output file (always over every row:
+/// k is a property of the whole file) and gate on `[privacy].min_k`.
+fn check_privacy(
+    privacy: &crate::schema::PrivacyOptions,
+    path: &Path,
+    kv: &HashMap<String, String>,
+) -> Result<Vec<Finding>> {
+    let file = display(path);
+    let mut meter = crate::privacy::RiskMeter::new(privacy, None);
+    let wanted = meter.columns();
+    let mut missing: Vec<String> = Vec::new();
+    let names = for_each_batch(path, None, |batch| {
+        let mut arrays = Vec::with_capacity(wanted.len());
+        for w in &wanted {
+            match batch.columns.iter().find(|(n, _)| n == w) {
+                Some((_, a)) => arrays.push(a.clone() as arrow_array::ArrayRef),
+                None => {
+                    if !missing.contains(w) {
+                        missing.push(w.clone());
+                    }
+                }
+            }
+        }
+        if missing.is_empty() {
+            meter.observe(&arrays)?;
+        }
+        Ok(())
+    })?;
+    for w in &wanted {
+        if !names.contains(w) && !missing.contains(w) {
+            missing.push(w.clone());
+        }
+    }
+    if !missing.is_empty() {
+        return Ok(vec![Finding::new(
+            "output.privacy.k",
+            Status::Fail,
+            file,
+            None,
+            format!(
+                "cannot measure k: quasi-identifier/sensitive/entity column(s) {} missing",
+                missing.join(", ")
+            ),
+        )]);
+    }
+    recomputed_findings(&meter.finish(), &file, Some(kv))
+}
+
+/// Findings from a risk report: k against min_k (fail), l and unicity (info).
+fn recomputed_findings(
+    r: &crate::privacy::PrivacyReport,
+    file: &str,
+    kv: Option<&HashMap<String, String>>,
+) -> Result<Vec<Finding>> {
+    let mut out = Vec::new();
+    let summary = format!(
+        "k = {} over ({}) in {} classes of {} rows (min_k {})",
+        r.k,
+        r.quasi.join(", "),
+        r.classes,
+        r.rows,
+        r.min_k
+    );
+    out.push(if r.passed {
+        Finding::new("output.privacy.k", Status::Pass, file, None, summary)
+    } else {
+        Finding::new(
+            "output.privacy.k",
+            Status::Fail,
+            file,
+            None,
+            format!("{summary}: rows in classes smaller than min_k"),
+        )
+        .counted(r.rows_below_min_k, r.rows, Vec::new())
+    });
+    if let Some(kv) = kv {
+        if let Some(written) = kv.get("txanon.privacy.k") {
+            let same = *written == r.k.to_string();
+            out.push(Finding::new(
+                "output.privacy.metadata",
+                if same { Status::Pass } else { Status::Fail },
+                file,
+                None,
+                if same {
+                    "txanon.privacy.k matches the recomputed k".to_string()
+                } else {
+                    format!(
+                        "txanon.privacy.k = {written} but the recomputed k is {}",
+                        r.k
+                    )
+                },
+            ));
+        }
+    }
+    for l in &r.l_diversity {
+        out.push(Finding::new(
+            "output.privacy.l",
+            Status::Info,
+            file,
+            Some(&l.column),
+            format!(
+                "l-diversity l = {} ({} classes with a single value)",
+                l.l, l.classes_with_one_value
+            ),
+        ));
+    }
+    if let Some(u) = &r.unicity {
+        for f in &u.figures {
+            out.push(
+                Finding::new(
+                    "output.privacy.unicity",
+                    Status::Info,
+                    file,
+                    Some(&u.entity),
+                    format!(
+                        "entities unique on p = {} of their own points (seed {})",
+                        f.p, u.seed
+                    ),
+                )
+                .counted(f.unique, f.entities, Vec::new()),
+            );
+        }
+    }
     Ok(out)
 }
 

@@ -6,6 +6,7 @@ use anyhow::{Context, Result};
 
 use crate::cli::{AnonymizeArgs, Engine};
 use crate::exit::ExitCode;
+use crate::io::source::expand_inputs;
 use crate::key::MasterKey;
 use crate::messages::Messages;
 use crate::pipeline::{anonymize, AnonymizeOptions, Summary};
@@ -43,13 +44,21 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
             .map(|n| n.get())
             .unwrap_or(1)
     });
+    let inputs = expand_inputs(&args.inputs)?;
+    // A directory output is asked for explicitly (a trailing '/' or
+    // --partition-by): `-o existing_dir` is refused rather than filled.
+    let directory =
+        args.partition_by.is_some() || args.output.as_os_str().to_string_lossy().ends_with('/');
     let opts = AnonymizeOptions {
         threads,
         drop_undeclared: args.drop_undeclared,
         max_bad_rows: args.max_bad_rows,
         batch_rows: usize::try_from(args.batch_rows).unwrap_or(8192),
-        row_group_rows: usize::try_from(args.row_group_rows).unwrap_or(131072),
-        ..AnonymizeOptions::new(args.inputs.clone(), args.output.clone())
+        row_group_rows: args.row_group_rows.and_then(|r| usize::try_from(r).ok()),
+        directory,
+        partition_by: args.partition_by.clone(),
+        manifest: args.manifest.clone(),
+        ..AnonymizeOptions::new(inputs, output_path(&args.output))
     };
     msg.catch_signals();
     let summary = anonymize(&schema, &key, &opts, msg).with_context(|| {
@@ -72,6 +81,18 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
         msg.block(&render(&summary));
     }
     Ok(ExitCode::Success)
+}
+
+/// The output path without a trailing '/' (a directory output is renamed
+/// into place by name).
+fn output_path(p: &std::path::Path) -> std::path::PathBuf {
+    let text = p.to_string_lossy();
+    let trimmed = text.trim_end_matches('/');
+    if trimmed.is_empty() {
+        p.to_path_buf()
+    } else {
+        std::path::PathBuf::from(trimmed)
+    }
 }
 
 /// The one-screen text summary.
@@ -140,12 +161,56 @@ pub fn render(s: &Summary) -> String {
             "  * invalid values tokenized under <namespace>.invalid"
         );
     }
+    if s.inputs.len() > 1 {
+        let mut kinds: std::collections::BTreeMap<String, usize> = Default::default();
+        for i in &s.inputs {
+            let kind = match i.compression {
+                "none" | "parquet" => i.format.to_string(),
+                c => format!("{} ({c})", i.format),
+            };
+            *kinds.entry(kind).or_insert(0) += 1;
+        }
+        let kinds: Vec<String> = kinds.iter().map(|(k, n)| format!("{n} {k}")).collect();
+        let _ = writeln!(
+            out,
+            "  inputs: {} files: {}",
+            s.inputs.len(),
+            kinds.join(", ")
+        );
+    }
+    for i in s
+        .inputs
+        .iter()
+        .filter(|i| !i.numeric_text_columns.is_empty())
+    {
+        let _ = writeln!(
+            out,
+            "  note: {} stores {} as numbers; read as decimal text (a leading '+' or '0' lost at export cannot be recovered)",
+            i.path.display(),
+            i.numeric_text_columns.join(", ")
+        );
+    }
+    if !s.files.is_empty() {
+        let _ = writeln!(
+            out,
+            "  wrote {} part file(s){}",
+            s.files.len(),
+            s.partition_by
+                .as_ref()
+                .map_or(String::new(), |p| format!(" partitioned by {p}"))
+        );
+    }
     if !s.undeclared_dropped.is_empty() {
         let _ = writeln!(
             out,
             "  undeclared columns dropped: {}",
             s.undeclared_dropped.join(", ")
         );
+    }
+    if let Some(p) = &s.privacy {
+        for line in p.lines() {
+            let _ = writeln!(out, "  {line}");
+        }
     }
     for b in s.bad_row_list.iter().take(20) {
         let _ = writeln!(out, "  skipped {b}");

@@ -20,7 +20,8 @@ pub fn run(args: &CheckArgs, _msg: &Messages) -> Result<ExitCode> {
         (None, Some(_)) => Some(MasterKey::load(None)?.0),
         (None, None) => None,
     };
-    let findings = check_files(&schema, &args.files, key.as_ref(), args.sample)?;
+    let files = crate::io::source::expand_inputs(&args.files)?;
+    let findings = check_files(&schema, &files, key.as_ref(), args.sample)?;
     let report = Report::new("check", findings);
     emit(&report, args.format)
 }

@@ -16,6 +16,7 @@ pub fn run(args: &ScanArgs, _msg: &Messages) -> Result<ExitCode> {
             args.region
         );
     }
-    let findings = scan_files(&args.files, Some(&args.region), args.sample)?;
+    let files = crate::io::source::expand_inputs(&args.files)?;
+    let findings = scan_files(&files, Some(&args.region), args.sample)?;
     crate::cmd::check::emit(&Report::new("scan", findings), args.format)
 }

@@ -11,9 +11,9 @@
 //! Errors from arrow-csv are never shown as is (some quote field values): only
 //! the record number is taken from them, and mapped back to a physical line.
 
-use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use arrow_array::{RecordBatch, StringArray};
@@ -21,8 +21,48 @@ use arrow_csv::reader::{Decoder, ReaderBuilder};
 use arrow_schema::{DataType, Field, Schema as ArrowSchema};
 
 use crate::error::{Error, Result};
+use crate::io::source::{open_text, Compression, TextEncoding, TextStream};
 
 const READ_BLOCK: usize = 4 << 20;
+
+/// The bytes that structure a CSV file (`[input]` delimiter, quote, escape, comment).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dialect {
+    /// Field separator.
+    pub delimiter: u8,
+    /// Quote that opens a quoted field at the start of a field.
+    pub quote: u8,
+    /// Inside a quoted field, makes the next byte literal (doubled quotes work too).
+    pub escape: Option<u8>,
+    /// A record starting with this byte is a comment line and is skipped.
+    pub comment: Option<u8>,
+}
+
+impl Default for Dialect {
+    fn default() -> Self {
+        Dialect {
+            delimiter: b',',
+            quote: b'"',
+            escape: None,
+            comment: None,
+        }
+    }
+}
+
+impl Dialect {
+    fn scanner(&self) -> Scanner {
+        Scanner::new(self.delimiter, Some(self.quote), self.escape, self.comment)
+    }
+
+    fn csv_core(&self) -> csv_core::Reader {
+        csv_core::ReaderBuilder::new()
+            .delimiter(self.delimiter)
+            .quote(self.quote)
+            .escape(self.escape)
+            .comment(self.comment)
+            .build()
+    }
+}
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// One input file, opened, with its header read.
@@ -31,7 +71,9 @@ pub struct CsvInput {
     pub path: PathBuf,
     /// Column names from the header (or the schema's names when there is none).
     pub columns: Vec<String>,
-    chunker: Chunker<File>,
+    /// How the file is compressed.
+    pub compression: Compression,
+    chunker: Chunker<TextStream>,
 }
 
 impl std::fmt::Debug for CsvInput {
@@ -68,11 +110,19 @@ pub struct BadRecord {
 }
 
 impl CsvInput {
-    /// Open `path` and read its header. With `header = false`, `declared`
-    /// gives the column names, matched by position.
-    pub fn open(path: &Path, delimiter: u8, header: bool, declared: &[String]) -> Result<CsvInput> {
-        let file = File::open(path).map_err(|e| Error::io(path, e))?;
-        let mut chunker = Chunker::new(file, delimiter);
+    /// Open `path` (decompressing and transcoding it) and read its header.
+    /// With `header = false`, `declared` gives the column names, matched by
+    /// position. `raw_bytes` counts the file bytes consumed.
+    pub fn open(
+        path: &Path,
+        dialect: Dialect,
+        encoding: TextEncoding,
+        header: bool,
+        declared: &[String],
+        raw_bytes: Arc<AtomicU64>,
+    ) -> Result<CsvInput> {
+        let (stream, compression) = open_text(path, encoding, raw_bytes)?;
+        let mut chunker = Chunker::new(stream, dialect.scanner());
         let columns = if header {
             let rec = chunker
                 .next_record()
@@ -81,7 +131,7 @@ impl CsvInput {
                     path: path.to_path_buf(),
                     message: "file is empty: no header record".into(),
                 })?;
-            parse_header(&rec, delimiter).map_err(|message| Error::Header {
+            parse_header(&rec, &dialect).map_err(|message| Error::Header {
                 path: path.to_path_buf(),
                 message,
             })?
@@ -91,7 +141,25 @@ impl CsvInput {
         Ok(CsvInput {
             path: path.to_path_buf(),
             columns,
+            compression,
             chunker,
+        })
+    }
+
+    /// Open an NDJSON file (decompressing and transcoding it); its columns
+    /// are the keys of its first record.
+    pub fn open_lines(
+        path: &Path,
+        encoding: TextEncoding,
+        raw_bytes: Arc<AtomicU64>,
+    ) -> Result<CsvInput> {
+        let columns = crate::io::json::first_record_keys(path, encoding)?;
+        let (stream, compression) = open_text(path, encoding, raw_bytes)?;
+        Ok(CsvInput {
+            path: path.to_path_buf(),
+            columns,
+            compression,
+            chunker: Chunker::new(stream, Scanner::lines()),
         })
     }
 
@@ -122,17 +190,22 @@ impl CsvInput {
     }
 }
 
-fn parse_header(rec: &[u8], delimiter: u8) -> Result<Vec<String>, String> {
+fn parse_header(rec: &[u8], dialect: &Dialect) -> Result<Vec<String>, String> {
     let rec = rec.strip_prefix(UTF8_BOM).unwrap_or(rec);
     let mut line = rec.to_vec();
     line.push(b'\n');
-    let mut reader = csv_core::ReaderBuilder::new().delimiter(delimiter).build();
+    let mut reader = dialect.csv_core();
     let mut out = vec![0u8; line.len() + 16];
-    let mut ends = vec![0usize; line.len() + 2];
+    // A record has at most one field more than it has delimiters (sizing this
+    // by bytes took 8 bytes per header byte: 800 MB for a 100 MB header).
+    let fields = line.iter().filter(|&&b| b == dialect.delimiter).count() + 1;
+    let mut ends = vec![0usize; fields + 1];
     let (result, _, _, nends) = reader.read_record(&line, &mut out, &mut ends);
     if !matches!(result, csv_core::ReadRecordResult::Record) {
         return Err("header record could not be parsed".into());
     }
+    // csv-core reports `nends <= ends.len()` field ends, ascending, each
+    // within `out`: the slices below are in bounds.
     let mut names = Vec::with_capacity(nends);
     let mut start = 0;
     for &end in &ends[..nends] {
@@ -149,14 +222,36 @@ fn parse_header(rec: &[u8], delimiter: u8) -> Result<Vec<String>, String> {
 pub struct DecodePlan {
     schema: Arc<ArrowSchema>,
     projection: Vec<usize>,
-    delimiter: u8,
+    dialect: Dialect,
+    nulls: Option<regex::Regex>,
     names: Vec<String>,
+}
+
+/// The regular expression arrow-csv uses to read `null_values` as nulls;
+/// `None` for arrow-csv's default (only the empty string).
+pub fn null_regex(values: &[String]) -> Option<regex::Regex> {
+    if values.len() == 1 && values[0].is_empty() {
+        return None;
+    }
+    let alternatives: Vec<String> = values.iter().map(|v| regex::escape(v)).collect();
+    // Never matches when the list is empty: every value is data.
+    let pattern = if alternatives.is_empty() {
+        r"\A\b\B\z".to_string()
+    } else {
+        format!(r"\A(?:{})\z", alternatives.join("|"))
+    };
+    regex::Regex::new(&pattern).ok()
 }
 
 impl DecodePlan {
     /// `columns` are the file's column names; `projection` the (ascending)
     /// indices to decode.
-    pub fn new(columns: &[String], projection: Vec<usize>, delimiter: u8) -> DecodePlan {
+    pub fn new(
+        columns: &[String],
+        projection: Vec<usize>,
+        dialect: Dialect,
+        nulls: Option<regex::Regex>,
+    ) -> DecodePlan {
         let fields: Vec<Field> = columns
             .iter()
             .enumerate()
@@ -165,18 +260,29 @@ impl DecodePlan {
         DecodePlan {
             schema: Arc::new(ArrowSchema::new(fields)),
             projection,
-            delimiter,
+            dialect,
+            nulls,
             names: columns.to_vec(),
         }
     }
 
     fn decoder(&self, records: usize) -> Decoder {
-        ReaderBuilder::new(self.schema.clone())
+        let mut builder = ReaderBuilder::new(self.schema.clone())
             .with_header(false)
-            .with_delimiter(self.delimiter)
+            .with_delimiter(self.dialect.delimiter)
+            .with_quote(self.dialect.quote)
             .with_batch_size(records.max(1) + 1)
-            .with_projection(self.projection.clone())
-            .build_decoder()
+            .with_projection(self.projection.clone());
+        if let Some(e) = self.dialect.escape {
+            builder = builder.with_escape(e);
+        }
+        if let Some(c) = self.dialect.comment {
+            builder = builder.with_comment(c);
+        }
+        if let Some(n) = &self.nulls {
+            builder = builder.with_null_regex(n.clone());
+        }
+        builder.build_decoder()
     }
 
     /// Decode a chunk into one batch of the projected string columns. Bad
@@ -198,7 +304,7 @@ impl DecodePlan {
 
     /// Record spans of a chunk (for mapping rows back to lines).
     pub fn record_spans(&self, chunk: &Chunk) -> Vec<(usize, usize, u64)> {
-        record_spans(&chunk.data, chunk.first_line, self.delimiter)
+        spans_with(&chunk.data, chunk.first_line, self.dialect.scanner())
     }
 
     fn boundary_mismatch(&self, line: u64) -> DecodedChunk {
@@ -217,6 +323,18 @@ impl DecodePlan {
     }
 
     fn decode_range(&self, data: &[u8], records: usize) -> Result<RecordBatch, DecodeFailure> {
+        // arrow-csv checks UTF-8 on the fields' bytes joined together, so a
+        // character split by a delimiter (`\xe6,\xb5\x99`) passes, and the field
+        // slices it hands out are not UTF-8 (undefined behaviour; found by the
+        // csv_to_batch fuzz target). Check the raw bytes first: fields of valid
+        // UTF-8 text cut at ASCII delimiters and quotes are valid UTF-8.
+        if let Err(e) = std::str::from_utf8(data) {
+            return Err(DecodeFailure::invalid_utf8(
+                data,
+                e.valid_up_to(),
+                &self.dialect,
+            ));
+        }
         let mut decoder = self.decoder(records);
         let mut offset = 0;
         loop {
@@ -254,6 +372,10 @@ impl DecodePlan {
     }
 
     /// Decode record by record runs, isolating the bad ones.
+    ///
+    /// Indexing: `start < spans.len()` in the loop, `bad_idx` is clamped to
+    /// `spans.len() - 1`, and spans are ascending byte ranges of `chunk.data`
+    /// (from [`record_spans`] over the same bytes), so no index can be out of range.
     fn decode_slowly(&self, chunk: &Chunk) -> DecodedChunk {
         let spans = self.record_spans(chunk);
         let mut batches = Vec::new();
@@ -350,8 +472,34 @@ struct DecodeFailure {
 }
 
 impl DecodeFailure {
+    /// The first invalid byte is at `at` in `data`: its record (1-based, as
+    /// arrow-csv counts) and field (quote-aware count of delimiters before it).
+    fn invalid_utf8(data: &[u8], at: usize, dialect: &Dialect) -> DecodeFailure {
+        let spans = spans_with(data, 1, dialect.scanner());
+        let k = spans.iter().position(|s| s.1 > at);
+        let field = k.and_then(|k| data.get(spans[k].0..at)).map(|before| {
+            let mut quoted = false;
+            let mut field = 0;
+            for &b in before {
+                if b == dialect.quote {
+                    quoted = !quoted;
+                } else if b == dialect.delimiter && !quoted {
+                    field += 1;
+                }
+            }
+            field
+        });
+        DecodeFailure {
+            record: k.map(|k| k + 1),
+            field,
+            rule: "invalid UTF-8".into(),
+            boundary: false,
+        }
+    }
+
     fn from_arrow(message: &str) -> DecodeFailure {
         let number_after = |key: &str| -> Option<usize> {
+            // `find` gives a char boundary; adding the key's length keeps it one.
             let rest = &message[message.find(key)? + key.len()..];
             let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
             digits.parse().ok()
@@ -392,10 +540,12 @@ impl DecodeFailure {
     }
 }
 
+/// Byte spans `(start, end, line)` of records.
+pub type RecordSpans = Vec<(usize, usize, u64)>;
+
 /// Byte spans `(start, end, line)` of the non-blank records in `data`.
-pub fn record_spans(data: &[u8], first_line: u64, delimiter: u8) -> Vec<(usize, usize, u64)> {
+pub(crate) fn spans_with(data: &[u8], first_line: u64, mut scanner: Scanner) -> RecordSpans {
     let mut spans = Vec::new();
-    let mut scanner = Scanner::new(delimiter, b'"');
     let (mut i, mut newlines, mut start, mut start_line) = (0, 0u64, 0, first_line);
     while let Some((end, blank)) = scanner.next_end(data, &mut i, true, &mut newlines) {
         if !blank {
@@ -420,29 +570,54 @@ enum ScanState {
     InQuoted,
     /// Just after a quote inside a quoted field: a second quote is an escaped quote.
     QuoteInQuoted,
+    /// Just after the escape byte inside a quoted field: the next byte is literal.
+    EscapeInQuoted,
+    /// In a comment line (started by the comment byte at a record start): runs to LF.
+    Comment,
 }
 
 /// Finds record ends the way csv-core (arrow-csv's parser) reads RFC 4180:
 /// a quote opens a quoted field only at the start of a field, a doubled
-/// quote inside one is literal, CR, LF and CRLF end records outside quoted
-/// fields, and empty records (blank lines) are skipped.
+/// quote (or the escape byte followed by any byte) inside one is literal,
+/// CR, LF and CRLF end records outside quoted fields, empty records (blank
+/// lines) are skipped, and so are comment lines: a record that starts with
+/// the comment byte runs to the next LF. Without a quote byte (NDJSON
+/// lines) every CR, LF or CRLF ends a record.
 #[derive(Debug, Clone)]
-struct Scanner {
+pub(crate) struct Scanner {
     state: ScanState,
     delimiter: u8,
-    quote: u8,
+    quote: Option<u8>,
+    escape: Option<u8>,
+    comment: Option<u8>,
     /// Bytes of the current record so far (terminators excluded).
     record_len: usize,
 }
 
 impl Scanner {
-    fn new(delimiter: u8, quote: u8) -> Scanner {
+    pub(crate) fn new(
+        delimiter: u8,
+        quote: Option<u8>,
+        escape: Option<u8>,
+        comment: Option<u8>,
+    ) -> Scanner {
         Scanner {
             state: ScanState::FieldStart,
             delimiter,
             quote,
+            escape,
+            comment,
             record_len: 0,
         }
+    }
+
+    /// A scanner for line-delimited records (NDJSON): no quoting.
+    pub(crate) fn lines() -> Scanner {
+        Scanner::new(b'\n', None, None, None)
+    }
+
+    fn fresh(&self) -> Scanner {
+        Scanner::new(self.delimiter, self.quote, self.escape, self.comment)
     }
 
     /// Scan `buf` from `*i` to the next record end. Returns `(end, blank)`
@@ -458,15 +633,43 @@ impl Scanner {
     ) -> Option<(usize, bool)> {
         while *i < buf.len() {
             let b = buf[*i];
-            if self.state == ScanState::InQuoted {
-                if b == self.quote {
-                    self.state = ScanState::QuoteInQuoted;
-                } else if b == b'\n' {
-                    *newlines += 1;
+            match self.state {
+                ScanState::InQuoted => {
+                    if Some(b) == self.quote {
+                        self.state = ScanState::QuoteInQuoted;
+                    } else if Some(b) == self.escape {
+                        self.state = ScanState::EscapeInQuoted;
+                    } else if b == b'\n' {
+                        *newlines += 1;
+                    }
+                    self.record_len += 1;
+                    *i += 1;
+                    continue;
                 }
-                self.record_len += 1;
-                *i += 1;
-                continue;
+                ScanState::EscapeInQuoted => {
+                    if b == b'\n' {
+                        *newlines += 1;
+                    }
+                    self.state = ScanState::InQuoted;
+                    self.record_len += 1;
+                    *i += 1;
+                    continue;
+                }
+                ScanState::Comment => {
+                    *i += 1;
+                    if b == b'\n' {
+                        *newlines += 1;
+                        self.state = ScanState::FieldStart;
+                        return Some((*i, true));
+                    }
+                    continue;
+                }
+                ScanState::FieldStart if self.record_len == 0 && Some(b) == self.comment => {
+                    self.state = ScanState::Comment;
+                    *i += 1;
+                    continue;
+                }
+                _ => {}
             }
             if b == b'\n' || b == b'\r' {
                 let mut end = *i + 1;
@@ -488,8 +691,8 @@ impl Scanner {
             }
             self.record_len += 1;
             self.state = match self.state {
-                ScanState::FieldStart if b == self.quote => ScanState::InQuoted,
-                ScanState::QuoteInQuoted if b == self.quote => ScanState::InQuoted,
+                ScanState::FieldStart if Some(b) == self.quote => ScanState::InQuoted,
+                ScanState::QuoteInQuoted if Some(b) == self.quote => ScanState::InQuoted,
                 _ if b == self.delimiter => ScanState::FieldStart,
                 _ => ScanState::InField,
             };
@@ -523,11 +726,11 @@ struct Chunker<R> {
 }
 
 impl<R: Read> Chunker<R> {
-    fn new(reader: R, delimiter: u8) -> Chunker<R> {
+    pub(crate) fn new(reader: R, scanner: Scanner) -> Chunker<R> {
         Chunker {
             reader,
             buf: Vec::new(),
-            scanner: Scanner::new(delimiter, b'"'),
+            scanner,
             scanned: 0,
             cut: 0,
             records: 0,
@@ -617,7 +820,7 @@ impl<R: Read> Chunker<R> {
                     self.buf.truncate(cut);
                     self.scanned = cut;
                     self.newlines = nl;
-                    self.scanner = Scanner::new(self.scanner.delimiter, self.scanner.quote);
+                    self.scanner = self.scanner.fresh();
                     if recs == 0 {
                         return Ok(None);
                     }
@@ -660,7 +863,7 @@ mod tests {
     use super::*;
 
     fn chunks(text: &str, max: usize) -> Vec<(String, u64, usize)> {
-        let mut c = Chunker::new(text.as_bytes(), b',');
+        let mut c = Chunker::new(text.as_bytes(), Dialect::default().scanner());
         let mut out = Vec::new();
         while let Some((d, l, n)) = c.next_chunk(max).unwrap() {
             out.push((String::from_utf8(d).unwrap(), l, n));
@@ -692,7 +895,7 @@ mod tests {
     }
 
     fn trickle_chunks(text: &[u8], max: usize) -> Vec<(Vec<u8>, u64, usize)> {
-        let mut c = Chunker::new(Trickle(text), b',');
+        let mut c = Chunker::new(Trickle(text), Dialect::default().scanner());
         let mut out = Vec::new();
         while let Some(chunk) = c.next_chunk(max).unwrap() {
             out.push(chunk);
@@ -707,7 +910,7 @@ mod tests {
         let chunks = trickle_chunks(text, 100);
         assert_eq!(chunks.len(), 1);
         assert_eq!(chunks[0].2, 5);
-        let spans = record_spans(text, 1, b',');
+        let spans = spans_with(text, 1, Dialect::default().scanner());
         assert_eq!(
             spans.iter().map(|s| s.2).collect::<Vec<_>>(),
             vec![1, 2, 3, 4, 6]
@@ -724,16 +927,19 @@ mod tests {
             let joined: Vec<u8> = chunks.iter().flat_map(|c| c.0.clone()).collect();
             assert_eq!(joined, text.to_vec());
         }
-        let lines: Vec<u64> = record_spans(text, 1, b',').iter().map(|s| s.2).collect();
+        let lines: Vec<u64> = spans_with(text, 1, Dialect::default().scanner())
+            .iter()
+            .map(|s| s.2)
+            .collect();
         assert_eq!(lines, vec![1, 2, 3, 3, 5]);
     }
 
     #[test]
     fn decoder_and_scanner_agree_on_tricky_records() {
         let cols: Vec<String> = vec!["x".into(), "y".into()];
-        let plan = DecodePlan::new(&cols, vec![0, 1], b',');
+        let plan = DecodePlan::new(&cols, vec![0, 1], Dialect::default(), None);
         let data = b"1,5\" screen\n2,\"a\"\"b\"\n3,\"multi\nline\"\r\n4,y\r5,z".to_vec();
-        let records = record_spans(&data, 1, b',').len();
+        let records = spans_with(&data, 1, Dialect::default().scanner()).len();
         let chunk = Chunk {
             file: 0,
             first_line: 1,
@@ -755,14 +961,17 @@ mod tests {
         let got = chunks("a\n\n\nb\n", 10);
         assert_eq!(got, vec![("a\n\n\nb\n".to_string(), 1, 2)]);
         assert_eq!(
-            record_spans(b"a\n\n\nb\n", 1, b','),
+            spans_with(b"a\n\n\nb\n", 1, Dialect::default().scanner()),
             vec![(0, 2, 1), (4, 6, 4)]
         );
     }
 
     #[test]
     fn unterminated_quote_is_reported_with_its_line() {
-        let mut c = Chunker::new(&b"a,b\n1,2\n3,\"oops\n4,5\n"[..], b',');
+        let mut c = Chunker::new(
+            &b"a,b\n1,2\n3,\"oops\n4,5\n"[..],
+            Dialect::default().scanner(),
+        );
         let (_, _, n) = c.next_chunk(100).unwrap().unwrap();
         assert_eq!(n, 2);
         assert_eq!(c.unterminated, Some(3));
@@ -770,14 +979,14 @@ mod tests {
 
     #[test]
     fn header_with_bom_and_quotes() {
-        let names = parse_header(b"\xEF\xBB\xBFa,\"b,c\",d", b',').unwrap();
+        let names = parse_header(b"\xEF\xBB\xBFa,\"b,c\",d", &Dialect::default()).unwrap();
         assert_eq!(names, vec!["a", "b,c", "d"]);
     }
 
     #[test]
     fn bad_records_are_isolated_with_lines() {
         let cols: Vec<String> = vec!["x".into(), "y".into()];
-        let plan = DecodePlan::new(&cols, vec![0, 1], b',');
+        let plan = DecodePlan::new(&cols, vec![0, 1], Dialect::default(), None);
         let data = b"1,2\n3\n5,6\n7,\xff\n9,10\n".to_vec();
         let chunk = Chunk {
             file: 0,

@@ -1,36 +1,142 @@
-//! Parquet output: typed, zstd-compressed, with `txanon.*` provenance
-//! metadata, written atomically.
+//! Parquet output: typed, compressed, with `txanon.*` provenance metadata,
+//! written atomically, as one file or as a (Hive-partitioned) directory.
 //!
-//! The file is written under a temporary name beside the target
+//! A single file is written under a temporary name beside the target
 //! (`.NAME.txanon-tmp-PID`), fsync'd, and renamed over the target only when
-//! the whole run succeeded. An error, a panic or an interrupt drops the
-//! [`ParquetSink`] without [`ParquetSink::finish`], which removes the
-//! temporary file: the target path never holds a partial file.
+//! the whole run succeeded. A directory output is built the same way: every
+//! part file and the `_manifest.json` are written inside a temporary
+//! directory `.NAME.txanon-tmp-PID` beside the target, which is renamed to
+//! the target at the end. An error, a panic or an interrupt drops the sink
+//! without `finish`, which removes the temporary file or directory: the
+//! target path never holds a partial result.
 //!
 //! Row groups are cut at a fixed number of rows regardless of how input
 //! batches were sized, so the bytes written depend only on the data, the
-//! schema and the key, never on thread count or batch size.
+//! schema and the key, never on thread count or batch size. In a partitioned
+//! output each partition's rows keep input order; when the rows waiting in
+//! all partitions exceed a budget, the partition holding the most is written
+//! out as a shorter row group. That choice depends only on the row sequence,
+//! so partitioned output is just as reproducible, and memory stays bounded
+//! by the budget, not by the number of partitions.
 
+use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
-use arrow_schema::Schema as ArrowSchema;
+use arrow_array::cast::AsArray;
+use arrow_array::types::Date32Type;
+use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
+use arrow_schema::{DataType, Schema as ArrowSchema};
+use parquet::arrow::arrow_writer::{
+    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn,
+    ArrowRowGroupWriterFactory,
+};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
+use rayon::iter::{IntoParallelIterator, ParallelIterator};
 
 use crate::error::{Error, Result};
+use crate::schema::{OutputCompression, OutputOptions};
 
 /// Default rows per row group.
 pub const DEFAULT_ROW_GROUP_ROWS: usize = 128 * 1024;
 
-/// Suffix marking txanon's temporary output files.
+/// Suffix marking txanon's temporary outputs.
 pub const TMP_MARKER: &str = ".txanon-tmp-";
 
-/// Removes the temporary file unless committed.
+/// The manifest's file name inside a directory output.
+pub const MANIFEST: &str = "_manifest.json";
+
+/// Partitions a directory output may have (each keeps a file open).
+pub const MAX_PARTITIONS: usize = 4096;
+
+/// Most rows between two checks of a directory output's memory budget.
+pub const BUDGET_CHECK_ROWS: usize = 4096;
+
+/// Distinct values a token column's bloom filter is sized for, per row group.
+pub const BLOOM_MAX_NDV: u64 = 16_384;
+
+/// Hive's name for the partition of null values.
+pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
+
+/// Writer settings that do not depend on the data.
+#[derive(Debug, Clone)]
+pub struct WriterSettings {
+    /// Threads that encode and compress a row group's columns in parallel
+    /// (the run's worker pool); `None` encodes on the calling thread.
+    pub encode_pool: Option<Arc<rayon::ThreadPool>>,
+    /// Codec, dictionary, bloom filters and their overrides.
+    pub output: OutputOptions,
+    /// Rows per row group.
+    pub row_group_rows: usize,
+    /// Output names of token columns (statistics and bloom filters).
+    pub token_columns: Vec<String>,
+    /// Footer metadata written into every file.
+    pub metadata: Vec<(String, String)>,
+}
+
+impl WriterSettings {
+    /// Parquet writer properties for `schema` (the columns of one file).
+    fn properties(&self, schema: &ArrowSchema) -> WriterProperties {
+        let compression = match self.output.compression {
+            OutputCompression::Zstd(l) => {
+                Compression::ZSTD(ZstdLevel::try_new(l).unwrap_or_default())
+            }
+            OutputCompression::Snappy => Compression::SNAPPY,
+            OutputCompression::Lz4 => Compression::LZ4_RAW,
+            OutputCompression::None => Compression::UNCOMPRESSED,
+        };
+        let mut b = WriterProperties::builder()
+            .set_compression(compression)
+            .set_dictionary_enabled(self.output.dictionary)
+            .set_max_row_group_row_count(Some(self.row_group_rows))
+            .set_key_value_metadata(Some(
+                self.metadata
+                    .iter()
+                    .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
+                    .collect(),
+            ));
+        for field in schema.fields() {
+            let name = field.name();
+            let path = ColumnPath::from(name.as_str());
+            let overrides = self.output.columns.get(name);
+            if let Some(d) = overrides.and_then(|o| o.dictionary) {
+                b = b.set_column_dictionary_enabled(path.clone(), d);
+            }
+            if self.token_columns.contains(name) {
+                b = b.set_column_statistics_enabled(path.clone(), EnabledStatistics::Page);
+                let bloom = overrides
+                    .and_then(|o| o.bloom_filter)
+                    .unwrap_or(self.output.bloom_filters);
+                if bloom {
+                    // Sized for up to 16384 distinct tokens per row group (a
+                    // 128 Ki-row group of a dump where customers recur ~10
+                    // times), then folded down by the writer to what the
+                    // values need. The cap bounds the memory each open file
+                    // holds (partitioned outputs keep many open); more
+                    // distinct values only raise the false-positive rate.
+                    b = b
+                        .set_column_bloom_filter_enabled(path.clone(), true)
+                        .set_column_bloom_filter_fpp(path.clone(), 0.05)
+                        .set_column_bloom_filter_max_ndv(
+                            path,
+                            (self.row_group_rows as u64).min(BLOOM_MAX_NDV),
+                        );
+                }
+            } else if overrides.and_then(|o| o.bloom_filter) == Some(true) {
+                b = b.set_column_bloom_filter_enabled(path, true);
+            }
+        }
+        b.build()
+    }
+}
+
+/// Removes the temporary file or directory unless committed.
 struct TempGuard {
     path: PathBuf,
     armed: bool,
@@ -39,29 +145,12 @@ struct TempGuard {
 impl Drop for TempGuard {
     fn drop(&mut self) {
         if self.armed {
-            let _ = std::fs::remove_file(&self.path);
+            if self.path.is_dir() {
+                let _ = std::fs::remove_dir_all(&self.path);
+            } else {
+                let _ = std::fs::remove_file(&self.path);
+            }
         }
-    }
-}
-
-/// Streams record batches into a Parquet file that appears only on success.
-pub struct ParquetSink {
-    target: PathBuf,
-    guard: TempGuard,
-    writer: Option<ArrowWriter<File>>,
-    schema: Arc<ArrowSchema>,
-    pending: Vec<RecordBatch>,
-    pending_rows: usize,
-    row_group_rows: usize,
-    rows: u64,
-}
-
-impl std::fmt::Debug for ParquetSink {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ParquetSink")
-            .field("target", &self.target)
-            .field("rows", &self.rows)
-            .finish_non_exhaustive()
     }
 }
 
@@ -75,9 +164,10 @@ pub fn temp_path_for(target: &Path) -> PathBuf {
     target.with_file_name(tmp)
 }
 
-/// Remove temporary files of earlier runs for the same target whose process
-/// is gone (killed with SIGKILL, power loss): `.NAME.txanon-tmp-PID` where no
-/// process PID exists. Temporary files of live runs are left alone.
+/// Remove temporary files or directories of earlier runs for the same target
+/// whose process is gone (killed with SIGKILL, power loss):
+/// `.NAME.txanon-tmp-PID` where no process PID exists. Temporary outputs of
+/// live runs are left alone.
 pub fn remove_stale_temps(target: &Path) {
     let Some(name) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
         return;
@@ -99,7 +189,13 @@ pub fn remove_stale_temps(target: &Path) {
             continue;
         };
         if pid != std::process::id() && !process_alive(pid) {
-            let _ = std::fs::remove_file(entry.path());
+            let path = entry.path();
+            let is_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
+            if is_dir {
+                let _ = std::fs::remove_dir_all(path);
+            } else {
+                let _ = std::fs::remove_file(path);
+            }
         }
     }
 }
@@ -112,60 +208,80 @@ fn process_alive(pid: u32) -> bool {
     }
 }
 
-impl ParquetSink {
-    /// Create the temporary file and the writer. `metadata` goes into the footer.
-    pub fn create(
-        target: &Path,
+fn sync_dir(dir: &Path) {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// One Parquet file being written: rows are queued and cut into row groups
+/// of a fixed size, whose columns are encoded and compressed in parallel.
+///
+/// Each column chunk is encoded by its own [`ArrowColumnWriter`] from the
+/// whole row group at once and the chunks are appended in column order, which
+/// is exactly what `ArrowWriter` does on one thread: the bytes do not depend
+/// on the number of threads.
+struct PartFile {
+    /// Shown in errors (the final path, not the temporary one).
+    shown: PathBuf,
+    writer: Option<SerializedFileWriter<File>>,
+    factory: ArrowRowGroupWriterFactory,
+    pool: Option<Arc<rayon::ThreadPool>>,
+    schema: Arc<ArrowSchema>,
+    pending: Vec<RecordBatch>,
+    pending_rows: usize,
+    row_group_rows: usize,
+    row_groups: usize,
+    rows: u64,
+}
+
+impl PartFile {
+    fn create(
+        path: &Path,
+        shown: &Path,
         schema: Arc<ArrowSchema>,
-        metadata: Vec<(String, String)>,
-        row_group_rows: usize,
-    ) -> Result<ParquetSink> {
-        remove_stale_temps(target);
-        let tmp = temp_path_for(target);
+        settings: &WriterSettings,
+    ) -> Result<PartFile> {
         let file = OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(&tmp)
-            .map_err(|e| Error::io(&tmp, e))?;
-        let guard = TempGuard {
-            path: tmp,
-            armed: true,
+            .open(path)
+            .map_err(|e| Error::io(path, e))?;
+        let props = settings.properties(&schema);
+        let err = |e: parquet::errors::ParquetError| Error::Parquet {
+            path: shown.to_path_buf(),
+            message: e.to_string(),
         };
-        let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).unwrap_or_default()))
-            .set_max_row_group_row_count(Some(row_group_rows))
-            .set_key_value_metadata(Some(
-                metadata
-                    .into_iter()
-                    .map(|(k, v)| KeyValue::new(k, v))
-                    .collect(),
-            ))
-            .build();
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| {
-            Error::Parquet {
-                path: target.to_path_buf(),
-                message: e.to_string(),
-            }
-        })?;
-        Ok(ParquetSink {
-            target: target.to_path_buf(),
-            guard,
+        let (writer, factory) = ArrowWriter::try_new(file, schema.clone(), Some(props))
+            .and_then(ArrowWriter::into_serialized_writer)
+            .map_err(err)?;
+        Ok(PartFile {
+            shown: shown.to_path_buf(),
             writer: Some(writer),
+            factory,
+            pool: settings.encode_pool.clone(),
             schema,
             pending: Vec::new(),
             pending_rows: 0,
-            row_group_rows: row_group_rows.max(1),
+            row_group_rows: settings.row_group_rows.max(1),
+            row_groups: 0,
             rows: 0,
         })
     }
 
-    /// Rows accepted so far.
-    pub fn rows(&self) -> u64 {
-        self.rows
+    fn error(&self, message: String) -> Error {
+        Error::Parquet {
+            path: self.shown.clone(),
+            message,
+        }
     }
 
-    /// Queue a batch; full row groups are written as they fill.
-    pub fn write(&mut self, batch: RecordBatch) -> Result<()> {
+    fn write(&mut self, batch: RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
         }
@@ -180,22 +296,10 @@ impl ParquetSink {
 
     fn flush_rows(&mut self, n: usize) -> Result<()> {
         let all = arrow_select::concat::concat_batches(&self.schema, &self.pending)
-            .map_err(|e| self.parquet_error(e.to_string()))?;
+            .map_err(|e| self.error(e.to_string()))?;
         let head = all.slice(0, n);
         let rest = all.slice(n, all.num_rows() - n);
-        let target = self.target.clone();
-        let writer = self.writer.as_mut().ok_or_else(|| Error::Parquet {
-            path: target.clone(),
-            message: "writer already closed".into(),
-        })?;
-        writer.write(&head).map_err(|e| Error::Parquet {
-            path: target.clone(),
-            message: e.to_string(),
-        })?;
-        writer.flush().map_err(|e| Error::Parquet {
-            path: target,
-            message: e.to_string(),
-        })?;
+        self.write_row_group(&head)?;
         self.pending_rows = rest.num_rows();
         self.pending = if rest.num_rows() > 0 {
             vec![rest]
@@ -205,43 +309,529 @@ impl ParquetSink {
         Ok(())
     }
 
-    fn parquet_error(&self, message: String) -> Error {
+    /// Encode the columns of one row group (in parallel) and append them.
+    fn write_row_group(&mut self, batch: &RecordBatch) -> Result<()> {
+        let shown = self.shown.clone();
+        let err = |e: parquet::errors::ParquetError| Error::Parquet {
+            path: shown.clone(),
+            message: e.to_string(),
+        };
+        let writers = self
+            .factory
+            .create_column_writers(self.row_groups)
+            .map_err(err)?;
+        let mut leaves: Vec<ArrowLeafColumn> = Vec::with_capacity(writers.len());
+        for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
+            leaves.extend(compute_leaves(field, column).map_err(err)?);
+        }
+        let encode = |(mut w, leaf): (ArrowColumnWriter, ArrowLeafColumn)| {
+            w.write(&leaf)?;
+            w.close()
+        };
+        let jobs: Vec<(ArrowColumnWriter, ArrowLeafColumn)> =
+            writers.into_iter().zip(leaves).collect();
+        let chunks: Vec<parquet::errors::Result<ArrowColumnChunk>> = match &self.pool {
+            Some(pool) => pool.install(|| jobs.into_par_iter().map(encode).collect()),
+            None => jobs.into_iter().map(encode).collect(),
+        };
+        let writer = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| err(parquet::errors::ParquetError::General("closed".into())))?;
+        let mut row_group = writer.next_row_group().map_err(err)?;
+        for chunk in chunks {
+            chunk
+                .and_then(|c| c.append_to_row_group(&mut row_group))
+                .map_err(err)?;
+        }
+        row_group.close().map_err(err)?;
+        self.row_groups += 1;
+        Ok(())
+    }
+
+    /// Write the queued rows as a (short) row group.
+    fn flush_pending(&mut self) -> Result<()> {
+        if self.pending_rows > 0 {
+            self.flush_rows(self.pending_rows)?;
+        }
+        Ok(())
+    }
+
+    /// Flush, add the final metadata and fsync.
+    fn close(mut self, extra_metadata: &[(String, String)]) -> Result<u64> {
+        self.flush_pending()?;
+        let mut writer = self
+            .writer
+            .take()
+            .ok_or_else(|| self.error("writer already closed".into()))?;
+        writer
+            .append_key_value_metadata(KeyValue::new("txanon.rows".into(), self.rows.to_string()));
+        for (k, v) in extra_metadata {
+            writer.append_key_value_metadata(KeyValue::new(k.clone(), v.clone()));
+        }
+        let file = writer.into_inner().map_err(|e| self.error(e.to_string()))?;
+        file.sync_all().map_err(|e| Error::io(&self.shown, e))?;
+        Ok(self.rows)
+    }
+}
+
+/// Streams record batches into a Parquet file that appears only on success.
+pub struct ParquetSink {
+    target: PathBuf,
+    guard: TempGuard,
+    part: Option<PartFile>,
+}
+
+impl std::fmt::Debug for ParquetSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParquetSink")
+            .field("target", &self.target)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ParquetSink {
+    /// Create the temporary file and the writer.
+    pub fn create(
+        target: &Path,
+        schema: Arc<ArrowSchema>,
+        settings: &WriterSettings,
+    ) -> Result<ParquetSink> {
+        remove_stale_temps(target);
+        let tmp = temp_path_for(target);
+        let part = PartFile::create(&tmp, target, schema, settings)?;
+        Ok(ParquetSink {
+            target: target.to_path_buf(),
+            guard: TempGuard {
+                path: tmp,
+                armed: true,
+            },
+            part: Some(part),
+        })
+    }
+
+    /// Rows accepted so far.
+    pub fn rows(&self) -> u64 {
+        self.part.as_ref().map_or(0, |p| p.rows)
+    }
+
+    /// Queue a batch; full row groups are written as they fill.
+    pub fn write(&mut self, batch: RecordBatch) -> Result<()> {
+        match self.part.as_mut() {
+            Some(p) => p.write(batch),
+            None => Err(Error::Parquet {
+                path: self.target.clone(),
+                message: "writer already closed".into(),
+            }),
+        }
+    }
+
+    /// Write what is pending, add the final metadata, fsync and rename into place.
+    pub fn finish(mut self, extra_metadata: Vec<(String, String)>) -> Result<u64> {
+        let part = self.part.take().ok_or_else(|| Error::Parquet {
+            path: self.target.clone(),
+            message: "writer already closed".into(),
+        })?;
+        let rows = part.close(&extra_metadata)?;
+        std::fs::rename(&self.guard.path, &self.target).map_err(|e| Error::io(&self.target, e))?;
+        self.guard.armed = false;
+        if let Some(dir) = self.target.parent() {
+            sync_dir(dir);
+        }
+        Ok(rows)
+    }
+}
+
+/// One partition of a directory output: its part files, one open at a time.
+struct Partition {
+    /// `col=value` (empty without partitioning).
+    dir: String,
+    part: Option<PartFile>,
+    next_index: usize,
+    files: Vec<(String, u64)>,
+}
+
+/// Streams record batches into a directory of Parquet files, optionally
+/// Hive-partitioned by one output column; the directory appears only on success.
+pub struct DatasetSink {
+    target: PathBuf,
+    guard: TempGuard,
+    settings: WriterSettings,
+    /// Schema of the files (the partition column removed).
+    file_schema: Arc<ArrowSchema>,
+    partition: Option<(usize, String)>,
+    max_file_rows: u64,
+    partitions: Vec<Partition>,
+    index: HashMap<String, usize>,
+    /// Rows queued in all partitions together before the largest is flushed.
+    pending_budget: usize,
+    /// Rows between budget checks.
+    check_every: usize,
+    rows: u64,
+}
+
+impl std::fmt::Debug for DatasetSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatasetSink")
+            .field("target", &self.target)
+            .field("partition", &self.partition)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A file written into a directory output.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PartInfo {
+    /// Path relative to the output directory.
+    pub path: String,
+    /// Rows in the file.
+    pub rows: u64,
+}
+
+impl DatasetSink {
+    /// Create the temporary directory. `partition_by` names an output column
+    /// of `schema`; `max_file_rows` rolls to a new part file.
+    pub fn create(
+        target: &Path,
+        schema: Arc<ArrowSchema>,
+        settings: &WriterSettings,
+        partition_by: Option<&str>,
+        max_file_rows: Option<u64>,
+    ) -> Result<DatasetSink> {
+        let partition = match partition_by {
+            None => None,
+            Some(name) => {
+                let i = schema.index_of(name).map_err(|_| {
+                    Error::Usage(format!(
+                        "--partition-by {name:?} is not an output column of the schema"
+                    ))
+                })?;
+                if schema.fields().len() < 2 {
+                    return Err(Error::Usage(
+                        "--partition-by needs at least one other output column".into(),
+                    ));
+                }
+                Some((i, name.to_string()))
+            }
+        };
+        let file_schema = match &partition {
+            Some((i, _)) => {
+                let mut fields: Vec<_> = schema.fields().iter().cloned().collect();
+                fields.remove(*i);
+                Arc::new(ArrowSchema::new_with_metadata(
+                    fields,
+                    schema.metadata().clone(),
+                ))
+            }
+            None => schema.clone(),
+        };
+        remove_stale_temps(target);
+        let tmp = temp_path_for(target);
+        std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        Ok(DatasetSink {
+            target: target.to_path_buf(),
+            guard: TempGuard {
+                path: tmp,
+                armed: true,
+            },
+            settings: settings.clone(),
+            file_schema,
+            partition,
+            max_file_rows: max_file_rows.unwrap_or(u64::MAX).max(1),
+            partitions: Vec::new(),
+            index: HashMap::new(),
+            pending_budget: settings.row_group_rows.max(1),
+            check_every: settings.row_group_rows.clamp(1, BUDGET_CHECK_ROWS),
+            rows: 0,
+        })
+    }
+
+    /// Rows accepted so far.
+    pub fn rows(&self) -> u64 {
+        self.rows
+    }
+
+    fn partition_index(&mut self, key: String) -> Result<usize> {
+        if let Some(&i) = self.index.get(&key) {
+            return Ok(i);
+        }
+        if self.partitions.len() >= MAX_PARTITIONS {
+            return Err(Error::Usage(format!(
+                "more than {MAX_PARTITIONS} partitions: partition by a coarser column \
+                 (e.g. a month-generalized date)"
+            )));
+        }
+        let dir = match &self.partition {
+            Some((_, name)) => format!("{}={}", escape_path(name), escape_path(&key)),
+            None => String::new(),
+        };
+        let i = self.partitions.len();
+        self.partitions.push(Partition {
+            dir,
+            part: None,
+            next_index: 0,
+            files: Vec::new(),
+        });
+        self.index.insert(key, i);
+        Ok(i)
+    }
+
+    /// Queue a batch, split by partition. The memory budget is checked at
+    /// fixed positions of the overall row sequence (every row group's worth
+    /// of rows, at most [`BUDGET_CHECK_ROWS`]), so where short row groups are cut does not
+    /// depend on how the rows were batched.
+    pub fn write(&mut self, mut batch: RecordBatch) -> Result<()> {
+        while batch.num_rows() > 0 {
+            let every = self.check_every as u64;
+            let to_boundary = (every - self.rows % every) as usize;
+            let n = to_boundary.min(batch.num_rows());
+            let head = batch.slice(0, n);
+            batch = batch.slice(n, batch.num_rows() - n);
+            self.rows += n as u64;
+            self.write_slice(head)?;
+            if self.rows % every == 0 {
+                self.enforce_budget()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_slice(&mut self, batch: RecordBatch) -> Result<()> {
+        match self.partition.clone() {
+            None => {
+                let i = self.partition_index(String::new())?;
+                self.write_to(i, batch)
+            }
+            Some((col, _)) => {
+                let keys = partition_keys(batch.column(col))?;
+                // Group row indices by key, in order of first appearance.
+                let mut groups: Vec<(String, Vec<u32>)> = Vec::new();
+                let mut at: HashMap<&str, usize> = HashMap::new();
+                for (row, key) in keys.iter().enumerate() {
+                    let g = *at.entry(key.as_str()).or_insert_with(|| {
+                        groups.push((key.clone(), Vec::new()));
+                        groups.len() - 1
+                    });
+                    groups[g].1.push(row as u32);
+                }
+                let mut columns: Vec<ArrayRef> = batch.columns().to_vec();
+                columns.remove(col);
+                let data = RecordBatch::try_new(self.file_schema.clone(), columns)
+                    .map_err(|e| self.error(e.to_string()))?;
+                for (key, rows) in groups {
+                    let i = self.partition_index(key)?;
+                    let part = if rows.len() == data.num_rows() {
+                        data.clone()
+                    } else {
+                        arrow_select::take::take_record_batch(&data, &UInt32Array::from(rows))
+                            .map_err(|e| self.error(e.to_string()))?
+                    };
+                    self.write_to(i, part)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn error(&self, message: String) -> Error {
         Error::Parquet {
             path: self.target.clone(),
             message,
         }
     }
 
-    /// Write what is pending, add the final metadata, fsync and rename into place.
-    pub fn finish(mut self, extra_metadata: Vec<(String, String)>) -> Result<u64> {
-        if self.pending_rows > 0 {
-            self.flush_rows(self.pending_rows)?;
+    /// Write rows into partition `i`, rolling part files at `max_file_rows`.
+    fn write_to(&mut self, i: usize, mut batch: RecordBatch) -> Result<()> {
+        while batch.num_rows() > 0 {
+            if self.partitions[i].part.is_none() {
+                let p = &mut self.partitions[i];
+                let name = format!("part-{:05}.parquet", p.next_index);
+                p.next_index += 1;
+                let rel = if p.dir.is_empty() {
+                    name
+                } else {
+                    format!("{}/{name}", p.dir)
+                };
+                let dir = self.guard.path.join(&p.dir);
+                std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                let path = self.guard.path.join(&rel);
+                let shown = self.target.join(&rel);
+                let part =
+                    PartFile::create(&path, &shown, self.file_schema.clone(), &self.settings)?;
+                p.files.push((rel, 0));
+                p.part = Some(part);
+            }
+            let p = &mut self.partitions[i];
+            let Some(part) = p.part.as_mut() else {
+                break;
+            };
+            let room = (self.max_file_rows - part.rows).min(batch.num_rows() as u64) as usize;
+            let head = batch.slice(0, room);
+            batch = batch.slice(room, batch.num_rows() - room);
+            part.write(head)?;
+            if part.rows >= self.max_file_rows {
+                if let Some(full) = p.part.take() {
+                    let rows = full.close(&[])?;
+                    if let Some(last) = p.files.last_mut() {
+                        last.1 = rows;
+                    }
+                }
+            }
         }
-        let mut writer = self
-            .writer
-            .take()
-            .ok_or_else(|| self.parquet_error("writer already closed".into()))?;
-        for (k, v) in extra_metadata {
-            writer.append_key_value_metadata(KeyValue::new(k, v));
+        Ok(())
+    }
+
+    /// Keep the rows queued across partitions under the budget.
+    fn enforce_budget(&mut self) -> Result<()> {
+        loop {
+            let total: usize = self
+                .partitions
+                .iter()
+                .filter_map(|p| p.part.as_ref())
+                .map(|p| p.pending_rows)
+                .sum();
+            if total <= self.pending_budget {
+                return Ok(());
+            }
+            let largest = self
+                .partitions
+                .iter_mut()
+                .filter_map(|p| p.part.as_mut())
+                .max_by_key(|p| p.pending_rows);
+            match largest {
+                Some(p) => p.flush_pending()?,
+                None => return Ok(()),
+            }
         }
-        let file = writer
-            .into_inner()
-            .map_err(|e| self.parquet_error(e.to_string()))?;
-        file.sync_all()
-            .map_err(|e| Error::io(&self.guard.path, e))?;
-        drop(file);
+    }
+
+    /// Close every file, write `manifest` as `_manifest.json`, fsync and
+    /// rename the directory into place. Returns the files written.
+    pub fn finish(
+        mut self,
+        manifest: impl FnOnce(&[PartInfo]) -> Result<Vec<u8>>,
+    ) -> Result<Vec<PartInfo>> {
+        let mut files = Vec::new();
+        for p in &mut self.partitions {
+            if let Some(part) = p.part.take() {
+                let rows = part.close(&[])?;
+                if let Some(last) = p.files.last_mut() {
+                    last.1 = rows;
+                }
+            }
+            files.extend(p.files.iter().map(|(path, rows)| PartInfo {
+                path: path.clone(),
+                rows: *rows,
+            }));
+        }
+        files.sort_by(|a, b| a.path.cmp(&b.path));
+        let bytes = manifest(&files)?;
+        let mpath = self.guard.path.join(MANIFEST);
+        std::fs::write(&mpath, bytes).map_err(|e| Error::io(&mpath, e))?;
+        if let Ok(f) = File::open(&mpath) {
+            f.sync_all().map_err(|e| Error::io(&mpath, e))?;
+        }
+        for p in &self.partitions {
+            sync_dir(&self.guard.path.join(&p.dir));
+        }
+        sync_dir(&self.guard.path);
+        // An existing empty directory at the target is replaced (rename(2)
+        // allows that); anything else there was refused before the run.
         std::fs::rename(&self.guard.path, &self.target).map_err(|e| Error::io(&self.target, e))?;
         self.guard.armed = false;
         if let Some(dir) = self.target.parent() {
-            let dir = if dir.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                dir
-            };
-            if let Ok(d) = File::open(dir) {
-                let _ = d.sync_all();
-            }
+            sync_dir(dir);
         }
-        Ok(self.rows)
+        Ok(files)
+    }
+}
+
+/// The partition value of each row, as text: dates as `YYYY-MM-DD`, other
+/// types as Arrow casts them, nulls as Hive's default partition name.
+fn partition_keys(col: &ArrayRef) -> Result<Vec<String>> {
+    let n = col.len();
+    if *col.data_type() == DataType::Date32 {
+        let a = col.as_primitive::<Date32Type>();
+        return Ok((0..n)
+            .map(|i| {
+                a.is_valid(i)
+                    .then(|| a.value_as_date(i))
+                    .flatten()
+                    .map_or_else(
+                        || NULL_PARTITION.to_string(),
+                        |d| d.format("%Y-%m-%d").to_string(),
+                    )
+            })
+            .collect());
+    }
+    let text = arrow_cast::cast(col, &DataType::Utf8).map_err(|e| {
+        Error::Usage(format!(
+            "cannot partition by a column of type {}: {e}",
+            col.data_type()
+        ))
+    })?;
+    let s = text.as_string::<i32>();
+    Ok((0..n)
+        .map(|i| {
+            if s.is_valid(i) {
+                s.value(i).to_string()
+            } else {
+                NULL_PARTITION.to_string()
+            }
+        })
+        .collect())
+}
+
+/// Hive-style escaping of a path segment (as Hive and Spark do: `/`, `=`,
+/// `%`, control characters and a few others become `%XX`).
+fn escape_path(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if c.is_control()
+            || matches!(
+                c,
+                '"' | '#'
+                    | '%'
+                    | '\''
+                    | '*'
+                    | '/'
+                    | ':'
+                    | '='
+                    | '?'
+                    | '\\'
+                    | '\x7f'
+                    | '{'
+                    | '['
+                    | ']'
+                    | '^'
+            )
+        {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("%{b:02X}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    if out.is_empty() || out == "." || out == ".." {
+        out = out.replace('.', "%2E");
+        if out.is_empty() {
+            out.push_str(NULL_PARTITION);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hive_escaping() {
+        assert_eq!(escape_path("2007-05-01"), "2007-05-01");
+        assert_eq!(escape_path("a/b=c"), "a%2Fb%3Dc");
+        assert_eq!(escape_path(".."), "%2E%2E");
+        assert_eq!(escape_path(""), NULL_PARTITION);
     }
 }

@@ -4,7 +4,6 @@
 //! start with the magic bytes `PAR1`; anything else is read as CSV.
 
 use std::fs::File;
-use std::io::Read;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -13,7 +12,9 @@ use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Error, Result};
-use crate::io::csv::{CsvInput, DecodePlan};
+use crate::io::csv::{Chunk, CsvInput, DecodePlan, Dialect};
+use crate::io::json::JsonPlan;
+use crate::io::source::{detect, looks_like_ndjson, Detected, TextEncoding};
 
 /// What a file holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,24 +25,27 @@ pub enum FileKind {
     Parquet,
 }
 
-/// Tell a file's kind from its first bytes.
+/// Tell a file's kind from its first bytes (compressed text counts as CSV).
 pub fn sniff(path: &Path) -> Result<FileKind> {
-    let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut magic = [0u8; 4];
-    let mut n = 0;
-    while n < 4 {
-        match f.read(&mut magic[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(Error::io(path, e)),
-        }
-    }
-    Ok(if n == 4 && &magic == b"PAR1" {
-        FileKind::Parquet
-    } else {
-        FileKind::Csv
+    Ok(match detect(path)? {
+        Detected::Parquet => FileKind::Parquet,
+        Detected::Text(_) => FileKind::Csv,
     })
+}
+
+/// Whether a Parquet file was written by txanon (its footer has `txanon.version`).
+pub fn is_txanon_output(path: &Path) -> Result<bool> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let builder =
+        ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| Error::ParquetRead {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    Ok(builder
+        .metadata()
+        .file_metadata()
+        .key_value_metadata()
+        .is_some_and(|kv| kv.iter().any(|k| k.key == "txanon.version")))
 }
 
 /// One batch of string columns with the row number (CSV: file line, Parquet:
@@ -62,16 +66,37 @@ pub fn for_each_batch(
 ) -> Result<Vec<String>> {
     match sniff(path)? {
         FileKind::Csv => {
-            let mut input = CsvInput::open(path, b',', true, &[])?;
+            let ndjson = looks_like_ndjson(path);
+            let mut input = if ndjson {
+                CsvInput::open_lines(path, TextEncoding::Utf8, Arc::default())?
+            } else {
+                CsvInput::open(
+                    path,
+                    Dialect::default(),
+                    TextEncoding::Utf8,
+                    true,
+                    &[],
+                    Arc::default(),
+                )?
+            };
             let names = input.columns.clone();
-            let plan = DecodePlan::new(&names, (0..names.len()).collect(), b',');
+            let csv_plan =
+                DecodePlan::new(&names, (0..names.len()).collect(), Dialect::default(), None);
+            let json_plan = JsonPlan::new(&names);
+            let decode = |chunk: &Chunk| {
+                if ndjson {
+                    (json_plan.decode(chunk), json_plan.record_spans(chunk))
+                } else {
+                    (csv_plan.decode(chunk), csv_plan.record_spans(chunk))
+                }
+            };
             let mut seen = 0u64;
             while limit.is_none_or(|l| seen < l) {
                 let want = limit.map_or(8192, |l| (l - seen).min(8192) as usize);
                 let Some(chunk) = input.next_chunk(0, want)? else {
                     break;
                 };
-                let decoded = plan.decode(&chunk);
+                let (decoded, spans) = decode(&chunk);
                 if let Some(f) = decoded.fatal.as_ref().or(decoded.bad.first()) {
                     return Err(Error::BadRecord {
                         path: path.to_path_buf(),
@@ -80,7 +105,6 @@ pub fn for_each_batch(
                         rule: f.rule.clone(),
                     });
                 }
-                let spans = plan.record_spans(&chunk);
                 let rows: Vec<u64> = spans.iter().map(|s| s.2).collect();
                 seen += rows.len() as u64;
                 let columns = names

@@ -6,8 +6,13 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{
-    Action, Column, InputOptions, OnInvalid, Schema, TokenEncoding, TokenOptions, ValueType,
+    Action, AgeAt, AgeSpec, Bands, BucketRule, BucketSpec, Column, ColumnWriteOptions, Derived,
+    DerivedKind, EntityKey, InputFormat, InputOptions, MaskSpec, Number, OnInvalid, OnViolation,
+    OutputCompression, OutputOptions, PrivacyOptions, Schema, ShiftSpec, TokenEncoding,
+    TokenOptions, ValueType,
 };
+use crate::io::csv::Dialect;
+use crate::io::source::TextEncoding;
 use crate::transform::generalize::Granularity;
 use crate::transform::normalize::Kind;
 
@@ -21,7 +26,42 @@ pub struct RawSchema {
     #[serde(default)]
     tokens: RawTokens,
     #[serde(default)]
+    output: RawOutput,
+    #[serde(default)]
     columns: Vec<RawColumn>,
+    privacy: Option<RawPrivacy>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrivacy {
+    min_k: i64,
+    #[serde(default = "default_violation")]
+    on_violation: String,
+    entity: Option<String>,
+    #[serde(default)]
+    seed: i64,
+    #[serde(default = "default_max_points")]
+    max_points: i64,
+}
+
+fn default_violation() -> String {
+    "fail".into()
+}
+fn default_max_points() -> i64 {
+    1024
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDerive {
+    kind: String,
+    output: String,
+    all_domains: Option<bool>,
+    #[serde(default)]
+    quasi: bool,
+    #[serde(default)]
+    sensitive: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -39,8 +79,17 @@ struct RawInput {
     format: String,
     #[serde(default = "default_delimiter")]
     delimiter: String,
+    #[serde(default = "default_quote")]
+    quote: String,
+    escape: Option<String>,
+    comment: Option<String>,
     #[serde(default = "default_true")]
     header: bool,
+    #[serde(default = "default_text_encoding")]
+    encoding: String,
+    #[serde(default)]
+    encodings: std::collections::BTreeMap<String, String>,
+    null_values: Option<Vec<String>>,
     #[serde(default = "default_timezone")]
     timezone: String,
 }
@@ -50,10 +99,37 @@ impl Default for RawInput {
         RawInput {
             format: default_format(),
             delimiter: default_delimiter(),
+            quote: default_quote(),
+            escape: None,
+            comment: None,
             header: true,
+            encoding: default_text_encoding(),
+            encodings: Default::default(),
+            null_values: None,
             timezone: default_timezone(),
         }
     }
+}
+
+/// `[output]`: Parquet writer settings.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    compression: Option<String>,
+    compression_level: Option<i64>,
+    row_group_rows: Option<i64>,
+    max_file_rows: Option<i64>,
+    dictionary: Option<bool>,
+    bloom_filters: Option<bool>,
+    #[serde(default)]
+    column: std::collections::BTreeMap<String, RawOutputColumn>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutputColumn {
+    dictionary: Option<bool>,
+    bloom_filter: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -93,10 +169,58 @@ struct RawColumn {
     to: Option<String>,
     output: Option<String>,
     allow_raw: Option<String>,
+    by: Option<String>,
+    max_days: Option<i64>,
+    width: Option<toml::Value>,
+    breaks: Option<Vec<toml::Value>>,
+    labels: Option<bool>,
+    round: Option<i64>,
+    keep_first: Option<i64>,
+    keep_last: Option<i64>,
+    with: Option<String>,
+    prefix_v4: Option<i64>,
+    prefix_v6: Option<i64>,
+    at: Option<String>,
+    at_column: Option<String>,
+    top: Option<i64>,
+    #[serde(default)]
+    quasi: bool,
+    #[serde(default)]
+    sensitive: bool,
+    derive: Option<Vec<RawDerive>>,
 }
 
+/// Which actions accept each action-specific key (`on_invalid` is checked per action).
+const ACTION_KEYS: [(&str, &[&str]); 19] = [
+    ("as", &["tokenize"]),
+    ("namespace", &["tokenize"]),
+    ("region", &["tokenize"]),
+    ("derive", &["tokenize"]),
+    ("to", &["generalize"]),
+    ("by", &["shift"]),
+    ("max_days", &["shift"]),
+    ("width", &["bucket"]),
+    ("breaks", &["bucket", "age"]),
+    ("labels", &["bucket", "age"]),
+    ("round", &["bucket"]),
+    ("keep_first", &["mask"]),
+    ("keep_last", &["mask"]),
+    ("with", &["mask"]),
+    ("prefix_v4", &["truncate_ip"]),
+    ("prefix_v6", &["truncate_ip"]),
+    ("at", &["age"]),
+    ("at_column", &["age"]),
+    ("top", &["age"]),
+];
+
 fn default_format() -> String {
-    "csv".into()
+    "auto".into()
+}
+fn default_quote() -> String {
+    "\"".into()
+}
+fn default_text_encoding() -> String {
+    "utf-8".into()
 }
 fn default_delimiter() -> String {
     ",".into()
@@ -123,27 +247,7 @@ impl RawSchema {
         if self.dataset.name.trim().is_empty() {
             return Err("[dataset].name must not be empty".into());
         }
-        if self.input.format != "csv" {
-            return Err(format!(
-                "[input].format = {:?} is not supported (supported: \"csv\")",
-                self.input.format
-            ));
-        }
-        let delimiter = match self.input.delimiter.as_bytes() {
-            [b] if *b != b'"' && *b != b'\n' && *b != b'\r' => *b,
-            _ => {
-                return Err(
-                    "[input].delimiter must be one ASCII character other than quote or newline"
-                        .into(),
-                )
-            }
-        };
-        let timezone: chrono_tz::Tz = self.input.timezone.parse().map_err(|_| {
-            format!(
-                "[input].timezone = {:?} is not an IANA time zone name",
-                self.input.timezone
-            )
-        })?;
+        let input = self.input.resolve()?;
         let bits = self.tokens.bits;
         if !(96..=256).contains(&bits) || bits % 8 != 0 {
             return Err(format!(
@@ -176,35 +280,357 @@ impl RawSchema {
                     column.name, column.output
                 ));
             }
+            for d in &column.derive {
+                if !outputs.insert(d.output.clone()) {
+                    return Err(format!(
+                        "column {:?}: derived output name {:?} is used by another column",
+                        column.name, d.output
+                    ));
+                }
+            }
             columns.push(column);
         }
         if columns.iter().all(|c| c.action == Action::Drop) {
             return Err("every column is dropped: the output would have no columns".into());
         }
+        resolve_references(&mut columns)?;
+        let privacy = resolve_privacy(self.privacy, &columns)?;
         Ok(Schema {
             path: path.to_path_buf(),
             sha256,
             name: self.dataset.name,
             version: self.dataset.version,
             description: self.dataset.description,
-            input: InputOptions {
-                delimiter,
-                header: self.input.header,
-                timezone,
-            },
+            output: self.output.resolve(&columns)?,
+            input,
             tokens: TokenOptions {
                 context: self.tokens.context,
                 bits: bits as u16,
                 encoding,
             },
             columns,
+            privacy,
         })
     }
 }
 
+/// One ASCII byte, or an error naming the key.
+fn one_byte(key: &str, value: &str) -> Result<u8, String> {
+    match value.as_bytes() {
+        [b] if b.is_ascii() && *b != b'\n' && *b != b'\r' => Ok(*b),
+        _ => Err(format!(
+            "[input].{key} = {value:?} must be one ASCII character other than a newline"
+        )),
+    }
+}
+
+impl RawInput {
+    fn resolve(&self) -> Result<InputOptions, String> {
+        let format = InputFormat::parse(&self.format).ok_or_else(|| {
+            format!(
+                "[input].format = {:?} must be \"auto\", \"csv\", \"parquet\" or \"ndjson\"",
+                self.format
+            )
+        })?;
+        let delimiter = one_byte("delimiter", &self.delimiter)?;
+        let quote = one_byte("quote", &self.quote)?;
+        let escape = self
+            .escape
+            .as_deref()
+            .map(|e| one_byte("escape", e))
+            .transpose()?;
+        let comment = self
+            .comment
+            .as_deref()
+            .map(|c| one_byte("comment", c))
+            .transpose()?;
+        let mut used = vec![("delimiter", delimiter), ("quote", quote)];
+        used.extend(escape.map(|e| ("escape", e)));
+        used.extend(comment.map(|c| ("comment", c)));
+        for (i, (a, x)) in used.iter().enumerate() {
+            if let Some((b, _)) = used[i + 1..].iter().find(|(_, y)| y == x) {
+                return Err(format!("[input].{a} and [input].{b} must differ"));
+            }
+        }
+        let encoding = TextEncoding::parse(&self.encoding).ok_or_else(|| {
+            format!(
+                "[input].encoding = {:?} must be \"utf-8\", \"gb18030\" or \"gbk\"",
+                self.encoding
+            )
+        })?;
+        let mut encodings = Vec::with_capacity(self.encodings.len());
+        for (pattern, enc) in &self.encodings {
+            let glob = glob::Pattern::new(pattern).map_err(|e| {
+                format!("[input.encodings]: {pattern:?} is not a valid file-name pattern: {e}")
+            })?;
+            let enc = TextEncoding::parse(enc).ok_or_else(|| {
+                format!(
+                    "[input.encodings]: {pattern:?} = {enc:?} must be \"utf-8\", \"gb18030\" or \"gbk\""
+                )
+            })?;
+            encodings.push((glob, enc));
+        }
+        let timezone: chrono_tz::Tz = self.timezone.parse().map_err(|_| {
+            format!(
+                "[input].timezone = {:?} is not an IANA time zone name",
+                self.timezone
+            )
+        })?;
+        Ok(InputOptions {
+            format,
+            dialect: Dialect {
+                delimiter,
+                quote,
+                escape,
+                comment,
+            },
+            header: self.header,
+            encoding,
+            encodings,
+            null_values: self
+                .null_values
+                .clone()
+                .unwrap_or_else(|| vec![String::new()]),
+            timezone,
+        })
+    }
+}
+
+impl RawOutput {
+    fn resolve(self, columns: &[Column]) -> Result<OutputOptions, String> {
+        let level = self.compression_level;
+        let compression = match (self.compression.as_deref().unwrap_or("zstd"), level) {
+            ("zstd", l) => {
+                let l = l.unwrap_or(3);
+                if !(1..=22).contains(&l) {
+                    return Err(format!(
+                        "[output].compression_level = {l} must be 1..=22 for zstd"
+                    ));
+                }
+                OutputCompression::Zstd(l as i32)
+            }
+            ("snappy", None) => OutputCompression::Snappy,
+            ("lz4", None) => OutputCompression::Lz4,
+            ("none", None) => OutputCompression::None,
+            ("snappy" | "lz4" | "none", Some(_)) => {
+                return Err("[output].compression_level applies only to zstd".into())
+            }
+            (other, _) => {
+                return Err(format!(
+                    "[output].compression = {other:?} must be \"zstd\", \"snappy\", \"lz4\" or \"none\""
+                ))
+            }
+        };
+        let positive = |key: &str, v: Option<i64>| -> Result<Option<usize>, String> {
+            match v {
+                None => Ok(None),
+                Some(n) if n >= 1 => Ok(Some(n as usize)),
+                Some(n) => Err(format!("[output].{key} = {n} must be at least 1")),
+            }
+        };
+        let mut overrides = std::collections::BTreeMap::new();
+        for (name, c) in self.column {
+            let declared = columns
+                .iter()
+                .any(|col| col.action != Action::Drop && col.output == name);
+            if !declared {
+                return Err(format!(
+                    "[output.column.{name}]: {name:?} is not an output column of this schema"
+                ));
+            }
+            overrides.insert(
+                name,
+                ColumnWriteOptions {
+                    dictionary: c.dictionary,
+                    bloom_filter: c.bloom_filter,
+                },
+            );
+        }
+        Ok(OutputOptions {
+            compression,
+            row_group_rows: positive("row_group_rows", self.row_group_rows)?,
+            max_file_rows: positive("max_file_rows", self.max_file_rows)?.map(|n| n as u64),
+            dictionary: self.dictionary.unwrap_or(true),
+            bloom_filters: self.bloom_filters.unwrap_or(true),
+            columns: overrides,
+        })
+    }
+}
+
+/// Resolve `by` (shift) and `at_column` (age) against the declared columns.
+fn resolve_references(columns: &mut [Column]) -> Result<(), String> {
+    let lookup: Vec<(String, ValueType, Action)> = columns
+        .iter()
+        .map(|c| (c.name.clone(), c.value_type, c.action.clone()))
+        .collect();
+    let find = |n: &str| lookup.iter().find(|(name, _, _)| name == n);
+    for c in columns.iter_mut() {
+        let name = c.name.clone();
+        match &mut c.action {
+            Action::Shift(spec) => {
+                let (_, ty, action) = find(&spec.by).ok_or_else(|| {
+                    format!(
+                        "column {name:?}: by = {:?} is not a declared column",
+                        spec.by
+                    )
+                })?;
+                if spec.by == name {
+                    return Err(format!("column {name:?}: by must name another column"));
+                }
+                spec.key = match (ty, action) {
+                    (ValueType::String, Action::Tokenize { kind, .. }) => EntityKey::Text(*kind),
+                    (ValueType::String, _) => EntityKey::Text(Kind::Id),
+                    (ValueType::Int, _) => EntityKey::Int,
+                    _ => {
+                        return Err(format!(
+                            "column {name:?}: by = {:?} must name a string or int column",
+                            spec.by
+                        ))
+                    }
+                };
+            }
+            Action::Age(AgeSpec {
+                at: AgeAt::Column(other),
+                ..
+            }) => {
+                let (_, ty, _) = find(other).ok_or_else(|| {
+                    format!("column {name:?}: at_column = {other:?} is not a declared column")
+                })?;
+                if !matches!(ty, ValueType::Date | ValueType::Timestamp) {
+                    return Err(format!(
+                        "column {name:?}: at_column = {other:?} must name a date or timestamp column"
+                    ));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Resolve `[privacy]` and the `quasi`/`sensitive` flags to output names.
+fn resolve_privacy(
+    raw: Option<RawPrivacy>,
+    columns: &[Column],
+) -> Result<Option<PrivacyOptions>, String> {
+    let mut quasi = Vec::new();
+    let mut sensitive = Vec::new();
+    let mut outputs = Vec::new();
+    for c in columns {
+        if c.action != Action::Drop {
+            outputs.push(c.output.clone());
+            if c.quasi {
+                quasi.push(c.output.clone());
+            }
+            if c.sensitive {
+                sensitive.push(c.output.clone());
+            }
+        }
+        for d in &c.derive {
+            outputs.push(d.output.clone());
+            if d.quasi {
+                quasi.push(d.output.clone());
+            }
+            if d.sensitive {
+                sensitive.push(d.output.clone());
+            }
+        }
+    }
+    let Some(raw) = raw else {
+        if quasi.is_empty() && sensitive.is_empty() {
+            return Ok(None);
+        }
+        return Err(
+            "quasi/sensitive columns are declared but there is no [privacy] table with min_k"
+                .into(),
+        );
+    };
+    if quasi.is_empty() {
+        return Err("[privacy] needs at least one column marked quasi = true".into());
+    }
+    if !(1..=1_000_000).contains(&raw.min_k) {
+        return Err(format!(
+            "[privacy].min_k = {} must be between 1 and 1000000",
+            raw.min_k
+        ));
+    }
+    let on_violation = match raw.on_violation.as_str() {
+        "fail" => OnViolation::Fail,
+        "suppress" => OnViolation::Suppress,
+        other => {
+            return Err(format!(
+                "[privacy].on_violation = {other:?} must be \"fail\" or \"suppress\""
+            ))
+        }
+    };
+    if let Some(e) = &raw.entity {
+        if !outputs.contains(e) {
+            return Err(format!(
+                "[privacy].entity = {e:?} is not an output column (name the token column's output)"
+            ));
+        }
+        if quasi.contains(e) {
+            return Err(format!(
+                "[privacy].entity = {e:?} cannot also be a quasi-identifier"
+            ));
+        }
+    }
+    let seed = u64::try_from(raw.seed)
+        .map_err(|_| format!("[privacy].seed = {} must not be negative", raw.seed))?;
+    let max_points = usize::try_from(raw.max_points)
+        .ok()
+        .filter(|m| (4..=1_000_000).contains(m))
+        .ok_or_else(|| {
+            format!(
+                "[privacy].max_points = {} must be between 4 and 1000000",
+                raw.max_points
+            )
+        })?;
+    Ok(Some(PrivacyOptions {
+        min_k: raw.min_k as u64,
+        on_violation,
+        quasi,
+        sensitive,
+        entity: raw.entity,
+        seed,
+        max_points,
+    }))
+}
+
 impl RawColumn {
+    /// Names of the action-specific keys present, for the "applies only to" rule.
+    fn present_keys(&self) -> Vec<&'static str> {
+        let present = [
+            self.kind.is_some(),
+            self.namespace.is_some(),
+            self.region.is_some(),
+            self.derive.is_some(),
+            self.to.is_some(),
+            self.by.is_some(),
+            self.max_days.is_some(),
+            self.width.is_some(),
+            self.breaks.is_some(),
+            self.labels.is_some(),
+            self.round.is_some(),
+            self.keep_first.is_some(),
+            self.keep_last.is_some(),
+            self.with.is_some(),
+            self.prefix_v4.is_some(),
+            self.prefix_v6.is_some(),
+            self.at.is_some(),
+            self.at_column.is_some(),
+            self.top.is_some(),
+        ];
+        ACTION_KEYS
+            .iter()
+            .zip(present)
+            .filter(|(_, p)| *p)
+            .map(|((k, _), _)| *k)
+            .collect()
+    }
+
     fn resolve(self, index: usize) -> Result<Column, String> {
-        let name = self.name;
+        let name = self.name.clone();
         if name.is_empty() {
             return Err(format!("column #{index}: name must not be empty"));
         }
@@ -215,9 +641,9 @@ impl RawColumn {
                 self.value_type
             ))
         })?;
-        let action_name = self
-            .action
-            .ok_or_else(|| at("has no action (keep, drop, tokenize or generalize)".into()))?;
+        let action_name = self.action.clone().ok_or_else(|| {
+            at("has no action (keep, drop, tokenize, generalize, shift, bucket, mask, truncate_ip or age)".into())
+        })?;
         let is_temporal = matches!(value_type, ValueType::Date | ValueType::Timestamp);
         if self.format.is_some() && !is_temporal {
             return Err(at(
@@ -228,15 +654,20 @@ impl RawColumn {
             crate::transform::generalize::validate_format(f, value_type)
                 .map_err(|m| at(format!("format: {m}")))?;
         }
-        let only = |key: &str, present: bool, action: &str| -> Result<(), String> {
-            if present {
-                Err(format!(
-                    "column {name:?}: {key} applies only to action = {action:?}"
-                ))
-            } else {
-                Ok(())
+        for key in self.present_keys() {
+            let allowed = ACTION_KEYS
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map_or(&[][..], |(_, a)| *a);
+            if !allowed.contains(&action_name.as_str()) {
+                let list = allowed
+                    .iter()
+                    .map(|a| format!("{a:?}"))
+                    .collect::<Vec<_>>()
+                    .join(" or ");
+                return Err(at(format!("{key} applies only to action = {list}")));
             }
-        };
+        }
         let parse_strict = |v: &Option<String>| -> Result<OnInvalid, String> {
             match v.as_deref() {
                 None | Some("error") => Ok(OnInvalid::Error),
@@ -246,27 +677,53 @@ impl RawColumn {
                 ))),
             }
         };
+        let numeric = matches!(
+            value_type,
+            ValueType::Int | ValueType::Float | ValueType::Decimal { .. }
+        );
         let action = match action_name.as_str() {
-            "keep" | "drop" => {
-                only("as", self.kind.is_some(), "tokenize")?;
-                only("namespace", self.namespace.is_some(), "tokenize")?;
-                only("region", self.region.is_some(), "tokenize")?;
-                only("to", self.to.is_some(), "generalize")?;
-                if action_name == "keep" {
-                    Action::Keep {
-                        on_invalid: parse_strict(&self.on_invalid)?,
-                    }
-                } else {
-                    only(
-                        "on_invalid",
-                        self.on_invalid.is_some(),
-                        "keep, tokenize or generalize",
-                    )?;
+            "keep" => Action::Keep {
+                on_invalid: parse_strict(&self.on_invalid)?,
+            },
+            "drop" | "mask" => {
+                if self.on_invalid.is_some() {
+                    return Err(at(format!(
+                        "on_invalid does not apply to action = {action_name:?}"
+                    )));
+                }
+                if action_name == "drop" {
                     Action::Drop
+                } else {
+                    if value_type != ValueType::String {
+                        return Err(at("mask needs type = \"string\"".into()));
+                    }
+                    let count = |key: &str, v: Option<i64>| -> Result<usize, String> {
+                        let v = v.unwrap_or(0);
+                        usize::try_from(v)
+                            .ok()
+                            .filter(|&n| n <= 64)
+                            .ok_or_else(|| at(format!("{key} = {v} must be between 0 and 64")))
+                    };
+                    let keep_first = count("keep_first", self.keep_first)?;
+                    let keep_last = count("keep_last", self.keep_last)?;
+                    let with = self.with.as_deref().unwrap_or("*");
+                    let mut chars = with.chars();
+                    let ch = match (chars.next(), chars.next()) {
+                        (Some(c), None) if !c.is_control() => c,
+                        _ => {
+                            return Err(at(
+                                "with must be exactly one printable character".into()
+                            ))
+                        }
+                    };
+                    Action::Mask(MaskSpec {
+                        keep_first,
+                        keep_last,
+                        with: ch,
+                    })
                 }
             }
             "tokenize" => {
-                only("to", self.to.is_some(), "generalize")?;
                 if value_type != ValueType::String {
                     return Err(at("tokenize needs type = \"string\"".into()));
                 }
@@ -293,14 +750,15 @@ impl RawColumn {
                         )))
                     }
                 };
-                if !matches!(kind, Kind::Phone { .. }) {
-                    only(
-                        "region",
-                        self.region.is_some(),
-                        "tokenize with as = \"phone\"",
-                    )?;
+                if !matches!(kind, Kind::Phone { .. }) && self.region.is_some() {
+                    return Err(at(
+                        "region applies only to action = \"tokenize\" with as = \"phone\"".into(),
+                    ));
                 }
-                let namespace = self.namespace.unwrap_or_else(|| kind.name().to_string());
+                let namespace = self
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| kind.name().to_string());
                 if namespace.is_empty() || namespace.contains('/') {
                     return Err(at("namespace must be non-empty and contain no '/'".into()));
                 }
@@ -321,15 +779,12 @@ impl RawColumn {
                 }
             }
             "generalize" => {
-                only("as", self.kind.is_some(), "tokenize")?;
-                only("namespace", self.namespace.is_some(), "tokenize")?;
-                only("region", self.region.is_some(), "tokenize")?;
                 if !is_temporal {
                     return Err(at(
                         "generalize needs type = \"date\" or \"timestamp\"".into()
                     ));
                 }
-                let to_text = self.to.ok_or_else(|| {
+                let to_text = self.to.clone().ok_or_else(|| {
                     at("generalize needs to = hour|day|week|month|quarter|year".into())
                 })?;
                 let to = Granularity::parse(&to_text).ok_or_else(|| {
@@ -345,18 +800,206 @@ impl RawColumn {
                     on_invalid: parse_strict(&self.on_invalid)?,
                 }
             }
+            "shift" => {
+                if !is_temporal {
+                    return Err(at("shift needs type = \"date\" or \"timestamp\"".into()));
+                }
+                let by = self
+                    .by
+                    .clone()
+                    .ok_or_else(|| at("shift needs by = \"<entity column>\"".into()))?;
+                let max_days = self
+                    .max_days
+                    .ok_or_else(|| at("shift needs max_days".into()))?;
+                let max_days = u32::try_from(max_days)
+                    .ok()
+                    .filter(|d| (1..=MAX_SHIFT_DAYS).contains(d))
+                    .ok_or_else(|| {
+                        at(format!(
+                            "max_days = {max_days} must be between 1 and {MAX_SHIFT_DAYS}"
+                        ))
+                    })?;
+                Action::Shift(ShiftSpec {
+                    by,
+                    // Resolved against the `by` column by the schema.
+                    key: EntityKey::Text(Kind::Id),
+                    max_days,
+                    on_invalid: parse_strict(&self.on_invalid)?,
+                })
+            }
+            "bucket" => {
+                if !numeric {
+                    return Err(at(
+                        "bucket needs type = \"int\", \"float\" or \"decimal(P,S)\"".into(),
+                    ));
+                }
+                let scale = match value_type {
+                    ValueType::Decimal { scale, .. } => Some(scale),
+                    ValueType::Int => Some(0),
+                    _ => None,
+                };
+                let labels = self.labels.unwrap_or(false);
+                let rule = match (&self.width, &self.breaks, self.round) {
+                    (Some(w), None, None) => {
+                        let w = number(w, scale).map_err(|m| at(format!("width: {m}")))?;
+                        if !positive(w) {
+                            return Err(at("width must be greater than 0".into()));
+                        }
+                        BucketRule::Width(w)
+                    }
+                    (None, Some(b), None) => BucketRule::Breaks(
+                        breaks(b, scale).map_err(|m| at(format!("breaks: {m}")))?,
+                    ),
+                    (None, None, Some(r)) => {
+                        if labels {
+                            return Err(at("labels does not apply to round".into()));
+                        }
+                        let r = u32::try_from(r)
+                            .ok()
+                            .filter(|r| (1..=15).contains(r))
+                            .ok_or_else(|| at(format!("round = {r} must be between 1 and 15")))?;
+                        BucketRule::Round(r)
+                    }
+                    _ => {
+                        return Err(at(
+                            "bucket needs exactly one of width, breaks or round".into()
+                        ))
+                    }
+                };
+                Action::Bucket(BucketSpec {
+                    rule,
+                    labels,
+                    on_invalid: parse_strict(&self.on_invalid)?,
+                })
+            }
+            "truncate_ip" => {
+                if value_type != ValueType::String {
+                    return Err(at("truncate_ip needs type = \"string\"".into()));
+                }
+                let prefix = |key: &str, v: Option<i64>, default: u8, max: u8| {
+                    let v = v.unwrap_or(i64::from(default));
+                    u8::try_from(v)
+                        .ok()
+                        .filter(|p| *p <= max)
+                        .ok_or_else(|| at(format!("{key} = {v} must be between 0 and {max}")))
+                };
+                Action::TruncateIp {
+                    v4: prefix("prefix_v4", self.prefix_v4, 24, 32)?,
+                    v6: prefix("prefix_v6", self.prefix_v6, 48, 128)?,
+                    on_invalid: parse_strict(&self.on_invalid)?,
+                }
+            }
+            "age" => {
+                if !is_temporal {
+                    return Err(at("age needs type = \"date\" or \"timestamp\"".into()));
+                }
+                let when = match (&self.at, &self.at_column) {
+                    (Some(d), None) => AgeAt::Date(
+                        chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|_| {
+                            at(format!("at = {d:?} must be a date written YYYY-MM-DD"))
+                        })?,
+                    ),
+                    (None, Some(c)) => AgeAt::Column(c.clone()),
+                    _ => return Err(at("age needs exactly one of at or at_column".into())),
+                };
+                let top = match self.top {
+                    Some(t) if !(1..=150).contains(&t) => {
+                        return Err(at(format!("top = {t} must be between 1 and 150")))
+                    }
+                    t => t,
+                };
+                let bands = match &self.breaks {
+                    Some(b) => {
+                        let parsed = breaks(b, Some(0)).map_err(|m| at(format!("breaks: {m}")))?;
+                        let years = parsed
+                            .iter()
+                            .map(|n| match n {
+                                Number::Exact(v) => i64::try_from(*v).ok(),
+                                Number::Float(_) => None,
+                            })
+                            .collect::<Option<Vec<i64>>>()
+                            .ok_or_else(|| at("breaks must be whole years".into()))?;
+                        Some(Bands {
+                            breaks: years,
+                            labels: self.labels.unwrap_or(false),
+                        })
+                    }
+                    None if self.labels.is_some() => {
+                        return Err(at("labels needs breaks on an age column".into()))
+                    }
+                    None => None,
+                };
+                Action::Age(AgeSpec {
+                    at: when,
+                    top,
+                    bands,
+                    on_invalid: parse_strict(&self.on_invalid)?,
+                })
+            }
             other => {
                 return Err(at(format!(
-                    "action = {other:?} must be keep, drop, tokenize or generalize"
+                    "action = {other:?} must be keep, drop, tokenize, generalize, shift, bucket, mask, truncate_ip or age"
                 )))
             }
         };
-        let output = self.output.unwrap_or_else(|| name.clone());
+        let output = self.output.clone().unwrap_or_else(|| name.clone());
         if output.is_empty() {
             return Err(at("output must not be empty".into()));
         }
-        if action == Action::Drop && output != name {
-            return Err(at("output is meaningless for a dropped column".into()));
+        if action == Action::Drop {
+            if output != name {
+                return Err(at("output is meaningless for a dropped column".into()));
+            }
+            if self.quasi || self.sensitive {
+                return Err(at(
+                    "quasi and sensitive describe outputs; a dropped column has none".into(),
+                ));
+            }
+        }
+        if self.quasi && self.sensitive {
+            return Err(at("a column cannot be both quasi and sensitive".into()));
+        }
+        let mut derive = Vec::new();
+        if let Action::Tokenize { kind, .. } = &action {
+            for d in self.derive.unwrap_or_default() {
+                let dk = match (d.kind.as_str(), kind) {
+                    ("email_domain", Kind::Email) => DerivedKind::EmailDomain {
+                        all_domains: d.all_domains.unwrap_or(false),
+                    },
+                    ("phone_region", Kind::Phone { .. }) => DerivedKind::PhoneRegion,
+                    ("address_region", Kind::Address) => DerivedKind::AddressRegion,
+                    ("email_domain" | "phone_region" | "address_region", _) => {
+                        return Err(at(format!(
+                            "derive kind {:?} does not apply to as = {:?}",
+                            d.kind,
+                            kind.name()
+                        )))
+                    }
+                    (other, _) => {
+                        return Err(at(format!(
+                            "derive kind {other:?} must be email_domain, phone_region or address_region"
+                        )))
+                    }
+                };
+                if d.all_domains.is_some() && d.kind != "email_domain" {
+                    return Err(at("all_domains applies only to email_domain".into()));
+                }
+                if d.output.is_empty() {
+                    return Err(at("derive output must not be empty".into()));
+                }
+                if d.quasi && d.sensitive {
+                    return Err(at(format!(
+                        "derived output {:?} cannot be both quasi and sensitive",
+                        d.output
+                    )));
+                }
+                derive.push(Derived {
+                    kind: dk,
+                    output: d.output,
+                    quasi: d.quasi,
+                    sensitive: d.sensitive,
+                });
+            }
         }
         Ok(Column {
             name,
@@ -365,6 +1008,58 @@ impl RawColumn {
             action,
             output,
             allow_raw: self.allow_raw,
+            quasi: self.quasi,
+            sensitive: self.sensitive,
+            derive,
         })
     }
+}
+
+/// Largest `max_days` of a shift (ten years).
+pub const MAX_SHIFT_DAYS: u32 = 3653;
+
+fn positive(n: Number) -> bool {
+    match n {
+        Number::Exact(v) => v > 0,
+        Number::Float(f) => f > 0.0,
+    }
+}
+
+/// A TOML number in a column's domain: exact at `scale` (int/decimal) or float.
+fn number(v: &toml::Value, scale: Option<i8>) -> Result<Number, String> {
+    let text = match v {
+        toml::Value::Integer(i) => i.to_string(),
+        toml::Value::Float(f) if f.is_finite() => format!("{f}"),
+        _ => return Err("must be a finite number".into()),
+    };
+    match scale {
+        None => text
+            .parse::<f64>()
+            .map(Number::Float)
+            .map_err(|_| "must be a finite number".into()),
+        Some(scale) => crate::transform::batch::parse_decimal(&text, 38, scale)
+            .map(Number::Exact)
+            .ok_or_else(|| {
+                format!("{text} has more decimal places than the column's scale {scale}")
+            }),
+    }
+}
+
+fn breaks(values: &[toml::Value], scale: Option<i8>) -> Result<Vec<Number>, String> {
+    if values.is_empty() {
+        return Err("needs at least one value".into());
+    }
+    let parsed = values
+        .iter()
+        .map(|v| number(v, scale))
+        .collect::<Result<Vec<_>, _>>()?;
+    let increasing = parsed.windows(2).all(|w| match (w[0], w[1]) {
+        (Number::Exact(a), Number::Exact(b)) => a < b,
+        (Number::Float(a), Number::Float(b)) => a < b,
+        _ => false,
+    });
+    if !increasing {
+        return Err("values must be strictly increasing".into());
+    }
+    Ok(parsed)
 }

@@ -18,10 +18,16 @@ use arrow_schema::Schema as ArrowSchema;
 use serde::Serialize;
 
 use crate::key::MasterKey;
-use crate::schema::{Action, OnInvalid, Schema, ValueType};
+use crate::schema::{
+    Action, AgeAt, AgeSpec, BucketSpec, DerivedKind, MaskSpec, OnInvalid, Schema, ShiftSpec,
+    ValueType,
+};
 use crate::transform::generalize::{date32, Granularity, TemporalParser, Truncated};
 use crate::transform::normalize::{nfkc_trim, normalize, Kind, Normalized};
+use crate::transform::shift::Shifter;
 use crate::transform::tokenize::Tokenizer;
+
+mod qi;
 
 /// Per-column counters, summed over a run.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -61,6 +67,10 @@ pub struct ColumnPlan {
     pub name: String,
     /// Output column name.
     pub output: String,
+    /// Whether this is a derived output of the column before it.
+    pub derived: bool,
+    /// Index into [`BatchPlan::inputs`] of the column's own input.
+    input: usize,
     op: Op,
 }
 
@@ -84,6 +94,35 @@ enum Op {
         to: Granularity,
         on_invalid: OnInvalid,
     },
+    Shift {
+        value_type: ValueType,
+        parser: TemporalParser,
+        spec: ShiftSpec,
+        /// Index into [`BatchPlan::inputs`] of the entity column.
+        by: usize,
+        shifter: Shifter,
+    },
+    Bucket {
+        value_type: ValueType,
+        spec: BucketSpec,
+    },
+    Mask(MaskSpec),
+    TruncateIp {
+        v4: u8,
+        v6: u8,
+        on_invalid: OnInvalid,
+    },
+    Age {
+        value_type: ValueType,
+        parser: TemporalParser,
+        spec: AgeSpec,
+        /// The `at_column`: input index, type and parser.
+        at: Option<(usize, ValueType, TemporalParser)>,
+    },
+    Derive {
+        source: Kind,
+        kind: DerivedKind,
+    },
 }
 
 /// The per-run transform: one [`ColumnPlan`] per output column.
@@ -93,6 +132,9 @@ pub struct BatchPlan {
     pub columns: Vec<ColumnPlan>,
     /// The output Arrow schema.
     pub schema: Arc<ArrowSchema>,
+    /// Input columns the plan reads, in order of first use; `transform`
+    /// takes one string column per entry.
+    pub inputs: Vec<String>,
 }
 
 impl BatchPlan {
@@ -100,63 +142,121 @@ impl BatchPlan {
     pub fn new(schema: &Schema, key: &MasterKey) -> BatchPlan {
         let tz = schema.input.timezone;
         let tokens = &schema.tokens;
-        let columns = schema
-            .columns
-            .iter()
-            .filter_map(|c| {
-                let parser = TemporalParser::new(c.value_type, c.format.as_deref(), tz);
-                let op = match &c.action {
-                    Action::Drop => return None,
-                    Action::Keep { on_invalid } => Op::Keep {
-                        value_type: c.value_type,
-                        parser,
-                        on_invalid: *on_invalid,
-                    },
-                    Action::Tokenize {
-                        kind,
+        let mut inputs: Vec<String> = Vec::new();
+        let mut input_of = |name: &str| match inputs.iter().position(|n| n == name) {
+            Some(i) => i,
+            None => {
+                inputs.push(name.to_string());
+                inputs.len() - 1
+            }
+        };
+        let mut columns = Vec::new();
+        for c in &schema.columns {
+            if c.action == Action::Drop {
+                continue;
+            }
+            let input = input_of(&c.name);
+            let parser = TemporalParser::new(c.value_type, c.format.as_deref(), tz);
+            let op = match &c.action {
+                Action::Drop => continue,
+                Action::Keep { on_invalid } => Op::Keep {
+                    value_type: c.value_type,
+                    parser,
+                    on_invalid: *on_invalid,
+                },
+                Action::Tokenize {
+                    kind,
+                    namespace,
+                    on_invalid,
+                } => Op::Tokenize {
+                    kind: *kind,
+                    tokenizer: Tokenizer::new(
+                        key,
+                        &tokens.context,
                         namespace,
-                        on_invalid,
-                    } => Op::Tokenize {
-                        kind: *kind,
-                        tokenizer: Tokenizer::new(
+                        tokens.bits,
+                        tokens.encoding,
+                    ),
+                    invalid: (*on_invalid == OnInvalid::Token).then(|| {
+                        Tokenizer::new(
                             key,
                             &tokens.context,
-                            namespace,
+                            &format!("{namespace}.invalid"),
                             tokens.bits,
                             tokens.encoding,
-                        ),
-                        invalid: (*on_invalid == OnInvalid::Token).then(|| {
-                            Tokenizer::new(
-                                key,
-                                &tokens.context,
-                                &format!("{namespace}.invalid"),
-                                tokens.bits,
-                                tokens.encoding,
+                        )
+                    }),
+                    on_invalid: *on_invalid,
+                },
+                Action::Generalize { to, on_invalid } => Op::Generalize {
+                    value_type: c.value_type,
+                    parser,
+                    to: *to,
+                    on_invalid: *on_invalid,
+                },
+                Action::Shift(spec) => Op::Shift {
+                    value_type: c.value_type,
+                    parser,
+                    by: input_of(&spec.by),
+                    shifter: Shifter::new(key, &tokens.context, spec.max_days),
+                    spec: spec.clone(),
+                },
+                Action::Bucket(spec) => Op::Bucket {
+                    value_type: c.value_type,
+                    spec: spec.clone(),
+                },
+                Action::Mask(spec) => Op::Mask(spec.clone()),
+                Action::TruncateIp { v4, v6, on_invalid } => Op::TruncateIp {
+                    v4: *v4,
+                    v6: *v6,
+                    on_invalid: *on_invalid,
+                },
+                Action::Age(spec) => Op::Age {
+                    value_type: c.value_type,
+                    parser,
+                    at: match &spec.at {
+                        AgeAt::Column(other) => schema.column(other).map(|oc| {
+                            (
+                                input_of(other),
+                                oc.value_type,
+                                TemporalParser::new(oc.value_type, oc.format.as_deref(), tz),
                             )
                         }),
-                        on_invalid: *on_invalid,
+                        AgeAt::Date(_) => None,
                     },
-                    Action::Generalize { to, on_invalid } => Op::Generalize {
-                        value_type: c.value_type,
-                        parser,
-                        to: *to,
-                        on_invalid: *on_invalid,
-                    },
-                };
-                Some(ColumnPlan {
-                    name: c.name.clone(),
-                    output: c.output.clone(),
-                    op,
-                })
-            })
-            .collect();
+                    spec: spec.clone(),
+                },
+            };
+            columns.push(ColumnPlan {
+                name: c.name.clone(),
+                output: c.output.clone(),
+                derived: false,
+                input,
+                op,
+            });
+            if let Action::Tokenize { kind, .. } = &c.action {
+                for d in &c.derive {
+                    columns.push(ColumnPlan {
+                        name: c.name.clone(),
+                        output: d.output.clone(),
+                        derived: true,
+                        input,
+                        op: Op::Derive {
+                            source: *kind,
+                            kind: d.kind,
+                        },
+                    });
+                }
+            }
+        }
         BatchPlan {
             columns,
             schema: Arc::new(schema.output_schema()),
+            inputs,
         }
     }
 
-    /// Transform one batch: `inputs[i]` is the string column for `columns[i]`.
+    /// Transform one batch: `inputs[i]` is the string column named `self.inputs[i]`.
     pub fn transform(
         &self,
         inputs: &[&StringArray],
@@ -164,7 +264,10 @@ impl BatchPlan {
         let mut arrays = Vec::with_capacity(self.columns.len());
         let mut stats = Vec::with_capacity(self.columns.len());
         let mut issues = Vec::new();
-        for (i, (plan, input)) in self.columns.iter().zip(inputs).enumerate() {
+        let empty = StringArray::from(Vec::<Option<&str>>::new());
+        let input_at = |i: usize| inputs.get(i).copied().unwrap_or(&empty);
+        for (i, plan) in self.columns.iter().enumerate() {
+            let input = input_at(plan.input);
             let mut st = ColumnStats::default();
             let mut sink = IssueSink {
                 column: i,
@@ -204,6 +307,43 @@ impl BatchPlan {
                     &mut st,
                     &mut sink,
                 ),
+                Op::Shift {
+                    value_type,
+                    parser,
+                    spec,
+                    by,
+                    shifter,
+                } => qi::shift(
+                    input,
+                    input_at(*by),
+                    *value_type,
+                    parser,
+                    spec,
+                    shifter,
+                    &mut st,
+                    &mut sink,
+                ),
+                Op::Bucket { value_type, spec } => {
+                    qi::bucket(input, *value_type, spec, &mut st, &mut sink)
+                }
+                Op::Mask(spec) => qi::mask(input, spec, &mut st),
+                Op::TruncateIp { v4, v6, on_invalid } => {
+                    qi::truncate_ip(input, *v4, *v6, *on_invalid, &mut st, &mut sink)
+                }
+                Op::Age {
+                    value_type,
+                    parser,
+                    spec,
+                    at,
+                } => qi::age(
+                    input,
+                    (*value_type, parser),
+                    spec,
+                    at.as_ref().map(|(i, t, p)| (input_at(*i), *t, p)),
+                    &mut st,
+                    &mut sink,
+                ),
+                Op::Derive { source, kind } => qi::derive(input, source, *kind, &mut st),
             };
             arrays.push(array);
             stats.push(st);

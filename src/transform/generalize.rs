@@ -152,9 +152,14 @@ pub fn truncate_date(d: NaiveDate, to: Granularity) -> NaiveDate {
     let first = |y: i32, m: u32| NaiveDate::from_ymd_opt(y, m, 1).unwrap_or(d);
     match to {
         Granularity::Hour | Granularity::Day => d,
-        Granularity::Week => {
-            d - chrono::Duration::days(i64::from(d.weekday().num_days_from_monday()))
-        }
+        // Near chrono's lower limit (year -262143, reachable through `%Y`) the
+        // Monday may not be representable: the week is clamped to the first
+        // representable day, which is still in the same week and not after `d`.
+        Granularity::Week => d
+            .checked_sub_signed(chrono::Duration::days(i64::from(
+                d.weekday().num_days_from_monday(),
+            )))
+            .unwrap_or(NaiveDate::MIN),
         Granularity::Month => first(d.year(), d.month()),
         Granularity::Quarter => first(d.year(), (d.month() - 1) / 3 * 3 + 1),
         Granularity::Year => first(d.year(), 1),
@@ -278,6 +283,43 @@ mod tests {
 
     fn d(y: i32, m: u32, day: u32) -> NaiveDate {
         NaiveDate::from_ymd_opt(y, m, day).unwrap()
+    }
+
+    #[test]
+    fn the_extreme_dates_chrono_parses_truncate_without_panicking() {
+        // Issue 7: `%Y` accepts signed years of any width, so user data can
+        // reach the ends of chrono's range.
+        let p = TemporalParser::new(ValueType::Date, None, chrono_tz::UTC);
+        assert_eq!(p.parse_date("-262143-01-01"), Some(NaiveDate::MIN));
+        for text in [
+            "-262143-01-01",
+            "+262142-12-31",
+            "-262144-01-01",
+            "+262143-12-31",
+        ] {
+            if let Some(day) = p.parse_date(text) {
+                for to in [
+                    Granularity::Day,
+                    Granularity::Week,
+                    Granularity::Month,
+                    Granularity::Quarter,
+                    Granularity::Year,
+                ] {
+                    let t = truncate_date(day, to);
+                    assert!(t <= day);
+                    let _ = date32(t);
+                }
+            }
+        }
+        for day in [NaiveDate::MIN, NaiveDate::MAX] {
+            for offset in 0..7 {
+                let day = day
+                    .checked_add_signed(chrono::Duration::days(offset))
+                    .or_else(|| day.checked_sub_signed(chrono::Duration::days(offset)))
+                    .unwrap();
+                assert!(truncate_date(day, Granularity::Week) <= day);
+            }
+        }
     }
 
     #[test]

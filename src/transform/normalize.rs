@@ -165,40 +165,31 @@ fn email(base: &str) -> Normalized<'static> {
     Normalized::Value(Cow::Owned(out))
 }
 
+/// Fold white space runs to one space, drop a space next to a "sticky"
+/// character (non-ASCII, or one of `,.;:#-/`), trim. One pass over the
+/// characters with the previous kept character as look-behind, so a huge
+/// field costs one output string, not four bytes per character.
 fn address(base: &str) -> String {
     let lower = lowercase(base);
-    // Fold white space runs to one space.
-    let mut folded: Vec<char> = Vec::with_capacity(lower.len());
-    let mut in_space = false;
-    for c in lower.chars() {
-        if c.is_whitespace() {
-            if !in_space {
-                folded.push(' ');
-            }
-            in_space = true;
-        } else {
-            folded.push(c);
-            in_space = false;
-        }
-    }
     let sticky = |c: char| !c.is_ascii() || matches!(c, ',' | '.' | ';' | ':' | '#' | '-' | '/');
     let mut out = String::with_capacity(lower.len());
-    for (i, &c) in folded.iter().enumerate() {
-        if c == ' ' {
-            let left = i.checked_sub(1).map(|j| folded[j]);
-            let right = folded.get(i + 1).copied();
-            if left.is_some_and(sticky) || right.is_some_and(sticky) {
-                continue;
-            }
+    let mut last: Option<char> = None;
+    let mut pending_space = false;
+    for c in lower.chars() {
+        if c.is_whitespace() {
+            pending_space = true;
+            continue;
         }
+        // A space between two kept characters survives unless either is sticky;
+        // leading and trailing spaces never survive (the trim).
+        if pending_space && last.is_some_and(|l| !sticky(l)) && !sticky(c) {
+            out.push(' ');
+        }
+        pending_space = false;
         out.push(c);
+        last = Some(c);
     }
-    let trimmed = out.trim();
-    if trimmed.len() == out.len() {
-        out
-    } else {
-        trimmed.to_string()
-    }
+    out
 }
 
 fn phone(base: &str, region: Option<Region>) -> Normalized<'static> {
@@ -351,6 +342,39 @@ mod tests {
         assert_eq!(value(&Kind::Id, "AbC").as_deref(), Some("AbC"));
     }
 
+    /// The two-pass implementation `address` replaced (issue 7: it held four
+    /// bytes per character, and a 100 MB field exhausted a 1 GiB limit).
+    fn address_two_pass(base: &str) -> String {
+        let lower = lowercase(base);
+        let mut folded: Vec<char> = Vec::new();
+        let mut in_space = false;
+        for c in lower.chars() {
+            if c.is_whitespace() {
+                if !in_space {
+                    folded.push(' ');
+                }
+                in_space = true;
+            } else {
+                folded.push(c);
+                in_space = false;
+            }
+        }
+        let sticky =
+            |c: char| !c.is_ascii() || matches!(c, ',' | '.' | ';' | ':' | '#' | '-' | '/');
+        let mut out = String::new();
+        for (i, &c) in folded.iter().enumerate() {
+            if c == ' ' {
+                let left = i.checked_sub(1).map(|j| folded[j]);
+                let right = folded.get(i + 1).copied();
+                if left.is_some_and(sticky) || right.is_some_and(sticky) {
+                    continue;
+                }
+            }
+            out.push(c);
+        }
+        out.trim().to_string()
+    }
+
     mod props {
         use super::*;
         use proptest::prelude::*;
@@ -359,6 +383,12 @@ mod tests {
             #[test]
             fn fast_lowercase_equals_std(s in "[a-zA-Z0-9 ,.\u{3000}-\u{30ff}\u{4e00}-\u{4e20}\u{ac00}-\u{ac10}\u{c0}-\u{24f}\u{391}-\u{3c9}]{0,30}") {
                 prop_assert_eq!(lowercase(&s).into_owned(), s.to_lowercase());
+            }
+
+            #[test]
+            fn one_pass_address_equals_the_two_pass_definition(s in "[ a-zA-Z0-9,.;:#/\t\u{3000}\u{a0}\u{4e00}-\u{4e10}\u{c0}-\u{ff}-]{0,40}") {
+                let base = nfkc_trim(&s);
+                prop_assert_eq!(address(&base), address_two_pass(&base));
             }
 
             #[test]

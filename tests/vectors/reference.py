@@ -39,12 +39,24 @@ which case the NFKC-normalised, trimmed raw text is tokenised under the
 namespace "<namespace>.invalid" (same key and context).
 
 Normalisation v1 is documented function by function below.
+
+Shift spec v1 (keyed per-entity date offsets, action = "shift")
+---------------------------------------------------------------
+    shift_key = ns_key(master, context, "shift")
+    x         = big-endian u64 of HMAC-SHA256(shift_key, UTF-8(entity))[0 .. 8]
+    n         = 2 * max_days + 1
+    offset    = (x * n) >> 64  -  max_days          (days; exact integer arithmetic)
+
+where entity is the normalised value of the row's `by` column (normalisation
+v1 of its kind for a string column, canonical decimal for an int column).
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import datetime
+import re
 import hashlib
 import hmac
 import json
@@ -321,6 +333,108 @@ def tokenize_with(key_for, namespace: str, kind: str, raw: str,
 
 
 # ---------------------------------------------------------------------------
+# Shift spec v1
+# ---------------------------------------------------------------------------
+
+SHIFT_SPEC = "v1"
+SHIFT_NAMESPACE = "shift"
+MAX_SHIFT_DAYS = 3653
+INT_RE = re.compile(r"[+-]?[0-9]+")
+
+
+def shift_offset_from_u64(x: int, max_days: int) -> int:
+    """Map a 64-bit value onto [-max_days, +max_days]: the high 64 bits of the
+    128-bit product x * (2 * max_days + 1), minus max_days.  No rejection
+    step; each offset is hit by floor(2^64/n) or ceil(2^64/n) values of x."""
+    if not (1 <= max_days <= MAX_SHIFT_DAYS):
+        raise ValueError(f"max_days must be in 1..={MAX_SHIFT_DAYS}, got {max_days}")
+    if not (0 <= x < 2 ** 64):
+        raise ValueError("x must be an unsigned 64-bit integer")
+    n = 2 * max_days + 1
+    return ((x * n) >> 64) - max_days
+
+
+def shift_entity(by_type: str, kind: str, raw: str, region: str | None = None):
+    """The normalised entity value, or None (empty or invalid: no offset).
+
+    by_type "string": normalisation v1 of `kind` (the by column's tokenize
+    kind, "id" when it is not tokenised).  by_type "int": trimmed, an
+    optional sign and ASCII digits within the signed 64-bit range, written
+    in canonical decimal ("007" -> "7", "+5" -> "5", "-0" -> "0")."""
+    if by_type == "int":
+        s = trim(raw)
+        if not INT_RE.fullmatch(s):
+            return None
+        v = int(s)
+        if not (-(2 ** 63) <= v < 2 ** 63):
+            return None
+        return str(v)
+    status, value = normalize(kind, raw, region)
+    return value if status == OK else None
+
+
+def shift_offset(master: bytes, context: str, entity: str, max_days: int) -> int:
+    mac = hmac_sha256(ns_key(master, context, SHIFT_NAMESPACE), entity.encode("utf-8"))
+    return shift_offset_from_u64(int.from_bytes(mac[:8], "big"), max_days)
+
+
+def shift_date(date_iso: str, offset: int) -> str:
+    return (datetime.date.fromisoformat(date_iso) + datetime.timedelta(days=offset)).isoformat()
+
+
+def shift_timestamp(ts_utc_iso: str, offset: int) -> str:
+    """Timestamps move by offset * 86400 s on the UTC time line."""
+    t = datetime.datetime.strptime(ts_utc_iso, "%Y-%m-%dT%H:%M:%SZ")
+    return (t + datetime.timedelta(days=offset)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# (key, context, by_type, kind, region, raw entity, max_days, date, timestamp)
+def shift_case_inputs():
+    cases = []
+    entities = [
+        ("string", "id", None, "2088185182612729"),
+        ("string", "id", None, " 2088185182612729\t"),        # same after trim
+        ("string", "id", None, "２０８８１８５１８２６１２７２９"),  # full-width -> NFKC
+        ("string", "id", None, "2088123288158590"),
+        ("string", "phone", CN, "138-0013-8000"),
+        ("string", "phone", CN, "+86 138 0013 8000"),          # same number
+        ("string", "email", None, "Li.Wei@163.COM"),
+        ("string", "id", None, ""),                            # empty: no offset
+        ("string", "phone", CN, "N/A"),                        # invalid: no offset
+        ("int", "id", None, "42"),
+        ("int", "id", None, "+042"),                           # same as 42
+        ("int", "id", None, "-7"),
+        ("int", "id", None, "1_000"),                          # not an int
+        ("int", "id", None, "9223372036854775808"),            # out of range
+    ]
+    for key in (DEMO_KEY, KEY_48):
+        for ctx in CONTEXTS:
+            for by_type, kind, region, raw in entities:
+                cases.append((key, ctx, by_type, kind, region, raw, 30,
+                              "2009-05-15", "2009-05-15T09:41:31Z"))
+    for max_days in (1, 7, 365, MAX_SHIFT_DAYS):
+        for raw in ("2088185182612729", "2088123288158590", "2088121323255284"):
+            cases.append((KEY_0B, "", "string", "id", None, raw, max_days,
+                          "2000-02-29", "2000-02-29T23:59:59Z"))
+    return cases
+
+
+SHIFT_MAP_X = [0, 1, 2 ** 32, 2 ** 63 - 1, 2 ** 63, 2 ** 64 - 2, 2 ** 64 - 1,
+               0x0123456789ABCDEF, 0xFEDCBA9876543210]
+
+
+def shift_entry(key, context, by_type, kind, region, raw, max_days, date, ts):
+    entity = shift_entity(by_type, kind, raw, region)
+    offset = None if entity is None else shift_offset(key, context, entity, max_days)
+    return {"key_hex": key.hex(), "context": context, "by_type": by_type,
+            "kind": kind, "region": region, "raw": raw, "max_days": max_days,
+            "entity": entity, "offset_days": offset,
+            "date": date, "shifted_date": None if offset is None else shift_date(date, offset),
+            "timestamp": ts,
+            "shifted_timestamp": None if offset is None else shift_timestamp(ts, offset)}
+
+
+# ---------------------------------------------------------------------------
 # Test-vector inputs
 # ---------------------------------------------------------------------------
 
@@ -580,6 +694,11 @@ def generate() -> dict:
         "normalize": [normalize_entry(kind, region, raw)
                       for kind, region, raw, _, _ in NORMALIZE_CASES],
         "tokens": [token_entry(*c) for c in token_case_inputs()],
+        "shift_spec": SHIFT_SPEC,
+        "shift_map": [{"x_hex": f"{x:016x}", "max_days": d,
+                       "offset_days": shift_offset_from_u64(x, d)}
+                      for x in SHIFT_MAP_X for d in (1, 30, MAX_SHIFT_DAYS)],
+        "shift": [shift_entry(*c) for c in shift_case_inputs()],
     }
 
 
@@ -644,8 +763,19 @@ def check(path: Path) -> int:
         cmp("tokens", i, "normalized", e["normalized"], value)
         cmp("tokens", i, "token", e["token"], tok)
 
+    if vectors.get("shift_spec") != SHIFT_SPEC:
+        errors.append(f"shift_spec: file has {vectors.get('shift_spec')!r}, expected {SHIFT_SPEC!r}")
+    for i, e in enumerate(vectors["shift_map"]):
+        cmp("shift_map", i, "offset_days", e["offset_days"],
+            shift_offset_from_u64(int(e["x_hex"], 16), e["max_days"]))
+    for i, e in enumerate(vectors["shift"]):
+        got = shift_entry(bytes.fromhex(e["key_hex"]), e["context"], e["by_type"], e["kind"],
+                          e["region"], e["raw"], e["max_days"], e["date"], e["timestamp"])
+        for field in ("entity", "offset_days", "shifted_date", "shifted_timestamp"):
+            cmp("shift", i, field, e[field], got[field])
+
     total = sum(len(vectors[s]) for s in ("hmac_sha256", "fingerprint", "ns_key",
-                                          "normalize", "tokens"))
+                                          "normalize", "tokens", "shift_map", "shift"))
     # Detect a stale file (case list edited without --write).
     try:
         fresh = dump(generate())

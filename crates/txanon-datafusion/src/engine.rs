@@ -24,7 +24,7 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::physical_plan::{execute_stream, ExecutionPlan};
 use datafusion::prelude::{CsvReadOptions, DataFrame};
 use futures::StreamExt;
-use txanon::io::parquet::ParquetSink;
+use txanon::io::parquet::{ParquetSink, WriterSettings};
 use txanon::pipeline::{check_output_path, provenance};
 use txanon::schema::Schema;
 
@@ -135,7 +135,7 @@ pub async fn read_raw(
         .collect();
     let options = CsvReadOptions::new()
         .has_header(schema.input.header)
-        .delimiter(schema.input.delimiter)
+        .delimiter(schema.input.dialect.delimiter)
         .schema(&raw)
         .file_extension("")
         .newlines_in_values(true);
@@ -157,7 +157,7 @@ pub async fn anonymize(
         bail!("internal error: the client needs the key ring");
     };
     let layout = InputLayout::check(schema, &opts.inputs, opts.drop_undeclared, warn)?;
-    check_output_path(&opts.output, &layout.files).map_err(|e| anyhow::anyhow!("{e}"))?;
+    check_output_path(&opts.output, &layout.files, false).map_err(|e| anyhow::anyhow!("{e}"))?;
     let ctx = session(engine, udfs, opts.threads, opts.batch_rows).await?;
     // One plan per input file, run up to `threads` at a time and written in
     // path order: DataFusion's own file grouping (and Ballista's result
@@ -179,13 +179,21 @@ pub async fn anonymize(
     }
 
     let out_schema = Arc::new(schema.output_schema());
-    let mut sink = ParquetSink::create(
-        &opts.output,
-        out_schema.clone(),
-        provenance(schema, key),
-        opts.row_group_rows,
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    // The same writer settings as the native engine, so the bytes match.
+    let settings = WriterSettings {
+        encode_pool: None,
+        output: schema.output.clone(),
+        row_group_rows: opts.row_group_rows,
+        token_columns: schema
+            .columns
+            .iter()
+            .filter(|c| matches!(c.action, txanon::schema::Action::Tokenize { .. }))
+            .map(|c| c.output.clone())
+            .collect(),
+        metadata: provenance(schema, key),
+    };
+    let mut sink = ParquetSink::create(&opts.output, out_schema.clone(), &settings)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     let write = |sink: &mut ParquetSink, batch: RecordBatch| -> anyhow::Result<()> {
         let batch = RecordBatch::try_new(out_schema.clone(), batch.columns().to_vec())
             .context("internal error: a result batch does not match the output schema")?;
@@ -200,7 +208,7 @@ pub async fn anonymize(
         )
     })?;
     let rows = sink.rows();
-    sink.finish(vec![("txanon.rows".into(), rows.to_string())])
+    sink.finish(Vec::new())
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok(RunSummary {
         engine: match engine {

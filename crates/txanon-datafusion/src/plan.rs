@@ -20,7 +20,8 @@ use anyhow::{bail, Context};
 use datafusion::arrow::datatypes::{DataType, Field, Schema as ArrowSchema, SchemaRef};
 use datafusion::common::Column as DfColumn;
 use datafusion::logical_expr::{lit, Expr, LogicalPlan, LogicalPlanBuilder};
-use txanon::io::csv::CsvInput;
+use txanon::io::csv::{CsvInput, Dialect};
+use txanon::io::source::{detect, looks_like_ndjson, Compression, Detected, TextEncoding};
 use txanon::pipeline::HeaderProblems;
 use txanon::schema::Schema;
 
@@ -50,6 +51,7 @@ impl InputLayout {
         if inputs.is_empty() {
             bail!("no input files");
         }
+        refuse_unsupported(schema)?;
         let declared: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
         let mut layout: Option<(PathBuf, Vec<String>)> = None;
         let mut undeclared = Vec::new();
@@ -78,9 +80,25 @@ impl InputLayout {
                     path.display()
                 );
             }
-            let input =
-                CsvInput::open(&abs, schema.input.delimiter, schema.input.header, &declared)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+            if detect(&abs).map_err(|e| anyhow::anyhow!("{e}"))?
+                != Detected::Text(Compression::None)
+                || looks_like_ndjson(&abs)
+            {
+                bail!(
+                    "{}: the datafusion engine reads plain CSV only (not gzip/zstd, \
+                     Parquet or NDJSON); use the native engine for this file",
+                    path.display()
+                );
+            }
+            let input = CsvInput::open(
+                &abs,
+                schema.input.dialect,
+                TextEncoding::Utf8,
+                schema.input.header,
+                &declared,
+                Arc::default(),
+            )
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
             let problems = HeaderProblems::find(&input.columns, schema);
             if let Some(d) = problems.duplicated.first() {
                 bail!(
@@ -247,4 +265,58 @@ pub fn check_output_schema(schema: &Schema, got: &ArrowSchema) -> anyhow::Result
         );
     }
     Ok(())
+}
+
+/// Schema features the datafusion engine does not implement: refused with a
+/// clear error rather than giving output that differs from the native engine.
+fn refuse_unsupported(schema: &Schema) -> anyhow::Result<()> {
+    use txanon::schema::{Action, InputFormat};
+    let input = &schema.input;
+    let dialect = Dialect {
+        delimiter: input.dialect.delimiter,
+        ..Dialect::default()
+    };
+    let mut problems = Vec::new();
+    if !matches!(input.format, InputFormat::Auto | InputFormat::Csv) {
+        problems.push("[input].format other than csv".to_string());
+    }
+    if input.dialect != dialect {
+        problems.push("[input] quote, escape or comment".into());
+    }
+    if input.encoding != TextEncoding::Utf8 || !input.encodings.is_empty() {
+        problems.push("[input] encodings other than utf-8".into());
+    }
+    if input.null_values != [String::new()] {
+        problems.push("[input].null_values".into());
+    }
+    if schema.privacy.is_some() {
+        problems.push("[privacy]".into());
+    }
+    for c in &schema.columns {
+        let supported = matches!(
+            c.action,
+            Action::Keep { .. }
+                | Action::Drop
+                | Action::Tokenize { .. }
+                | Action::Generalize { .. }
+        );
+        if !supported {
+            problems.push(format!(
+                "column {:?}: action = {:?}",
+                c.name,
+                c.action.name()
+            ));
+        }
+        if !c.derive.is_empty() {
+            problems.push(format!("column {:?}: derive", c.name));
+        }
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        bail!(
+            "the datafusion engine does not support {}; use the native engine",
+            problems.join(", ")
+        )
+    }
 }

@@ -14,8 +14,11 @@
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
+use txanon::io::csv::Dialect;
+use txanon::io::source::TextEncoding;
 use txanon::schema::{
-    Action, Column, InputOptions, OnInvalid, Schema, TokenEncoding, TokenOptions, ValueType,
+    Action, Column, InputFormat, InputOptions, OnInvalid, OutputOptions, Schema, TokenEncoding,
+    TokenOptions, ValueType,
 };
 use txanon::transform::generalize::Granularity;
 use txanon::transform::normalize::{phone_region, Kind};
@@ -144,6 +147,14 @@ impl ColumnSpec {
                 spec.to = Some(granularity_name(*to).into());
                 spec.on_invalid = on_invalid_name(*on_invalid).into();
             }
+            other => {
+                return Err(format!(
+                    "column {:?}: action = {:?} is not supported by the datafusion engine; \
+                     use the native engine",
+                    column.name,
+                    other.name()
+                ))
+            }
         }
         Ok(Some(spec))
     }
@@ -236,10 +247,16 @@ impl ColumnSpec {
             version: 0,
             description: None,
             input: InputOptions {
-                delimiter: b',',
+                format: InputFormat::Csv,
+                dialect: Dialect::default(),
                 header: true,
+                encoding: TextEncoding::Utf8,
+                encodings: Vec::new(),
+                null_values: vec![String::new()],
                 timezone,
             },
+            output: OutputOptions::default(),
+            privacy: None,
             tokens: TokenOptions {
                 context: self.context.clone(),
                 bits: self.bits,
@@ -252,6 +269,9 @@ impl ColumnSpec {
                 action,
                 output: self.column.clone(),
                 allow_raw: None,
+                quasi: false,
+                sensitive: false,
+                derive: Vec::new(),
             }],
         })
     }

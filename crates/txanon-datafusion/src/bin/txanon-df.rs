@@ -173,13 +173,26 @@ async fn anonymize(args: &AnonymizeArgs, msg: &Messages) -> anyhow::Result<()> {
             .unwrap_or(1)
     });
     let opts = RunOptions {
-        inputs: args.inputs.clone(),
+        inputs: txanon::io::source::expand_inputs(&args.inputs)?,
         output: args.output.clone(),
         threads,
         drop_undeclared: args.drop_undeclared,
         batch_rows: usize::try_from(args.batch_rows).unwrap_or(8192),
-        row_group_rows: usize::try_from(args.row_group_rows).unwrap_or(131072),
+        row_group_rows: args
+            .row_group_rows
+            .and_then(|r| usize::try_from(r).ok())
+            .or(schema.output.row_group_rows)
+            .unwrap_or(txanon::io::parquet::DEFAULT_ROW_GROUP_ROWS),
     };
+    if args.partition_by.is_some()
+        || args.manifest.is_some()
+        || args.output.as_os_str().to_string_lossy().ends_with('/')
+    {
+        anyhow::bail!(
+            "directory outputs, --partition-by and --manifest are not supported by the \
+             datafusion and ballista engines; use the native engine"
+        );
+    }
     let summary = engine::anonymize(&engine, &schema, &udfs, &opts, &|w| msg.warning(w)).await?;
     if args.json {
         println!(

@@ -1,0 +1,75 @@
+#![no_main]
+//! The CSV-to-batch path: chunker, header check, arrow-csv decoder and the
+//! per-batch transform, through `pipeline::dry_run` with the sample schema
+//! (exactly what `anonymize` does, minus the Parquet writer).
+//!
+//! Input: one selector byte (records per chunk 1..=16; bit 7 prepends the
+//! sample header so mutations explore the body), then the file's bytes.
+//! Properties: no panic; never the "record boundaries disagree" internal
+//! error (the chunker and the decoder must agree on every input); with an
+//! unlimited bad-row allowance every record is either written or counted bad.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use txanon::key::MasterKey;
+use txanon::pipeline::{dry_run, AnonymizeOptions, SilentReporter};
+use txanon::schema::Schema;
+use txanon::Error;
+
+const KEY_HEX: &str = "f0e1d2c3b4a5968778695a4b3c2d1e0f00112233445566778899aabbccddeeff";
+const SCHEMA: &str = include_str!("../../schemas/transactions.toml");
+const HEADER: &str = "txn_id,created_at,account_id,customer_name,id_card,mobile,email,home_address,shipping_address,birth_date,amount,currency,merchant_id,channel,is_refund,item_count,ip_address\n";
+
+struct Fixture {
+    schema: Schema,
+    key: MasterKey,
+    input: PathBuf,
+}
+
+fn fixture() -> &'static Fixture {
+    static F: OnceLock<Fixture> = OnceLock::new();
+    F.get_or_init(|| {
+        let dir = std::env::temp_dir();
+        Fixture {
+            schema: Schema::from_toml(SCHEMA, Path::new("transactions.toml"))
+                .expect("sample schema"),
+            key: MasterKey::from_hex(KEY_HEX).expect("fixed key"),
+            input: dir.join(format!("txanon-fuzz-csv-{}.csv", std::process::id())),
+        }
+    })
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&sel, body)) = data.split_first() else {
+        return;
+    };
+    let f = fixture();
+    {
+        let mut file = std::fs::File::create(&f.input).expect("temp input");
+        if sel & 0x80 != 0 {
+            file.write_all(HEADER.as_bytes()).expect("write");
+        }
+        file.write_all(body).expect("write");
+    }
+    let mut opts = AnonymizeOptions::new(vec![f.input.clone()], PathBuf::from("unused.parquet"));
+    opts.batch_rows = usize::from(sel & 0x0f) + 1;
+    opts.max_bad_rows = u64::MAX;
+    opts.drop_undeclared = sel & 0x40 != 0;
+    match dry_run(&f.schema, &f.key, &opts, &SilentReporter) {
+        Ok(summary) => {
+            assert_eq!(
+                summary.rows_written + summary.bad_rows,
+                summary.rows_read,
+                "every record is written or counted bad"
+            );
+        }
+        Err(Error::BadRecord { column, rule, .. }) => {
+            assert_ne!(column, "(chunk)", "chunker and decoder disagree: {rule}");
+        }
+        Err(Error::Header { .. }) | Err(Error::TooManyBadRows { .. }) => {}
+        Err(e) => panic!("unexpected error kind: {e}"),
+    }
+});

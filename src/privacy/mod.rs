@@ -1,0 +1,644 @@
+//! Disclosure-risk measurement over an output stream: k-anonymity,
+//! l-diversity and unicity, and the `[privacy]` gate built on them.
+//!
+//! [`RiskMeter`] is fed the output batches in order (by the `anonymize`
+//! writer, or by `check` reading an output file back) and keeps:
+//!
+//! - one entry per *equivalence class* (distinct combination of the
+//!   quasi-identifier values): its row count and, per `sensitive` column, the
+//!   set of distinct values in it. Memory grows with the number of classes
+//!   (times distinct sensitive values per class), not with rows.
+//! - for unicity, per entity (distinct value of `[privacy].entity`), the
+//!   distinct classes ("points") its rows fall in, up to
+//!   `[privacy].max_points` (default 1024) per entity; beyond that a seeded
+//!   reservoir sample is kept. Memory is therefore bounded by
+//!   entities × `max_points` × 4 bytes plus one key per entity.
+//!
+//! [`RiskMeter::finish`] gives a [`PrivacyReport`]:
+//!
+//! - `k`: the size of the smallest class;
+//! - rows and classes below `min_k`, and their share of rows;
+//! - per sensitive column, `l`: the fewest distinct sensitive values in any class;
+//! - unicity for p = 2 and p = 4: for each entity with at least p distinct
+//!   points, p of them are drawn at random; the entity is *unique* when no
+//!   other entity has all p points. The figure is the share of such entities
+//!   among those with at least p points (the measure of de Montjoye et al.,
+//!   "Unique in the Shopping Mall", Science 2015). The draws are exactly:
+//!   classes and entities are numbered in order of first appearance in the
+//!   output; an entity's points are its distinct class numbers, ascending;
+//!   one SplitMix64 stream per p, seeded with
+//!   `seed XOR (p * 0x9e3779b97f4a7c15 mod 2^64)`, with `below(n)` the high
+//!   64 bits of `next() * n`; entities are visited in order, and for each
+//!   eligible one a partial Fisher-Yates shuffle of the indices `0..len`
+//!   picks the points (`for i in 0..p: j = i + below(len - i); swap(i, j)`).
+//!   `tests/risk/pycanon_check.py` reimplements this and must agree.
+//!   When an entity had more than `max_points` distinct points the sample can
+//!   miss a point it does have, which can only *raise* unicity (another
+//!   entity may look like it lacks a point): the figure errs on the side of
+//!   more risk.
+//!
+//! Values are compared as their text (Arrow's cast to UTF-8), so the
+//! figures `check` recomputes from a written file equal those measured while
+//! writing it. Class keys never leave this module; reports hold counts only.
+
+use std::collections::{HashMap, HashSet};
+
+use arrow_array::{Array, ArrayRef, BooleanArray, StringArray};
+use arrow_schema::DataType;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::schema::{OnViolation, PrivacyOptions};
+
+/// The p values of the unicity measure.
+pub const UNICITY_P: [usize; 2] = [2, 4];
+
+/// Class keys (the quasi-identifier tuples) whose rows a suppressing pass removes.
+#[derive(Debug, Clone, Default)]
+pub struct Suppression {
+    classes: HashSet<Box<[u8]>>,
+}
+
+impl Suppression {
+    /// Number of classes to remove.
+    pub fn len(&self) -> usize {
+        self.classes.len()
+    }
+
+    /// Whether nothing is removed.
+    pub fn is_empty(&self) -> bool {
+        self.classes.is_empty()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Class {
+    rows: u64,
+    sensitive: Vec<HashSet<Box<str>>>,
+}
+
+#[derive(Debug, Default)]
+struct Entity {
+    /// Distinct points (class ids), sorted.
+    points: Vec<u32>,
+    /// Distinct points offered beyond the sample (approximate, see module doc).
+    offered: u64,
+}
+
+/// Streaming accumulator of the risk figures.
+#[derive(Debug)]
+pub struct RiskMeter {
+    opts: PrivacyOptions,
+    classes: HashMap<Box<[u8]>, u32>,
+    stats: Vec<Class>,
+    entity_index: HashMap<Box<str>, u32>,
+    entities: Vec<Entity>,
+    rng: SplitMix64,
+    suppress: Option<Suppression>,
+    suppressed_rows: u64,
+    rows: u64,
+    key: Vec<u8>,
+}
+
+/// l-diversity of one sensitive column.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LDiversity {
+    /// Output column.
+    pub column: String,
+    /// Fewest distinct values in any class.
+    pub l: u64,
+    /// Classes with a single distinct value (everyone in them shares it).
+    pub classes_with_one_value: u64,
+}
+
+/// Unicity for one p.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UnicityFigure {
+    /// Points drawn per entity.
+    pub p: usize,
+    /// Entities with at least p distinct points.
+    pub entities: u64,
+    /// Of those, entities no other entity matches on the drawn points.
+    pub unique: u64,
+    /// `unique / entities` (0 when there are none).
+    pub share: f64,
+}
+
+/// Unicity over the entity column.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Unicity {
+    /// The entity column.
+    pub entity: String,
+    /// Distinct entities seen.
+    pub entities: u64,
+    /// The seed of the draws.
+    pub seed: u64,
+    /// Entities whose points were sampled (more than `max_points`).
+    pub sampled_entities: u64,
+    /// Figures for p = 2 and p = 4.
+    pub figures: Vec<UnicityFigure>,
+}
+
+/// The measured figures and the gate's verdict. Counts only, never values.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PrivacyReport {
+    /// Quasi-identifier output columns.
+    pub quasi: Vec<String>,
+    /// `[privacy].min_k`.
+    pub min_k: u64,
+    /// `[privacy].on_violation`.
+    pub on_violation: &'static str,
+    /// Rows measured (after any suppression).
+    pub rows: u64,
+    /// Equivalence classes.
+    pub classes: u64,
+    /// Size of the smallest class (0 when there are no rows).
+    pub k: u64,
+    /// Classes smaller than `min_k`.
+    pub classes_below_min_k: u64,
+    /// Rows in classes smaller than `min_k`.
+    pub rows_below_min_k: u64,
+    /// `rows_below_min_k / rows`.
+    pub share_below_min_k: f64,
+    /// Rows removed by `on_violation = "suppress"`.
+    pub suppressed_rows: u64,
+    /// Classes removed by `on_violation = "suppress"`.
+    pub suppressed_classes: u64,
+    /// l-diversity per sensitive column.
+    pub l_diversity: Vec<LDiversity>,
+    /// Unicity, when `[privacy].entity` is set.
+    pub unicity: Option<Unicity>,
+    /// `k >= min_k` (an empty input passes; a fully suppressed one does not).
+    pub passed: bool,
+}
+
+impl PrivacyReport {
+    /// The `txanon.privacy.*` footer entries.
+    pub fn metadata(&self) -> Vec<(String, String)> {
+        let mut m = vec![
+            ("txanon.privacy.quasi".into(), self.quasi.join(",")),
+            ("txanon.privacy.min_k".into(), self.min_k.to_string()),
+            ("txanon.privacy.k".into(), self.k.to_string()),
+            ("txanon.privacy.classes".into(), self.classes.to_string()),
+            (
+                "txanon.privacy.rows_below_min_k".into(),
+                self.rows_below_min_k.to_string(),
+            ),
+            (
+                "txanon.privacy.on_violation".into(),
+                self.on_violation.to_string(),
+            ),
+            (
+                "txanon.privacy.suppressed_rows".into(),
+                self.suppressed_rows.to_string(),
+            ),
+        ];
+        for l in &self.l_diversity {
+            m.push((format!("txanon.privacy.l.{}", l.column), l.l.to_string()));
+        }
+        if let Some(u) = &self.unicity {
+            m.push(("txanon.privacy.unicity.entity".into(), u.entity.clone()));
+            m.push(("txanon.privacy.unicity.seed".into(), u.seed.to_string()));
+            for f in &u.figures {
+                m.push((
+                    format!("txanon.privacy.unicity.p{}", f.p),
+                    format!("{:.6}", f.share),
+                ));
+            }
+        }
+        m
+    }
+
+    /// One line per figure, for the text summary and messages.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = vec![format!(
+            "privacy: k = {} over ({}) in {} classes of {} rows; min_k {} ({}): {}",
+            self.k,
+            self.quasi.join(", "),
+            self.classes,
+            self.rows,
+            self.min_k,
+            self.on_violation,
+            if self.passed { "pass" } else { "FAIL" }
+        )];
+        out.push(format!(
+            "  rows in classes below {}: {} ({:.2}%) in {} classes; suppressed {} rows in {} classes",
+            self.min_k,
+            self.rows_below_min_k,
+            self.share_below_min_k * 100.0,
+            self.classes_below_min_k,
+            self.suppressed_rows,
+            self.suppressed_classes
+        ));
+        for l in &self.l_diversity {
+            out.push(format!(
+                "  l-diversity of {}: l = {} ({} classes with one value)",
+                l.column, l.l, l.classes_with_one_value
+            ));
+        }
+        if let Some(u) = &self.unicity {
+            let figures: Vec<String> = u
+                .figures
+                .iter()
+                .map(|f| {
+                    format!(
+                        "p={}: {:.1}% of {} entities unique",
+                        f.p,
+                        f.share * 100.0,
+                        f.entities
+                    )
+                })
+                .collect();
+            out.push(format!(
+                "  unicity by {} (seed {}): {}",
+                u.entity,
+                u.seed,
+                figures.join("; ")
+            ));
+        }
+        out
+    }
+}
+
+impl RiskMeter {
+    /// A meter for `opts`; with `suppress`, rows of those classes are
+    /// removed by [`RiskMeter::observe`] and counted.
+    pub fn new(opts: &PrivacyOptions, suppress: Option<Suppression>) -> RiskMeter {
+        RiskMeter {
+            opts: opts.clone(),
+            classes: HashMap::new(),
+            stats: Vec::new(),
+            entity_index: HashMap::new(),
+            entities: Vec::new(),
+            rng: SplitMix64::new(opts.seed),
+            suppress,
+            suppressed_rows: 0,
+            rows: 0,
+            key: Vec::new(),
+        }
+    }
+
+    /// The output columns [`RiskMeter::observe`] needs, in order: the
+    /// quasi-identifiers, the sensitive columns, then the entity if any.
+    pub fn columns(&self) -> Vec<String> {
+        let mut c = self.opts.quasi.clone();
+        c.extend(self.opts.sensitive.iter().cloned());
+        c.extend(self.opts.entity.iter().cloned());
+        c
+    }
+
+    /// Account for one batch; `arrays` are the columns named by
+    /// [`RiskMeter::columns`], in that order. Returns the rows to keep when
+    /// suppressing (`None`: keep all).
+    pub fn observe(&mut self, arrays: &[ArrayRef]) -> Result<Option<BooleanArray>> {
+        let texts = arrays
+            .iter()
+            .map(|a| {
+                let cast = arrow_cast::cast(a, &DataType::Utf8).map_err(|e| {
+                    Error::Usage(format!("privacy: cannot read a column as text: {e}"))
+                })?;
+                cast.as_any()
+                    .downcast_ref::<StringArray>()
+                    .cloned()
+                    .ok_or_else(|| Error::Usage("privacy: column is not text".into()))
+            })
+            .collect::<Result<Vec<StringArray>>>()?;
+        let nq = self.opts.quasi.len();
+        let ns = self.opts.sensitive.len();
+        if texts.len() != nq + ns + usize::from(self.opts.entity.is_some()) {
+            return Err(Error::Usage(
+                "privacy: a quasi-identifier, sensitive or entity column is missing".into(),
+            ));
+        }
+        let rows = texts.first().map_or(0, |a| a.len());
+        let mut keep = self.suppress.as_ref().map(|_| Vec::with_capacity(rows));
+        for row in 0..rows {
+            self.key.clear();
+            for col in &texts[..nq] {
+                if col.is_null(row) {
+                    self.key.push(0);
+                } else {
+                    let v = col.value(row).as_bytes();
+                    self.key.push(1);
+                    self.key.extend_from_slice(&(v.len() as u64).to_le_bytes());
+                    self.key.extend_from_slice(v);
+                }
+            }
+            if let (Some(s), Some(k)) = (&self.suppress, keep.as_mut()) {
+                let drop = s.classes.contains(self.key.as_slice());
+                k.push(!drop);
+                if drop {
+                    self.suppressed_rows += 1;
+                    continue;
+                }
+            }
+            self.rows += 1;
+            let id = match self.classes.get(self.key.as_slice()) {
+                Some(&id) => id,
+                None => {
+                    let id = u32::try_from(self.stats.len())
+                        .map_err(|_| Error::Usage("privacy: more than 4 billion classes".into()))?;
+                    self.classes.insert(self.key.clone().into_boxed_slice(), id);
+                    self.stats.push(Class {
+                        rows: 0,
+                        sensitive: vec![HashSet::new(); ns],
+                    });
+                    id
+                }
+            };
+            let class = &mut self.stats[id as usize];
+            class.rows += 1;
+            for (set, col) in class.sensitive.iter_mut().zip(&texts[nq..nq + ns]) {
+                let v = if col.is_null(row) { "" } else { col.value(row) };
+                if !set.contains(v) {
+                    set.insert(v.into());
+                }
+            }
+            if let Some(col) = texts.get(nq + ns) {
+                if !col.is_null(row) {
+                    self.add_point(col.value(row), id);
+                }
+            }
+        }
+        Ok(keep.map(BooleanArray::from))
+    }
+
+    fn add_point(&mut self, entity: &str, point: u32) {
+        let idx = match self.entity_index.get(entity) {
+            Some(&i) => i as usize,
+            None => {
+                self.entity_index
+                    .insert(entity.into(), self.entities.len() as u32);
+                self.entities.push(Entity::default());
+                self.entities.len() - 1
+            }
+        };
+        let max = self.opts.max_points;
+        let e = &mut self.entities[idx];
+        let Err(pos) = e.points.binary_search(&point) else {
+            return;
+        };
+        if e.points.len() < max {
+            e.points.insert(pos, point);
+            return;
+        }
+        // Reservoir sampling over distinct points offered beyond the sample.
+        e.offered += 1;
+        let seen = max as u64 + e.offered;
+        let j = self.rng.below(seen);
+        if (j as usize) < max {
+            e.points.remove(j as usize);
+            let pos = e.points.binary_search(&point).unwrap_or_else(|p| p);
+            e.points.insert(pos, point);
+        }
+    }
+
+    /// Classes below `min_k`, for a suppressing second pass.
+    pub fn suppression(&self) -> Suppression {
+        Suppression {
+            classes: self
+                .classes
+                .iter()
+                .filter(|(_, &id)| self.stats[id as usize].rows < self.opts.min_k)
+                .map(|(k, _)| k.clone())
+                .collect(),
+        }
+    }
+
+    /// The figures.
+    pub fn finish(&self) -> PrivacyReport {
+        let min_k = self.opts.min_k;
+        let k = self.stats.iter().map(|c| c.rows).min().unwrap_or(0);
+        let below: Vec<&Class> = self.stats.iter().filter(|c| c.rows < min_k).collect();
+        let rows_below: u64 = below.iter().map(|c| c.rows).sum();
+        let l_diversity = self
+            .opts
+            .sensitive
+            .iter()
+            .enumerate()
+            .map(|(i, column)| LDiversity {
+                column: column.clone(),
+                l: self
+                    .stats
+                    .iter()
+                    .map(|c| c.sensitive[i].len() as u64)
+                    .min()
+                    .unwrap_or(0),
+                classes_with_one_value: self
+                    .stats
+                    .iter()
+                    .filter(|c| c.sensitive[i].len() == 1)
+                    .count() as u64,
+            })
+            .collect();
+        let unicity = self.opts.entity.as_ref().map(|entity| self.unicity(entity));
+        PrivacyReport {
+            quasi: self.opts.quasi.clone(),
+            min_k,
+            on_violation: match self.opts.on_violation {
+                OnViolation::Fail => "fail",
+                OnViolation::Suppress => "suppress",
+            },
+            rows: self.rows,
+            classes: self.stats.len() as u64,
+            k,
+            classes_below_min_k: below.len() as u64,
+            rows_below_min_k: rows_below,
+            share_below_min_k: if self.rows == 0 {
+                0.0
+            } else {
+                rows_below as f64 / self.rows as f64
+            },
+            suppressed_rows: self.suppressed_rows,
+            suppressed_classes: self.suppress.as_ref().map_or(0, |s| s.len() as u64),
+            l_diversity,
+            unicity,
+            // An empty input is vacuously k-anonymous; suppressing every row is not a release.
+            passed: if self.rows == 0 {
+                self.suppressed_rows == 0
+            } else {
+                k >= min_k
+            },
+        }
+    }
+
+    fn unicity(&self, entity: &str) -> Unicity {
+        // Posting lists: point -> entities having it, in entity order.
+        let mut postings: Vec<Vec<u32>> = vec![Vec::new(); self.stats.len()];
+        for (i, e) in self.entities.iter().enumerate() {
+            for &p in &e.points {
+                postings[p as usize].push(i as u32);
+            }
+        }
+        let figures = UNICITY_P
+            .iter()
+            .map(|&p| {
+                let mut rng = SplitMix64::new(self.opts.seed ^ (p as u64).wrapping_mul(PHI));
+                let (mut eligible, mut unique) = (0u64, 0u64);
+                let mut draw = Vec::with_capacity(p);
+                for e in &self.entities {
+                    if e.points.len() < p {
+                        continue;
+                    }
+                    eligible += 1;
+                    // Partial Fisher-Yates over indices: p distinct points.
+                    let mut idx: Vec<usize> = (0..e.points.len()).collect();
+                    draw.clear();
+                    for i in 0..p {
+                        let j = i + rng.below((idx.len() - i) as u64) as usize;
+                        idx.swap(i, j);
+                        draw.push(e.points[idx[i]]);
+                    }
+                    draw.sort_unstable_by_key(|&pt| postings[pt as usize].len());
+                    let matches = postings[draw[0] as usize]
+                        .iter()
+                        .filter(|&&cand| {
+                            let pts = &self.entities[cand as usize].points;
+                            draw[1..].iter().all(|pt| pts.binary_search(pt).is_ok())
+                        })
+                        .take(2)
+                        .count();
+                    if matches == 1 {
+                        unique += 1;
+                    }
+                }
+                UnicityFigure {
+                    p,
+                    entities: eligible,
+                    unique,
+                    share: if eligible == 0 {
+                        0.0
+                    } else {
+                        unique as f64 / eligible as f64
+                    },
+                }
+            })
+            .collect();
+        Unicity {
+            entity: entity.to_string(),
+            entities: self.entities.len() as u64,
+            seed: self.opts.seed,
+            sampled_entities: self.entities.iter().filter(|e| e.offered > 0).count() as u64,
+            figures,
+        }
+    }
+}
+
+/// 2^64 / golden ratio, to separate the streams of p = 2 and p = 4.
+const PHI: u64 = 0x9e37_79b9_7f4a_7c15;
+
+/// SplitMix64 (Steele, Lea, Flood 2014): small, seedable, reproducible.
+#[derive(Debug, Clone)]
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn new(seed: u64) -> SplitMix64 {
+        SplitMix64(seed)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(PHI);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..n` (widening multiply; bias below n / 2^64).
+    fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
+    }
+}
+
+/// What the gate decided after a pass.
+#[derive(Debug)]
+pub enum Verdict {
+    /// Write the output; these are its figures.
+    Release(PrivacyReport),
+    /// Classes below `min_k` exist and `on_violation = "suppress"`: run a
+    /// second pass that removes them.
+    Suppress(Suppression),
+}
+
+impl RiskMeter {
+    /// Observe an output batch and return it without suppressed rows.
+    pub fn observe_batch(
+        &mut self,
+        batch: arrow_array::RecordBatch,
+    ) -> Result<arrow_array::RecordBatch> {
+        let arrays = columns_of(&batch, &self.columns())?;
+        match self.observe(&arrays)? {
+            Some(keep) => arrow_select::filter::filter_record_batch(&batch, &keep)
+                .map_err(|e| Error::Usage(format!("privacy: filtering a batch: {e}"))),
+            None => Ok(batch),
+        }
+    }
+
+    /// The gate. With `enforce` false (a dry run) the figures are only reported.
+    pub fn verdict(&self, enforce: bool) -> Result<Verdict> {
+        let report = self.finish();
+        if !enforce || report.passed {
+            return Ok(Verdict::Release(report));
+        }
+        if self.opts.on_violation == OnViolation::Suppress && self.suppress.is_none() {
+            return Ok(Verdict::Suppress(self.suppression()));
+        }
+        let why = if report.rows == 0 {
+            format!(
+                "no rows left to measure ({} suppressed); nothing was written",
+                report.suppressed_rows
+            )
+        } else {
+            format!(
+                "k = {} is below [privacy].min_k = {}: {} row(s) in {} class(es) smaller than {} over ({}); \
+                 on_violation = \"fail\": nothing was written (coarsen the quasi-identifiers or use \"suppress\")",
+                report.k,
+                report.min_k,
+                report.rows_below_min_k,
+                report.classes_below_min_k,
+                report.min_k,
+                report.quasi.join(", ")
+            )
+        };
+        Err(Error::Privacy(why))
+    }
+}
+
+/// Footer entries the privacy features add: `txanon.shift.spec` when a
+/// column is shifted, and the report's `txanon.privacy.*` figures.
+pub fn metadata(
+    schema: &crate::schema::Schema,
+    report: Option<&PrivacyReport>,
+) -> Vec<(String, String)> {
+    let mut m = Vec::new();
+    if schema
+        .columns
+        .iter()
+        .any(|c| matches!(c.action, crate::schema::Action::Shift(_)))
+    {
+        m.push((
+            "txanon.shift.spec".to_string(),
+            crate::transform::shift::SHIFT_SPEC.to_string(),
+        ));
+    }
+    if let Some(r) = report {
+        m.extend(r.metadata());
+    }
+    m
+}
+
+/// Arrays for [`RiskMeter::observe`] from a batch, by output name.
+pub fn columns_of(batch: &arrow_array::RecordBatch, names: &[String]) -> Result<Vec<ArrayRef>> {
+    names
+        .iter()
+        .map(|n| {
+            batch
+                .column_by_name(n)
+                .cloned()
+                .ok_or_else(|| Error::Usage(format!("privacy: output column {n:?} is missing")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,178 @@
+//! Resolved options of the quasi-identifier actions (`shift`, `bucket`,
+//! `mask`, `truncate_ip`, `age`), of derived outputs and of `[privacy]`.
+//!
+//! The raw TOML is parsed and checked in `raw.rs`; these types hold only
+//! values that passed validation, so the per-row code in
+//! [`crate::transform::privacy`] never has to re-check them.
+
+use chrono::NaiveDate;
+
+use super::OnInvalid;
+use crate::transform::normalize::Kind;
+
+/// A number in a column's own domain: exact for `int` and `decimal(P,S)`
+/// columns (the unscaled integer at the column's scale), binary for `float`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Number {
+    /// Unscaled integer at the column's scale (`12.50` at scale 2 is 1250).
+    Exact(i128),
+    /// A finite 64-bit float.
+    Float(f64),
+}
+
+/// How `bucket` replaces a number.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BucketRule {
+    /// Equal-width buckets `[n*w, (n+1)*w)`; `w > 0`.
+    Width(Number),
+    /// Explicit, strictly increasing breaks: `[b0, b1), ..., [b_last, inf)`.
+    /// Values below `b0` are invalid.
+    Breaks(Vec<Number>),
+    /// Round to this many significant digits (half away from zero).
+    Round(u32),
+}
+
+/// `action = "bucket"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BucketSpec {
+    /// The rule.
+    pub rule: BucketRule,
+    /// Write a text label `[lo, hi)` instead of the typed lower bound.
+    pub labels: bool,
+    /// Unparseable values and values below the first break.
+    pub on_invalid: OnInvalid,
+}
+
+/// `action = "mask"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaskSpec {
+    /// Characters kept at the start.
+    pub keep_first: usize,
+    /// Characters kept at the end.
+    pub keep_last: usize,
+    /// The replacement character.
+    pub with: char,
+}
+
+/// How the entity value of a `shift` is normalized before it is hashed: the
+/// normalization of the `by` column's declared type (shift spec v1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntityKey {
+    /// A string column: normalization v1 of this kind (`id` unless the `by`
+    /// column is tokenized as phone, email or address).
+    Text(Kind),
+    /// An `int` column: the canonical decimal text of the 64-bit integer.
+    Int,
+}
+
+/// `action = "shift"`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ShiftSpec {
+    /// The entity column (input name).
+    pub by: String,
+    /// How the entity value is normalized.
+    pub key: EntityKey,
+    /// Offsets lie in `[-max_days, +max_days]`.
+    pub max_days: u32,
+    /// Unparseable dates and rows without a valid entity.
+    pub on_invalid: OnInvalid,
+}
+
+/// The reference date of `age`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgeAt {
+    /// A fixed date (`at = "2010-12-31"`).
+    Date(NaiveDate),
+    /// Each row's value of this date or timestamp column (`at_column`).
+    Column(String),
+}
+
+/// Age bands (`breaks` on an `age` column).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bands {
+    /// Strictly increasing lower bounds in years.
+    pub breaks: Vec<i64>,
+    /// Write `[lo, hi)` labels instead of the lower bound.
+    pub labels: bool,
+}
+
+/// `action = "age"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgeSpec {
+    /// Where the age is measured.
+    pub at: AgeAt,
+    /// Ages above this are written as this (HIPAA Safe Harbor: 90).
+    pub top: Option<i64>,
+    /// Optional banding of the (capped) age.
+    pub bands: Option<Bands>,
+    /// Unparseable dates, and birth dates after the reference date.
+    pub on_invalid: OnInvalid,
+}
+
+/// What a derived output holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DerivedKind {
+    /// The normalized e-mail domain; with `all_domains = false` (default),
+    /// domains that are not known free-mail providers become `*.` + TLD.
+    EmailDomain {
+        /// Keep every domain as is.
+        all_domains: bool,
+    },
+    /// `+CC`, or `+86 1XX` for Chinese mobile numbers.
+    PhoneRegion,
+    /// Province and city of a Chinese address; otherwise the last
+    /// comma-separated part without words holding digits.
+    AddressRegion,
+}
+
+impl DerivedKind {
+    /// Schema spelling.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DerivedKind::EmailDomain { .. } => "email_domain",
+            DerivedKind::PhoneRegion => "phone_region",
+            DerivedKind::AddressRegion => "address_region",
+        }
+    }
+}
+
+/// One derived output of a tokenize column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Derived {
+    /// What is derived.
+    pub kind: DerivedKind,
+    /// Output column name.
+    pub output: String,
+    /// Quasi-identifier for `[privacy]`.
+    pub quasi: bool,
+    /// Sensitive attribute for `[privacy]`.
+    pub sensitive: bool,
+}
+
+/// What happens when the measured k is below `min_k`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnViolation {
+    /// Exit 2, write nothing.
+    Fail,
+    /// Remove the rows of classes smaller than `min_k` and report how many.
+    Suppress,
+}
+
+/// `[privacy]`, resolved to output column names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrivacyOptions {
+    /// Smallest acceptable equivalence class.
+    pub min_k: u64,
+    /// The gate's action.
+    pub on_violation: OnViolation,
+    /// Output names of the quasi-identifiers, in output order.
+    pub quasi: Vec<String>,
+    /// Output names of the sensitive attributes.
+    pub sensitive: Vec<String>,
+    /// Output name of the entity (token) column for unicity.
+    pub entity: Option<String>,
+    /// Seed of the unicity draws.
+    pub seed: u64,
+    /// Distinct points kept per entity for unicity (reservoir beyond it).
+    pub max_points: usize,
+}
