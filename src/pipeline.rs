@@ -1308,7 +1308,20 @@ fn run_pass(
                     let plan = &plan;
                     let this = seq;
                     scope.spawn(move |_| {
-                        let _ = tx.send((this, process_chunk(&unit, fp, plan)));
+                        // A panic in a worker must end the run with an error: a
+                        // result that never arrives would leave the writer
+                        // waiting for it and the reader waiting for a permit.
+                        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                            process_chunk(&unit, fp, plan)
+                        }))
+                        .unwrap_or_else(|_| {
+                            Err(Error::Usage(
+                                "internal error: a worker thread panicked; nothing was written \
+                                 (please report)"
+                                    .into(),
+                            ))
+                        });
+                        let _ = tx.send((this, result));
                     });
                     seq += 1;
                 }
