@@ -1127,7 +1127,11 @@ fn run_pass(
         .map_err(|e| Error::Usage(format!("cannot start {threads} worker threads: {e}")))?;
     let pool = Arc::new(pool);
     let settings = WriterSettings {
-        encode_pool: Some(pool.clone()),
+        // Encoding row groups on the worker pool was measured (1M rows,
+        // 2 cores, 3 interleaved runs): about 5 % slower at --threads 2 than
+        // encoding on the writer thread, which overlaps with the workers.
+        // BENCHMARKS.md, "History". Kept available for machines with more cores.
+        encode_pool: None,
         output: schema.output.clone(),
         row_group_rows: opts
             .row_group_rows
