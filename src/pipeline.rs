@@ -1125,13 +1125,7 @@ fn run_pass(
         .thread_name(|i| format!("txanon-worker-{i}"))
         .build()
         .map_err(|e| Error::Usage(format!("cannot start {threads} worker threads: {e}")))?;
-    let pool = Arc::new(pool);
     let settings = WriterSettings {
-        // Encoding row groups on the worker pool was measured (1M rows,
-        // 2 cores, 3 interleaved runs): about 5 % slower at --threads 2 than
-        // encoding on the writer thread, which overlaps with the workers.
-        // BENCHMARKS.md, "History". Kept available for machines with more cores.
-        encode_pool: None,
         output: schema.output.clone(),
         row_group_rows: opts
             .row_group_rows

@@ -28,17 +28,11 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Date32Type;
 use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use arrow_schema::{DataType, Schema as ArrowSchema};
-use parquet::arrow::arrow_writer::{
-    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn,
-    ArrowRowGroupWriterFactory,
-};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
-use rayon::iter::{IntoParallelIterator, ParallelIterator};
 
 use crate::error::{Error, Result};
 use crate::schema::{OutputCompression, OutputOptions};
@@ -67,9 +61,6 @@ pub const NULL_PARTITION: &str = "__HIVE_DEFAULT_PARTITION__";
 /// Writer settings that do not depend on the data.
 #[derive(Debug, Clone)]
 pub struct WriterSettings {
-    /// Threads that encode and compress a row group's columns in parallel
-    /// (the run's worker pool); `None` encodes on the calling thread.
-    pub encode_pool: Option<Arc<rayon::ThreadPool>>,
     /// Codec, dictionary, bloom filters and their overrides.
     pub output: OutputOptions,
     /// Rows per row group.
@@ -220,23 +211,15 @@ fn sync_dir(dir: &Path) {
 }
 
 /// One Parquet file being written: rows are queued and cut into row groups
-/// of a fixed size, whose columns are encoded and compressed in parallel.
-///
-/// Each column chunk is encoded by its own [`ArrowColumnWriter`] from the
-/// whole row group at once and the chunks are appended in column order, which
-/// is exactly what `ArrowWriter` does on one thread: the bytes do not depend
-/// on the number of threads.
+/// of a fixed size.
 struct PartFile {
     /// Shown in errors (the final path, not the temporary one).
     shown: PathBuf,
-    writer: Option<SerializedFileWriter<File>>,
-    factory: ArrowRowGroupWriterFactory,
-    pool: Option<Arc<rayon::ThreadPool>>,
+    writer: Option<ArrowWriter<File>>,
     schema: Arc<ArrowSchema>,
     pending: Vec<RecordBatch>,
     pending_rows: usize,
     row_group_rows: usize,
-    row_groups: usize,
     rows: u64,
 }
 
@@ -253,23 +236,19 @@ impl PartFile {
             .open(path)
             .map_err(|e| Error::io(path, e))?;
         let props = settings.properties(&schema);
-        let err = |e: parquet::errors::ParquetError| Error::Parquet {
-            path: shown.to_path_buf(),
-            message: e.to_string(),
-        };
-        let (writer, factory) = ArrowWriter::try_new(file, schema.clone(), Some(props))
-            .and_then(ArrowWriter::into_serialized_writer)
-            .map_err(err)?;
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| {
+            Error::Parquet {
+                path: shown.to_path_buf(),
+                message: e.to_string(),
+            }
+        })?;
         Ok(PartFile {
             shown: shown.to_path_buf(),
             writer: Some(writer),
-            factory,
-            pool: settings.encode_pool.clone(),
             schema,
             pending: Vec::new(),
             pending_rows: 0,
             row_group_rows: settings.row_group_rows.max(1),
-            row_groups: 0,
             rows: 0,
         })
     }
@@ -294,58 +273,30 @@ impl PartFile {
         Ok(())
     }
 
+    /// Write the first `n` queued rows as one row group, in one call, so the
+    /// bytes do not depend on how the rows were batched.
     fn flush_rows(&mut self, n: usize) -> Result<()> {
         let all = arrow_select::concat::concat_batches(&self.schema, &self.pending)
             .map_err(|e| self.error(e.to_string()))?;
         let head = all.slice(0, n);
         let rest = all.slice(n, all.num_rows() - n);
-        self.write_row_group(&head)?;
+        let shown = self.shown.clone();
+        let err = |e: parquet::errors::ParquetError| Error::Parquet {
+            path: shown.clone(),
+            message: e.to_string(),
+        };
+        let writer = self
+            .writer
+            .as_mut()
+            .ok_or_else(|| err(parquet::errors::ParquetError::General("closed".into())))?;
+        writer.write(&head).map_err(err)?;
+        writer.flush().map_err(err)?;
         self.pending_rows = rest.num_rows();
         self.pending = if rest.num_rows() > 0 {
             vec![rest]
         } else {
             Vec::new()
         };
-        Ok(())
-    }
-
-    /// Encode the columns of one row group (in parallel) and append them.
-    fn write_row_group(&mut self, batch: &RecordBatch) -> Result<()> {
-        let shown = self.shown.clone();
-        let err = |e: parquet::errors::ParquetError| Error::Parquet {
-            path: shown.clone(),
-            message: e.to_string(),
-        };
-        let writers = self
-            .factory
-            .create_column_writers(self.row_groups)
-            .map_err(err)?;
-        let mut leaves: Vec<ArrowLeafColumn> = Vec::with_capacity(writers.len());
-        for (field, column) in self.schema.fields().iter().zip(batch.columns()) {
-            leaves.extend(compute_leaves(field, column).map_err(err)?);
-        }
-        let encode = |(mut w, leaf): (ArrowColumnWriter, ArrowLeafColumn)| {
-            w.write(&leaf)?;
-            w.close()
-        };
-        let jobs: Vec<(ArrowColumnWriter, ArrowLeafColumn)> =
-            writers.into_iter().zip(leaves).collect();
-        let chunks: Vec<parquet::errors::Result<ArrowColumnChunk>> = match &self.pool {
-            Some(pool) => pool.install(|| jobs.into_par_iter().map(encode).collect()),
-            None => jobs.into_iter().map(encode).collect(),
-        };
-        let writer = self
-            .writer
-            .as_mut()
-            .ok_or_else(|| err(parquet::errors::ParquetError::General("closed".into())))?;
-        let mut row_group = writer.next_row_group().map_err(err)?;
-        for chunk in chunks {
-            chunk
-                .and_then(|c| c.append_to_row_group(&mut row_group))
-                .map_err(err)?;
-        }
-        row_group.close().map_err(err)?;
-        self.row_groups += 1;
         Ok(())
     }
 

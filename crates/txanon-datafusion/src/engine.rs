@@ -181,7 +181,6 @@ pub async fn anonymize(
     let out_schema = Arc::new(schema.output_schema());
     // The same writer settings as the native engine, so the bytes match.
     let settings = WriterSettings {
-        encode_pool: None,
         output: schema.output.clone(),
         row_group_rows: opts.row_group_rows,
         token_columns: schema
