@@ -136,11 +136,7 @@ struct TempGuard {
 impl Drop for TempGuard {
     fn drop(&mut self) {
         if self.armed {
-            if self.path.is_dir() {
-                let _ = std::fs::remove_dir_all(&self.path);
-            } else {
-                let _ = std::fs::remove_file(&self.path);
-            }
+            remove_temp(&self.path);
         }
     }
 }
@@ -180,14 +176,18 @@ pub fn remove_stale_temps(target: &Path) {
             continue;
         };
         if pid != std::process::id() && !process_alive(pid) {
-            let path = entry.path();
-            let is_dir = std::fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir());
-            if is_dir {
-                let _ = std::fs::remove_dir_all(path);
-            } else {
-                let _ = std::fs::remove_file(path);
-            }
+            remove_temp(&entry.path());
         }
+    }
+}
+
+/// Remove a temporary output file or directory (best effort). A link is
+/// removed itself, never followed.
+fn remove_temp(path: &Path) {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        let _ = std::fs::remove_dir_all(path);
+    } else {
+        let _ = std::fs::remove_file(path);
     }
 }
 

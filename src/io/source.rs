@@ -224,7 +224,10 @@ impl<R: Read> Transcoder<R> {
                 .max_utf8_buffer_length_without_replacement(self.end - self.start)
                 .unwrap_or((self.end - self.start) * 4 + 16)
                 .max(16);
-            let mut buf = vec![0u8; need];
+            // Reuse the output buffer's allocation from one refill to the next.
+            let mut buf = std::mem::take(&mut self.output);
+            buf.clear();
+            buf.resize(need, 0);
             let mut written_total = 0;
             loop {
                 let (result, read, written) = self.decoder.decode_to_utf8_without_replacement(
