@@ -1260,7 +1260,7 @@ fn run_pass(
                     if remaining == Some(0) {
                         return Ok(());
                     }
-                    if stop.load(Ordering::SeqCst) || permit_rx.recv().is_err() {
+                    if stop.load(Ordering::SeqCst) {
                         return Ok(());
                     }
                     if let Some(sig) = reporter.interrupted() {
@@ -1298,6 +1298,12 @@ fn run_pass(
                             return Err(e);
                         }
                     };
+                    // The permit is taken only for a unit that exists: taken
+                    // before the read, the end of every input file would leak
+                    // one, and a run over more files than permits would stall.
+                    if stop.load(Ordering::SeqCst) || permit_rx.recv().is_err() {
+                        return Ok(());
+                    }
                     if let Some(r) = remaining.as_mut() {
                         *r = r.saturating_sub(unit.records() as u64);
                     }

@@ -509,6 +509,41 @@ fn partitioned_output_is_byte_identical_across_threads_and_rolls_files() {
     }
 }
 
+/// Regression: each input file's end used to keep one of the reader's
+/// in-flight permits, so a run over more files than permits (threads * 2 + 2)
+/// stalled forever. Twelve files at -j 1 and -j 2 must finish and equal the
+/// single-file run.
+#[test]
+fn more_input_files_than_inflight_chunks_do_not_stall() {
+    let env = TestEnv::new();
+    let want = rows(&reference(&env));
+    let (_, parts) = sample_parts(12);
+    let mut files = Vec::new();
+    for (i, part) in parts.iter().enumerate() {
+        files.push(env.write(&format!("part-{i:02}.csv"), csv_bytes(part, true)));
+    }
+    for threads in ["1", "2"] {
+        let out = env.path(&format!("many-{threads}.parquet"));
+        let mut args = vec![
+            "anonymize".to_string(),
+            "--schema".into(),
+            repo(SCHEMA).display().to_string(),
+            "--key-file".into(),
+            repo(KEY).display().to_string(),
+            "--quiet".into(),
+            "-j".into(),
+            threads.into(),
+            "--batch-rows".into(),
+            "100".into(),
+            "-o".into(),
+            out.display().to_string(),
+        ];
+        args.extend(files.iter().map(|f| f.display().to_string()));
+        env.run_within(120, args).success();
+        assert_eq!(rows(&read_all(&out).0), want, "-j {threads}");
+    }
+}
+
 #[test]
 fn dialect_options_and_null_values() {
     let env = TestEnv::new();

@@ -142,6 +142,44 @@ impl TestEnv {
         run_command(cmd)
     }
 
+    /// Like `run`, but a run still going after `secs` seconds is killed and
+    /// fails the test (a stalled pipeline must fail, not hang the suite).
+    pub fn run_within<I, S>(&self, secs: u64, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let out_path = self.dir.path().join(".run_within.stdout");
+        let err_path = self.dir.path().join(".run_within.stderr");
+        let mut cmd = self.command();
+        cmd.args(args)
+            .stdout(File::create(&out_path).expect("stdout file"))
+            .stderr(File::create(&err_path).expect("stderr file"));
+        let desc = format!("{cmd:?}");
+        let mut child = cmd.spawn().expect("spawn txanon");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("still running after {secs} s, killed: {desc}");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let run = Run {
+            cmd: desc,
+            code: status.code(),
+            stdout: std::fs::read_to_string(&out_path).unwrap_or_default(),
+            stderr: std::fs::read_to_string(&err_path).unwrap_or_default(),
+        };
+        let _ = std::fs::remove_file(out_path);
+        let _ = std::fs::remove_file(err_path);
+        run
+    }
+
     /// Files in the temp dir (to check nothing stray was left).
     pub fn files(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
