@@ -23,7 +23,7 @@ use arrow_schema::{DataType, Field, Schema as ArrowSchema};
 use crate::error::{Error, Result};
 use crate::io::source::{open_text, Compression, TextEncoding, TextStream};
 
-const READ_BLOCK: usize = 4 << 20;
+const READ_BLOCK: usize = 1 << 20;
 
 /// The bytes that structure a CSV file (`[input]` delimiter, quote, escape, comment).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -328,10 +328,14 @@ impl DecodePlan {
         // slices it hands out are not UTF-8 (undefined behaviour; found by the
         // csv_to_batch fuzz target). Check the raw bytes first: fields of valid
         // UTF-8 text cut at ASCII delimiters and quotes are valid UTF-8.
-        if let Err(e) = std::str::from_utf8(data) {
+        // simdutf8 (SIMD) for the common valid case; std finds the position.
+        if simdutf8::basic::from_utf8(data).is_err() {
+            let valid_up_to = std::str::from_utf8(data)
+                .err()
+                .map_or(0, |e| e.valid_up_to());
             return Err(DecodeFailure::invalid_utf8(
                 data,
-                e.valid_up_to(),
+                valid_up_to,
                 &self.dialect,
             ));
         }
@@ -561,7 +565,7 @@ pub(crate) fn spans_with(data: &[u8], first_line: u64, mut scanner: Scanner) -> 
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ScanState {
+pub(crate) enum ScanState {
     /// At the start of a field: a quote here opens a quoted field.
     FieldStart,
     /// Inside an unquoted field: quotes are literal.
@@ -632,6 +636,29 @@ impl Scanner {
         newlines: &mut u64,
     ) -> Option<(usize, bool)> {
         while *i < buf.len() {
+            // Skip runs of bytes that cannot change the state (memchr), so
+            // the byte-by-byte rules below see only the bytes that matter.
+            let rest = &buf[*i..];
+            let skip = match self.state {
+                // Only a quote, the escape byte or a LF (counted) matters here.
+                ScanState::InQuoted => match (self.quote, self.escape) {
+                    (Some(q), Some(e)) => memchr::memchr3(q, e, b'\n', rest),
+                    (Some(q), None) => memchr::memchr2(q, b'\n', rest),
+                    (None, _) => Some(0),
+                },
+                // Quotes are literal inside an unquoted field.
+                ScanState::InField => memchr::memchr3(self.delimiter, b'\n', b'\r', rest),
+                ScanState::Comment => memchr::memchr(b'\n', rest),
+                _ => Some(0),
+            };
+            let skip = skip.unwrap_or(rest.len());
+            if self.state != ScanState::Comment {
+                self.record_len += skip;
+            }
+            *i += skip;
+            if *i == buf.len() {
+                break;
+            }
             let b = buf[*i];
             match self.state {
                 ScanState::InQuoted => {
@@ -746,18 +773,19 @@ impl<R: Read> Chunker<R> {
 
     fn fill(&mut self) -> std::io::Result<()> {
         let old = self.buf.len();
-        self.buf.resize(old + READ_BLOCK, 0);
-        let n = loop {
-            match self.reader.read(&mut self.buf[old..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.buf.truncate(old);
-                    return Err(e);
-                }
+        // Up to READ_BLOCK more bytes, read into the spare capacity (a file
+        // reader fills it without zeroing it first).
+        self.buf.reserve(READ_BLOCK);
+        let n = match (&mut self.reader)
+            .take(READ_BLOCK as u64)
+            .read_to_end(&mut self.buf)
+        {
+            Ok(n) => n,
+            Err(e) => {
+                self.buf.truncate(old);
+                return Err(e);
             }
         };
-        self.buf.truncate(old + n);
         self.bytes_read += n as u64;
         if self.first_read && self.buf.starts_with(UTF8_BOM) {
             self.buf.drain(..UTF8_BOM.len());
@@ -791,8 +819,13 @@ impl<R: Read> Chunker<R> {
     }
 
     fn take(&mut self, upto: usize, newlines: u64, records: usize) -> (Vec<u8>, u64, usize) {
-        let data: Vec<u8> = self.buf[..upto].to_vec();
-        self.buf.drain(..upto);
+        // The chunk keeps the buffer; only the bytes after it are copied, into
+        // a buffer sized for the next chunk (no regrowth while it fills).
+        let tail = self.buf.len() - upto;
+        let mut rest = Vec::with_capacity(upto.max(tail) + READ_BLOCK);
+        rest.extend_from_slice(&self.buf[upto..]);
+        let mut data = std::mem::replace(&mut self.buf, rest);
+        data.truncate(upto);
         let first_line = self.line;
         self.line += newlines;
         self.scanned -= upto;
@@ -861,6 +894,131 @@ pub fn string_column(batch: &RecordBatch, i: usize) -> Option<&StringArray> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The byte-by-byte scanner before the memchr skips (the reference).
+    fn reference_next_end(
+        s: &mut Scanner,
+        buf: &[u8],
+        i: &mut usize,
+        eof: bool,
+        newlines: &mut u64,
+    ) -> Option<(usize, bool)> {
+        while *i < buf.len() {
+            let b = buf[*i];
+            match s.state {
+                ScanState::InQuoted => {
+                    if Some(b) == s.quote {
+                        s.state = ScanState::QuoteInQuoted;
+                    } else if Some(b) == s.escape {
+                        s.state = ScanState::EscapeInQuoted;
+                    } else if b == b'\n' {
+                        *newlines += 1;
+                    }
+                    s.record_len += 1;
+                    *i += 1;
+                    continue;
+                }
+                ScanState::EscapeInQuoted => {
+                    if b == b'\n' {
+                        *newlines += 1;
+                    }
+                    s.state = ScanState::InQuoted;
+                    s.record_len += 1;
+                    *i += 1;
+                    continue;
+                }
+                ScanState::Comment => {
+                    *i += 1;
+                    if b == b'\n' {
+                        *newlines += 1;
+                        s.state = ScanState::FieldStart;
+                        return Some((*i, true));
+                    }
+                    continue;
+                }
+                ScanState::FieldStart if s.record_len == 0 && Some(b) == s.comment => {
+                    s.state = ScanState::Comment;
+                    *i += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            if b == b'\n' || b == b'\r' {
+                let mut end = *i + 1;
+                if b == b'\n' {
+                    *newlines += 1;
+                } else if *i + 1 < buf.len() {
+                    if buf[*i + 1] == b'\n' {
+                        end += 1;
+                        *newlines += 1;
+                    }
+                } else if !eof {
+                    return None; // CR at the end of the buffer: is it CRLF? Need more input.
+                }
+                let blank = s.record_len == 0;
+                s.record_len = 0;
+                s.state = ScanState::FieldStart;
+                *i = end;
+                return Some((end, blank));
+            }
+            s.record_len += 1;
+            s.state = match s.state {
+                ScanState::FieldStart if Some(b) == s.quote => ScanState::InQuoted,
+                ScanState::QuoteInQuoted if Some(b) == s.quote => ScanState::InQuoted,
+                _ if b == s.delimiter => ScanState::FieldStart,
+                _ => ScanState::InField,
+            };
+            *i += 1;
+        }
+        None
+    }
+
+    /// Every record end, blank flag and LF count of `data` read through
+    /// `next_end` with the buffer growing in `step`-byte pieces (as the
+    /// chunker sees it), for the fast scanner or the reference.
+    fn scan_all(data: &[u8], scanner: Scanner, step: usize, fast: bool) -> Vec<(usize, bool, u64)> {
+        let mut s = scanner;
+        let (mut i, mut nl, mut out, mut avail) = (0, 0u64, Vec::new(), 0);
+        loop {
+            avail = (avail + step).min(data.len());
+            let eof = avail == data.len();
+            loop {
+                let r = if fast {
+                    s.next_end(&data[..avail], &mut i, eof, &mut nl)
+                } else {
+                    reference_next_end(&mut s, &data[..avail], &mut i, eof, &mut nl)
+                };
+                match r {
+                    Some((end, blank)) => out.push((end, blank, nl)),
+                    None => break,
+                }
+            }
+            if eof {
+                out.push((i, s.record_len == 0, nl));
+                return out;
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn memchr_scanner_equals_the_bytewise_reference(
+            data in proptest::collection::vec(proptest::sample::select(
+                b"ab,;\"\\#\r\n\xe4".to_vec()), 0..300),
+            step in 1usize..64,
+            dialect in 0usize..4,
+        ) {
+            let scanner = match dialect {
+                0 => Scanner::new(b',', Some(b'"'), None, None),
+                1 => Scanner::new(b';', Some(b'"'), Some(b'\\'), Some(b'#')),
+                2 => Scanner::new(b',', Some(b'"'), Some(b'"'), None),
+                _ => Scanner::lines(),
+            };
+            let fast = scan_all(&data, scanner.clone(), step, true);
+            let slow = scan_all(&data, scanner, step, false);
+            proptest::prop_assert_eq!(fast, slow);
+        }
+    }
 
     fn chunks(text: &str, max: usize) -> Vec<(String, u64, usize)> {
         let mut c = Chunker::new(text.as_bytes(), Dialect::default().scanner());

@@ -381,10 +381,12 @@ impl IssueSink<'_> {
 
 /// What one distinct raw value becomes; cached per batch because customers
 /// recur (the same phone appears on many payments).
+#[derive(Clone, Copy)]
 enum Outcome {
-    Token(Box<str>),
+    /// A token: its byte range in the batch's token arena.
+    Token(usize, usize),
     Empty,
-    Invalid(&'static str, Option<Box<str>>),
+    Invalid(&'static str, Option<(usize, usize)>),
 }
 
 fn tokenize(
@@ -398,8 +400,13 @@ fn tokenize(
 ) -> ArrayRef {
     let len = input.len();
     let mut b = StringBuilder::with_capacity(len, len * tokenizer.token_len());
-    let mut cache: HashMap<&str, Outcome> = HashMap::with_capacity(len.min(16_384));
-    let mut scratch = String::with_capacity(tokenizer.token_len());
+    // Each distinct value of the batch is normalized and hashed once (a
+    // customer's rows often sit close together). The tokens live in one
+    // arena string rather than one allocation each; foldhash, seeded per
+    // process, keeps the lookups cheap.
+    let mut cache: HashMap<&str, Outcome, foldhash::fast::RandomState> =
+        HashMap::with_capacity_and_hasher(len.min(16_384), foldhash::fast::RandomState::default());
+    let mut arena = String::with_capacity(len.min(16_384) * tokenizer.token_len());
     for row in 0..len {
         if input.is_null(row) {
             st.nulls += 1;
@@ -407,26 +414,28 @@ fn tokenize(
             continue;
         }
         let raw = input.value(row);
-        let outcome = cache
+        let outcome = *cache
             .entry(raw)
             .or_insert_with(|| match normalize(kind, raw) {
                 Normalized::Value(v) => {
-                    scratch.clear();
-                    tokenizer.token_into(&v, &mut scratch);
-                    Outcome::Token(scratch.as_str().into())
+                    let start = arena.len();
+                    tokenizer.token_into(&v, &mut arena);
+                    Outcome::Token(start, arena.len())
                 }
                 Normalized::Empty => Outcome::Empty,
                 Normalized::Invalid(rule) => Outcome::Invalid(
                     rule,
                     invalid_tok.map(|t| {
-                        scratch.clear();
-                        t.token_into(&nfkc_trim(raw), &mut scratch);
-                        scratch.as_str().into()
+                        let start = arena.len();
+                        t.token_into(&nfkc_trim(raw), &mut arena);
+                        (start, arena.len())
                     }),
                 ),
             });
         match outcome {
-            Outcome::Token(t) => b.append_value(t),
+            // The ranges were cut at the arena's length before and after
+            // `token_into` appended to it: char boundaries, in bounds.
+            Outcome::Token(start, end) => b.append_value(&arena[start..end]),
             Outcome::Empty => {
                 st.nulls += 1;
                 b.append_null();
@@ -434,9 +443,9 @@ fn tokenize(
             Outcome::Invalid(rule, token) => {
                 sink.invalid(st, on_invalid, row, rule);
                 match token {
-                    Some(t) => {
+                    Some((start, end)) => {
                         st.invalid_tokenized += 1;
-                        b.append_value(t);
+                        b.append_value(&arena[start..end]);
                     }
                     None => b.append_null(),
                 }
