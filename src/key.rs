@@ -346,6 +346,84 @@ mod tests {
         assert!(!MasterKey::from_hex(&"ab".repeat(32)).unwrap().is_demo());
     }
 
+    /// Calls `drop_it` (which frees a block) and returns the `len` bytes at
+    /// `addr` afterwards, read through `/proc/self/mem` (plain file I/O, no
+    /// `unsafe`). The file and the buffer are made before the drop, so nothing
+    /// is allocated between the free and the read that could reuse the block;
+    /// glibc's free writes only the first 16 bytes of a block.
+    #[cfg(target_os = "linux")]
+    fn freed_bytes(addr: usize, len: usize, drop_it: impl FnOnce()) -> Vec<u8> {
+        use std::os::unix::fs::FileExt;
+        let mem = std::fs::File::open("/proc/self/mem").unwrap();
+        let mut seen = vec![0u8; len];
+        drop_it();
+        mem.read_exact_at(&mut seen, addr as u64).unwrap();
+        seen
+    }
+
+    #[cfg(target_os = "linux")]
+    fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+        haystack.windows(needle.len()).any(|w| w == needle)
+    }
+
+    /// Key bytes are zeroized on drop: the master key's buffer, and the
+    /// derived namespace key (its precomputed states and the `hmac` state that
+    /// holds the same chaining values, which `sha2`'s `zeroize` feature
+    /// clears). A plain copy of the same bytes is the control: it shows that
+    /// freed memory does keep its bytes here, so the check can fail.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn key_bytes_are_zeroized_on_drop() {
+        // 1000 bytes: a block size nothing else in this test allocates.
+        let pattern: Vec<u8> = (0..1000u32).map(|i| (i % 251) as u8 | 0x01).collect();
+        let needle = &pattern[500..532];
+
+        let plain = pattern.clone();
+        let addr = plain.as_ptr() as usize;
+        let seen = freed_bytes(addr, pattern.len(), move || drop(plain));
+        assert!(
+            holds(&seen, needle),
+            "control: a freed plain Vec keeps its bytes (else this check cannot fail)"
+        );
+
+        let key = MasterKey::from_hex(&hex::encode(&pattern)).unwrap();
+        assert_eq!(key.bytes.as_slice(), pattern.as_slice());
+        let addr = key.bytes.as_ptr() as usize;
+        let seen = freed_bytes(addr, pattern.len(), move || drop(key));
+        assert!(
+            !holds(&seen, needle),
+            "master key bytes left in freed memory"
+        );
+
+        // The second half of each precomputed state (the first 16 bytes of a
+        // freed block belong to the allocator).
+        let tail =
+            |s: &[u32; 8]| -> Vec<u8> { s[4..].iter().flat_map(|w| w.to_ne_bytes()).collect() };
+        let key = MasterKey::from_hex(&"5a".repeat(32)).unwrap();
+        let ns = Box::new(key.namespace_key("", "phone"));
+        let (inner, outer) = (tail(&ns.inner), tail(&ns.outer));
+        for state in [ns.inner, ns.outer] {
+            let control = Box::new(state);
+            let addr = &*control as *const [u32; 8] as usize;
+            let seen = freed_bytes(addr, 32, move || drop(control));
+            assert!(
+                holds(&seen, &tail(&state)),
+                "control: a freed copy of a state keeps its bytes"
+            );
+        }
+        let addr = &*ns as *const NamespaceKey as usize;
+        let len = std::mem::size_of::<NamespaceKey>();
+        let seen = freed_bytes(addr, len, move || drop(ns));
+        assert!(
+            !holds(&seen, &inner),
+            "inner HMAC state left in freed memory"
+        );
+        assert!(
+            !holds(&seen, &outer),
+            "outer HMAC state left in freed memory"
+        );
+    }
+
     #[test]
     fn generated_keys_differ_and_load() {
         let a = generate_hex().unwrap();
