@@ -40,14 +40,20 @@ if [[ ! -f "$PARTS/.done" ]]; then
 import sys
 src, out, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 data = open(src, "rb").read()
-# Record ends: newlines outside quotes (RFC 4180; "" toggles twice).
-records, start, q = [], 0, 0
-for j, b in enumerate(data):
-    if b == 0x22:
-        q ^= 1
-    elif b == 0x0A and not q:
-        records.append((start, j + 1))
-        start = j + 1
+# Record ends: newlines outside quotes (RFC 4180; "" toggles twice). A newline
+# ends a record when the number of quotes before it is even; counting the
+# quotes line by line (bytes.find/count run in C) is far faster than a Python
+# loop over every byte.
+records, start, pos, q = [], 0, 0, 0
+while True:
+    j = data.find(b"\n", pos)
+    if j < 0:
+        break
+    q ^= data.count(b'"', pos, j) & 1
+    pos = j + 1
+    if not q:
+        records.append((start, pos))
+        start = pos
 if start < len(data):
     records.append((start, len(data)))
 header = data[records[0][0]:records[0][1]]

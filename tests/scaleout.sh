@@ -12,9 +12,15 @@
 # plan dump or error contains the key or a canary raw value.
 #
 # Not part of tests/run.sh: it builds DataFusion and Ballista (see README,
-# "When one machine is not enough", for the cold build time).
+# "When one machine is not enough", for the cold build time). CI (.ci/run)
+# runs it after tests/run.sh.
 #
-# Usage: tests/scaleout.sh            (debug build)
+# The build goes to its own target directory, target/scaleout (override with
+# SCALEOUT_TARGET_DIR), without debug info: that cuts link time and disk, and
+# leaves tests/run.sh's target/debug alone (different flags would otherwise
+# make the two rebuild each other's artifacts).
+#
+# Usage: tests/scaleout.sh            (debug build, no debug info)
 #        SCALEOUT_RELEASE=1 tests/scaleout.sh
 set -euo pipefail
 
@@ -28,9 +34,10 @@ if [[ "${SCALEOUT_RELEASE:-}" == 1 ]]; then
     profile=release
     build_flags+=(--release)
 fi
-echo "== building txanon and txanon-datafusion ($profile)"
-cargo build "${build_flags[@]}" --bins
-target_dir=$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
+target_dir=${SCALEOUT_TARGET_DIR:-$ROOT/target/scaleout}
+echo "== building txanon and txanon-datafusion ($profile, no debug info, in $target_dir)"
+CARGO_TARGET_DIR="$target_dir" CARGO_PROFILE_DEV_DEBUG=0 CARGO_PROFILE_RELEASE_DEBUG=0 \
+    cargo build "${build_flags[@]}" --bins
 BIN="$target_dir/$profile"
 built=$(date +%s)
 
@@ -55,6 +62,10 @@ fail() {
     echo "FAIL: $*" >&2
     exit 1
 }
+
+# Every client run is bounded, so a hung engine fails here with a message
+# instead of eating CI's whole time limit.
+STEP_TIMEOUT=${SCALEOUT_STEP_TIMEOUT:-300}
 
 # Free ports on loopback, chosen by the kernel.
 read -r P_SCHED P_E1 P_E1G P_E2 P_E2G < <(python3 - <<'EOF'
@@ -110,11 +121,11 @@ cp "$KEY" "$W/client.key"
 chmod 600 "$W/client.key"
 
 echo "== native engine"
-"$BIN/txanon" anonymize --schema "$SCHEMA" --key-file "$W/client.key" -o "$W/native.parquet" \
+timeout "$STEP_TIMEOUT" "$BIN/txanon" anonymize --schema "$SCHEMA" --key-file "$W/client.key" -o "$W/native.parquet" \
     "${PARTS[@]}" >"$W/logs/native.out" 2>"$W/logs/native.err"
 
 echo "== datafusion engine (txanon anonymize --engine datafusion)"
-"$BIN/txanon" anonymize --engine datafusion --threads 2 --schema "$SCHEMA" --key-file "$W/client.key" \
+timeout "$STEP_TIMEOUT" "$BIN/txanon" anonymize --engine datafusion --threads 2 --schema "$SCHEMA" --key-file "$W/client.key" \
     -o "$W/datafusion.parquet" "${PARTS[@]}" >"$W/logs/datafusion.out" 2>"$W/logs/datafusion.err"
 
 echo "== starting a Ballista scheduler and two executors on 127.0.0.1"
@@ -139,7 +150,7 @@ wait_port "$P_E2" executor2
 sleep 2
 
 echo "== ballista engine (txanon anonymize --engine ballista)"
-"$BIN/txanon" anonymize --engine ballista --scheduler "df://127.0.0.1:$P_SCHED" --schema "$SCHEMA" \
+timeout "$STEP_TIMEOUT" "$BIN/txanon" anonymize --engine ballista --scheduler "df://127.0.0.1:$P_SCHED" --schema "$SCHEMA" \
     --key-file "$W/client.key" -o "$W/ballista.parquet" "${PARTS[@]}" \
     >"$W/logs/ballista.out" 2>"$W/logs/ballista.err" || {
     cat "$W/logs/ballista.err" >&2
@@ -173,7 +184,7 @@ EOF
 
 echo "== an executor refuses a plan made for another key"
 "$BIN/txanon" keygen -o "$W/other.key" >/dev/null 2>&1
-if "$BIN/txanon" anonymize --engine ballista --scheduler "df://127.0.0.1:$P_SCHED" --schema "$SCHEMA" \
+if timeout "$STEP_TIMEOUT" "$BIN/txanon" anonymize --engine ballista --scheduler "df://127.0.0.1:$P_SCHED" --schema "$SCHEMA" \
     --key-file "$W/other.key" -o "$W/wrong.parquet" "${PARTS[@]}" \
     >"$W/logs/wrongkey.out" 2>"$W/logs/wrongkey.err"; then
     fail "a job with another key's fingerprint succeeded"
@@ -186,7 +197,7 @@ grep -q "fingerprint mismatch" "$W/logs/wrongkey.err" || {
 echo "refused: $(grep -o 'key fingerprint mismatch[^;]*' "$W/logs/wrongkey.err" | head -1)"
 
 echo "== plan dump"
-"$BIN/txanon-df" explain --schema "$SCHEMA" --key-file "$W/client.key" "${PARTS[@]}" \
+timeout "$STEP_TIMEOUT" "$BIN/txanon-df" explain --schema "$SCHEMA" --key-file "$W/client.key" "${PARTS[@]}" \
     >"$W/logs/explain.out" 2>"$W/logs/explain.err"
 grep -q "txanon_tokenize" "$W/logs/explain.out" || fail "explain shows no txanon UDF"
 
