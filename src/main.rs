@@ -6,7 +6,12 @@ use txanon::cli::{Cli, Command};
 use txanon::exit::ExitCode;
 use txanon::messages::Messages;
 
+/// Blocks of this size or more are always mapped and unmapped (glibc): keeps
+/// peak RSS flat over long multi-file runs (crates/txanon-malloc).
+const MMAP_THRESHOLD: usize = 1 << 20;
+
 fn main() {
+    txanon_malloc::fix_mmap_threshold(MMAP_THRESHOLD);
     let cli = Cli::parse();
     let quiet = match &cli.command {
         Command::Anonymize(a) => a.quiet,

@@ -6,7 +6,7 @@
 # Builds the targets with plain cargo on the stable toolchain: the
 # instrumentation flags cargo-fuzz passes (SanitizerCoverage through
 # `-Cpasses=sancov-module` and `-Cllvm-args`) are stable; only AddressSanitizer
-# (`-Zsanitizer=address`) is not, and txanon forbids unsafe code, so the
+# (`-Zsanitizer=address`) is not, and the txanon library forbids unsafe code, so the
 # properties checked are panics, aborts, timeouts, memory (-rss_limit_mb) and
 # the asserts inside the targets. Seeds come from data-samples/ (fuzz/seeds.py).
 # A crash leaves its input in fuzz/artifacts/TARGET/; turn it into a
