@@ -1409,48 +1409,40 @@ fn run_pass(
         None => None,
     };
     let privacy_metadata = crate::privacy::metadata(schema, privacy.as_ref());
+    let manifest = |rows: u64, files: &[PartInfo]| {
+        manifest_json(
+            schema,
+            key,
+            opts,
+            &inputs,
+            (rows, bad_rows),
+            files,
+            &privacy_metadata,
+        )
+    };
     let (rows_written, files) = match sink {
         Some(Sink::File(sink)) => {
             let rows = sink.rows();
             if let Some(m) = &opts.manifest {
-                let bytes = manifest_json(
-                    schema,
-                    key,
-                    opts,
-                    &inputs,
-                    (rows, bad_rows),
-                    &[],
-                    &privacy_metadata,
-                )?;
-                write_manifest_file(m, &bytes)?;
+                write_manifest_file(m, &manifest(rows, &[])?)?;
             }
             sink.finish(privacy_metadata.clone())?;
             (rows, Vec::new())
         }
         Some(Sink::Dataset(sink)) => {
             let rows = sink.rows();
+            // The dataset's _manifest.json and `--manifest PATH` hold the
+            // same bytes: build them once.
+            let mut built = None;
             let files = sink.finish(|files| {
-                manifest_json(
-                    schema,
-                    key,
-                    opts,
-                    &inputs,
-                    (rows, bad_rows),
-                    files,
-                    &privacy_metadata,
-                )
+                let bytes = manifest(rows, files)?;
+                if opts.manifest.is_some() {
+                    built = Some(bytes.clone());
+                }
+                Ok(bytes)
             })?;
-            if let Some(m) = &opts.manifest {
-                let bytes = manifest_json(
-                    schema,
-                    key,
-                    opts,
-                    &inputs,
-                    (rows, bad_rows),
-                    &files,
-                    &privacy_metadata,
-                )?;
-                write_manifest_file(m, &bytes)?;
+            if let (Some(m), Some(bytes)) = (&opts.manifest, &built) {
+                write_manifest_file(m, bytes)?;
             }
             (rows, files)
         }
