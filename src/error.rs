@@ -11,12 +11,15 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum Error {
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    ///
+    /// The I/O error is part of the message, not a `source()`: an error chain
+    /// printed with `{:#}` would otherwise repeat it.
+    #[error("{path}: {error}")]
     Io {
         /// The file involved.
         path: PathBuf,
         /// The underlying I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// The schema file is not valid (unknown key, bad value, inconsistent columns).
     #[error("schema {path}: {message}")]
@@ -96,7 +99,7 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
-            source,
+            error: source,
         }
     }
 }

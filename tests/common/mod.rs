@@ -180,6 +180,28 @@ impl TestEnv {
         run
     }
 
+    /// `txanon anonymize --schema SCHEMA --key-file KEY -q EXTRA... -o OUT INPUT`.
+    pub fn anonymize(
+        &self,
+        schema: &Path,
+        key: &Path,
+        extra: &[&str],
+        out: &str,
+        input: &Path,
+    ) -> Run {
+        let mut args: Vec<&OsStr> = vec![
+            "anonymize".as_ref(),
+            "--schema".as_ref(),
+            schema.as_os_str(),
+            "--key-file".as_ref(),
+            key.as_os_str(),
+            "-q".as_ref(),
+        ];
+        args.extend(extra.iter().map(|a| OsStr::new(a)));
+        args.extend(["-o".as_ref(), OsStr::new(out), input.as_os_str()]);
+        self.run(args)
+    }
+
     /// Files in the temp dir (to check nothing stray was left).
     pub fn files(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(self.dir.path())
