@@ -197,7 +197,7 @@ impl TestEnv {
             key.as_os_str(),
             "-q".as_ref(),
         ];
-        args.extend(extra.iter().map(|a| OsStr::new(a)));
+        args.extend(extra.iter().map(OsStr::new));
         args.extend(["-o".as_ref(), OsStr::new(out), input.as_os_str()]);
         self.run(args)
     }
