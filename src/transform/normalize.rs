@@ -71,9 +71,10 @@ pub enum Normalized<'a> {
 
 const NFKC: ComposingNormalizerBorrowed<'static> = ComposingNormalizerBorrowed::new_nfkc();
 
-/// Unicode NFKC, then trim white space. ASCII text is already NFKC.
+/// Unicode NFKC, then trim white space. Text made only of ASCII and CJK
+/// unified ideographs is already NFKC (see [`is_nfkc_fast`]).
 pub fn nfkc_trim(raw: &str) -> Cow<'_, str> {
-    if raw.is_ascii() {
+    if is_nfkc_fast(raw) {
         return Cow::Borrowed(raw.trim());
     }
     match NFKC.normalize(raw) {
@@ -87,6 +88,19 @@ pub fn nfkc_trim(raw: &str) -> Cow<'_, str> {
             }
         }
     }
+}
+
+/// True when `s` holds only ASCII and CJK unified ideographs (U+3400-4DBF,
+/// U+4E00-9FFF), the bulk of this data's addresses. Every such character is
+/// its own NFKC form (no decomposition, `NFKC_Quick_Check=Yes`), and none of
+/// them is the second character of a canonical composition, so the string
+/// is NFKC as it stands and ICU need not look at it. Checked against ICU for
+/// every character of those ranges and for random mixtures
+/// (`nfkc_fast_set_is_nfkc`).
+fn is_nfkc_fast(s: &str) -> bool {
+    s.is_ascii()
+        || s.chars()
+            .all(|c| c.is_ascii() || matches!(u32::from(c), 0x3400..=0x4DBF | 0x4E00..=0x9FFF))
 }
 
 /// Normalize `raw` as `kind` (normalization v1).
@@ -247,13 +261,79 @@ thread_local! {
     static PHONE_CACHE: RefCell<PhoneCache> = RefCell::new(HashMap::new());
 }
 
-/// Parse and validate with libphonenumber: E.164, or the rule that failed.
+/// Validate with libphonenumber: E.164, or the rule that failed.
+///
+/// The common case, a Chinese mobile number, skips libphonenumber's parser
+/// (its extraction regexes were half of the phone cost), but not its
+/// validation: see [`cn_mobile_national`]. Everything else is parsed.
 fn libphonenumber_e164(digits: &str, region: Option<Region>) -> Result<Box<str>, &'static str> {
+    match cn_mobile_national(digits, region) {
+        Some(national_number) => validate(&PhoneNumber {
+            country_code: 86,
+            national_number,
+            ..PhoneNumber::default()
+        }),
+        None => libphonenumber_parse_e164(digits, region),
+    }
+}
+
+/// The full path: libphonenumber's parser, then its validation.
+fn libphonenumber_parse_e164(
+    digits: &str,
+    region: Option<Region>,
+) -> Result<Box<str>, &'static str> {
     match PhoneNumber::parse(digits, region) {
-        Ok(n) if n.is_valid() => Ok(n.format_as(PhoneNumberFormat::E164).into()),
-        Ok(_) => Err("phone: not a valid number (libphonenumber)"),
+        Ok(n) => validate(&n),
         Err(_) => Err("phone: does not parse as a number (libphonenumber)"),
     }
+}
+
+fn validate(n: &PhoneNumber) -> Result<Box<str>, &'static str> {
+    if n.is_valid() {
+        Ok(n.format_as(PhoneNumberFormat::E164).into())
+    } else {
+        Err("phone: not a valid number (libphonenumber)")
+    }
+}
+
+/// The national number of `+86` followed by, or (region CN) just, eleven
+/// digits `1[3-9]…` other than `179…`: the spellings for which
+/// libphonenumber's parser provably returns country code 86 and those
+/// eleven digits unchanged. Its steps on such input (digits and a leading
+/// `+` only, as `phone` passes them):
+/// - no extension, letters or punctuation to strip;
+/// - country code: after `+`, `86` is read as the code; without `+`, the
+///   number starts neither with CN's international prefix
+///   (`00|1(?:[12]\d|79)\d\d00`) nor with `86`, so the default region's
+///   code applies;
+/// - CN's national prefix for parsing, `(1(?:[12]\d|79)\d\d)|0`, anchored
+///   at the start, cannot match `1[3-9]` other than `179`, so nothing is
+///   stripped;
+/// - eleven digits are within the national-number length limits, and no
+///   leading zero is kept.
+///
+/// Validation ([`PhoneNumber::is_valid`]) and E.164 formatting still run
+/// through libphonenumber. The patterns quoted are CN's metadata in the
+/// pinned rlibphonenumber; `fast_path_equals_libphonenumber_parse` compares
+/// both paths on every four-digit prefix `1000`–`1999` (three random numbers
+/// each, national and `+86`), so a metadata update that breaks a premise
+/// fails it.
+fn cn_mobile_national(digits: &str, region: Option<Region>) -> Option<u64> {
+    let national = match digits.strip_prefix("+86") {
+        Some(rest) => rest,
+        None if !digits.starts_with('+') && region == Some(Region::CN) => digits,
+        None => return None,
+    };
+    let b = national.as_bytes();
+    let shape = b.len() == 11
+        && b.iter().all(u8::is_ascii_digit)
+        && b[0] == b'1'
+        && (b'3'..=b'9').contains(&b[1])
+        && !national.starts_with("179");
+    if !shape {
+        return None;
+    }
+    national.parse().ok()
 }
 
 #[cfg(test)]
@@ -356,6 +436,73 @@ mod tests {
         assert_eq!(value(&Kind::Id, "AbC").as_deref(), Some("AbC"));
     }
 
+    #[test]
+    fn fast_path_equals_libphonenumber_parse() {
+        let cn = Region::from_code("CN").ok();
+        let mut checked = 0;
+        // Every four-digit prefix of the fast path's domain (and its edges:
+        // 10.., 11.., 12.., 179..), with three suffixes each, national and +86.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for prefix in 1000..2000u64 {
+            for _ in 0..3 {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                let national = format!("{prefix}{:07}", x % 10_000_000);
+                for (digits, region) in [
+                    (national.clone(), cn),
+                    (format!("+86{national}"), None),
+                    (format!("+86{national}"), cn),
+                ] {
+                    let fast = cn_mobile_national(&digits, region);
+                    if fast.is_some() {
+                        checked += 1;
+                    }
+                    assert_eq!(
+                        libphonenumber_e164(&digits, region),
+                        libphonenumber_parse_e164(&digits, region),
+                        "{digits} {region:?}"
+                    );
+                }
+            }
+        }
+        assert!(checked > 1000, "the fast path was exercised ({checked})");
+        // Outside the domain: other lengths, prefixes and regions.
+        for (digits, region) in [
+            ("1790013800", cn),
+            ("17900138000", cn),
+            ("12593800138", cn),
+            ("1380013800", cn),
+            ("138001380001", cn),
+            ("13800138000", Region::from_code("US").ok()),
+            ("+8613800138000", Region::from_code("US").ok()),
+            ("8613800138000", cn),
+            ("+86013800138000", None),
+        ] {
+            assert_eq!(
+                libphonenumber_e164(digits, region),
+                libphonenumber_parse_e164(digits, region),
+                "{digits} {region:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn nfkc_fast_set_is_nfkc() {
+        let mut buf = String::new();
+        for cp in (0..0x80).chain(0x3400..=0x4DBF).chain(0x4E00..=0x9FFF) {
+            let c = char::from_u32(cp).expect("scalar value");
+            buf.clear();
+            buf.push(c);
+            assert!(is_nfkc_fast(&buf));
+            assert_eq!(NFKC.normalize(&buf), buf.as_str(), "U+{cp:04X}");
+        }
+        // Just outside the set: not taken by the fast path.
+        for s in ["\u{3000}", "\u{FF11}", "\u{F900}", "e\u{301}", "\u{AC00}"] {
+            assert!(!is_nfkc_fast(s), "{s:?}");
+        }
+    }
+
     /// The two-pass implementation `address` replaced (issue 7: it held four
     /// bytes per character, and a 100 MB field exhausted a 1 GiB limit).
     fn address_two_pass(base: &str) -> String {
@@ -397,6 +544,13 @@ mod tests {
             #[test]
             fn fast_lowercase_equals_std(s in "[a-zA-Z0-9 ,.\u{3000}-\u{30ff}\u{4e00}-\u{4e20}\u{ac00}-\u{ac10}\u{c0}-\u{24f}\u{391}-\u{3c9}]{0,30}") {
                 prop_assert_eq!(lowercase(&s).into_owned(), s.to_lowercase());
+            }
+
+            #[test]
+            fn nfkc_fast_strings_are_nfkc(s in "[\u{0}-\u{7f}\u{3400}-\u{3410}\u{4dbf}\u{4e00}-\u{4e30}\u{9fa0}-\u{9fff}]{0,30}") {
+                prop_assert!(is_nfkc_fast(&s));
+                prop_assert!(NFKC.is_normalized(&s));
+                prop_assert_eq!(nfkc_trim(&s).into_owned(), NFKC.normalize(&s).trim().to_string());
             }
 
             #[test]
