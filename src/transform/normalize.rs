@@ -98,9 +98,28 @@ pub fn nfkc_trim(raw: &str) -> Cow<'_, str> {
 /// every character of those ranges and for random mixtures
 /// (`nfkc_fast_set_is_nfkc`).
 fn is_nfkc_fast(s: &str) -> bool {
-    s.is_ascii()
-        || s.chars()
-            .all(|c| c.is_ascii() || matches!(u32::from(c), 0x3400..=0x4DBF | 0x4E00..=0x9FFF))
+    // On the UTF-8 bytes: U+3400-3FFF is E3 90..BF xx, U+4000-4DBF is E4
+    // 80..B6 xx, U+4E00-4FFF is E4 B8..BF xx and U+5000-9FFF is E5..E9 xx xx.
+    // `s` is valid UTF-8, so a lead byte E3..E9 has two continuation bytes.
+    let b = s.as_bytes();
+    let mut i = 0;
+    while let Some(&lead) = b.get(i) {
+        let ok = match lead {
+            0x00..=0x7F => {
+                i += 1;
+                continue;
+            }
+            0xE3 => b.get(i + 1).is_some_and(|&x| x >= 0x90),
+            0xE4 => b.get(i + 1).is_some_and(|&x| x != 0xB7),
+            0xE5..=0xE9 => true,
+            _ => false,
+        };
+        if !ok {
+            return false;
+        }
+        i += 3;
+    }
+    true
 }
 
 /// Normalize `raw` as `kind` (normalization v1).
@@ -121,7 +140,7 @@ pub fn normalize<'a>(kind: &Kind, raw: &'a str) -> Normalized<'a> {
 /// of ASCII and caseless CJK characters (the common case in this data), which
 /// needs no case-table lookups.
 fn lowercase(s: &str) -> Cow<'_, str> {
-    let simple = s.chars().all(|c| c.is_ascii() || is_caseless_cjk(c));
+    let simple = is_nfkc_fast(s) || s.chars().all(|c| c.is_ascii() || is_caseless_cjk(c));
     if !simple {
         return Cow::Owned(s.to_lowercase());
     }
@@ -230,51 +249,53 @@ fn phone(base: &str, region: Option<Region>) -> Normalized<'static> {
     } else if region.is_none() {
         return Normalized::Invalid("phone: national number and no region declared");
     }
-    // Customers recur, so the libphonenumber result for the cleaned digits is
-    // memoised per worker thread (bounded; a pure function, so the output
-    // does not depend on what happens to be cached).
-    let key = (if plus { None } else { region }, digits);
-    let cached = PHONE_CACHE.with(|c| c.borrow().get(&key).cloned());
-    let result = cached.unwrap_or_else(|| {
-        let result = libphonenumber_e164(&key.1, key.0);
-        PHONE_CACHE.with(|c| {
-            let mut c = c.borrow_mut();
-            if c.len() >= PHONE_CACHE_CAP {
-                c.clear();
-            }
-            c.insert(key.clone(), result.clone());
-        });
-        result
-    });
-    match result {
+    let region = if plus { None } else { region };
+    match e164(digits, region) {
         Ok(e164) => Normalized::Value(Cow::Owned(e164.into())),
         Err(rule) => Normalized::Invalid(rule),
     }
 }
 
-/// Entries per thread before the phone cache is cleared (a few MiB).
-const PHONE_CACHE_CAP: usize = 1 << 15;
-
-type PhoneCache = HashMap<(Option<Region>, String), Result<Box<str>, &'static str>>;
-
-thread_local! {
-    static PHONE_CACHE: RefCell<PhoneCache> = RefCell::new(HashMap::new());
-}
-
-/// Validate with libphonenumber: E.164, or the rule that failed.
+/// The E.164 form of cleaned `digits` (with a leading `+` when international)
+/// under libphonenumber, or the rule that failed.
 ///
 /// The common case, a Chinese mobile number, skips libphonenumber's parser
-/// (its extraction regexes were half of the phone cost), but not its
-/// validation: see [`cn_mobile_national`]. Everything else is parsed.
-fn libphonenumber_e164(digits: &str, region: Option<Region>) -> Result<Box<str>, &'static str> {
-    match cn_mobile_national(digits, region) {
-        Some(national_number) => validate(&PhoneNumber {
+/// (its extraction regexes were half of the phone cost) but not its
+/// validation: see [`cn_mobile_national`]; it is cheaper than a cache lookup.
+/// Other numbers are parsed; customers recur, so that result is memoised per
+/// worker thread (bounded; a pure function, so the output does not depend on
+/// what happens to be cached).
+fn e164(digits: String, region: Option<Region>) -> Result<Box<str>, &'static str> {
+    if let Some(national_number) = cn_mobile_national(&digits, region) {
+        return validate(&PhoneNumber {
             country_code: 86,
             national_number,
             ..PhoneNumber::default()
-        }),
-        None => libphonenumber_parse_e164(digits, region),
+        });
     }
+    let key = (region, digits);
+    let cached = PHONE_CACHE.with(|c| c.borrow().get(&key).cloned());
+    cached.unwrap_or_else(|| {
+        let result = libphonenumber_parse_e164(&key.1, key.0);
+        PHONE_CACHE.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.len() >= PHONE_CACHE_CAP {
+                c.clear();
+            }
+            c.insert(key, result.clone());
+        });
+        result
+    })
+}
+
+/// Entries per thread before the phone cache is cleared (a few MiB).
+const PHONE_CACHE_CAP: usize = 1 << 15;
+
+type PhoneCache =
+    HashMap<(Option<Region>, String), Result<Box<str>, &'static str>, foldhash::fast::RandomState>;
+
+thread_local! {
+    static PHONE_CACHE: RefCell<PhoneCache> = RefCell::new(HashMap::default());
 }
 
 /// The full path: libphonenumber's parser, then its validation.
@@ -459,7 +480,7 @@ mod tests {
                         checked += 1;
                     }
                     assert_eq!(
-                        libphonenumber_e164(&digits, region),
+                        e164(digits.clone(), region),
                         libphonenumber_parse_e164(&digits, region),
                         "{digits} {region:?}"
                     );
@@ -480,10 +501,24 @@ mod tests {
             ("+86013800138000", None),
         ] {
             assert_eq!(
-                libphonenumber_e164(digits, region),
+                e164(digits.to_string(), region),
                 libphonenumber_parse_e164(digits, region),
                 "{digits} {region:?}"
             );
+        }
+    }
+
+    #[test]
+    fn nfkc_fast_byte_test_equals_its_definition() {
+        let definition =
+            |c: char| c.is_ascii() || matches!(u32::from(c), 0x3400..=0x4DBF | 0x4E00..=0x9FFF);
+        let mut buf = String::new();
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            buf.clear();
+            buf.push('a');
+            buf.push(c);
+            buf.push('\u{4e00}');
+            assert_eq!(is_nfkc_fast(&buf), definition(c), "U+{:04X}", u32::from(c));
         }
     }
 
@@ -550,6 +585,7 @@ mod tests {
             fn nfkc_fast_strings_are_nfkc(s in "[\u{0}-\u{7f}\u{3400}-\u{3410}\u{4dbf}\u{4e00}-\u{4e30}\u{9fa0}-\u{9fff}]{0,30}") {
                 prop_assert!(is_nfkc_fast(&s));
                 prop_assert!(NFKC.is_normalized(&s));
+                prop_assert_eq!(lowercase(&s).into_owned(), s.to_lowercase());
                 prop_assert_eq!(nfkc_trim(&s).into_owned(), NFKC.normalize(&s).trim().to_string());
             }
 
