@@ -275,11 +275,33 @@ impl PartFile {
 
     /// Write the first `n` queued rows as one row group, in one call, so the
     /// bytes do not depend on how the rows were batched.
+    ///
+    /// Memory: only those `n` rows are copied into one batch, and the queued
+    /// batches they came from are released before the writer encodes it; the
+    /// rows left over stay slices of their own batch (at most one input
+    /// batch). Concatenating the whole queue and slicing it kept a copy of a
+    /// whole row group alive until the next flush.
     fn flush_rows(&mut self, n: usize) -> Result<()> {
-        let all = arrow_select::concat::concat_batches(&self.schema, &self.pending)
+        let mut head_parts = Vec::new();
+        let mut rest = Vec::new();
+        let mut need = n;
+        for batch in self.pending.drain(..) {
+            if need == 0 {
+                rest.push(batch);
+            } else if batch.num_rows() <= need {
+                need -= batch.num_rows();
+                head_parts.push(batch);
+            } else {
+                head_parts.push(batch.slice(0, need));
+                rest.push(batch.slice(need, batch.num_rows() - need));
+                need = 0;
+            }
+        }
+        self.pending = rest;
+        self.pending_rows -= n - need;
+        let head = arrow_select::concat::concat_batches(&self.schema, &head_parts)
             .map_err(|e| self.error(e.to_string()))?;
-        let head = all.slice(0, n);
-        let rest = all.slice(n, all.num_rows() - n);
+        drop(head_parts);
         let shown = self.shown.clone();
         let err = |e: parquet::errors::ParquetError| Error::Parquet {
             path: shown.clone(),
@@ -290,13 +312,8 @@ impl PartFile {
             .as_mut()
             .ok_or_else(|| err(parquet::errors::ParquetError::General("closed".into())))?;
         writer.write(&head).map_err(err)?;
+        drop(head);
         writer.flush().map_err(err)?;
-        self.pending_rows = rest.num_rows();
-        self.pending = if rest.num_rows() > 0 {
-            vec![rest]
-        } else {
-            Vec::new()
-        };
         Ok(())
     }
 
