@@ -276,8 +276,9 @@ impl PartFile {
     /// Write the first `n` queued rows as one row group, in one call, so the
     /// bytes do not depend on how the rows were batched.
     ///
-    /// Memory: only those `n` rows are copied into one batch, and the queued
-    /// batches they came from are released before the writer encodes it; the
+    /// Memory: only those `n` rows are copied into one batch, and the queue's
+    /// references to the batches they came from are dropped before the
+    /// writer encodes it (the caller may still hold the newest one); the
     /// rows left over stay slices of their own batch (at most one input
     /// batch). Concatenating the whole queue and slicing it kept a copy of a
     /// whole row group alive until the next flush.
