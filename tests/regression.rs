@@ -379,10 +379,10 @@ fn issue7_lowercase_can_leave_a_sequence_that_nfkc_composes() {
 
 /// CI fuzzing (csv_to_batch, session 4): a file that starts with the gzip
 /// magic bytes but holds no valid gzip stream. The error was clean; the fuzz
-/// target did not expect an I/O error kind. Pinned here for gzip and zstd:
-/// corrupt and truncated streams give exit 2 naming the file, nothing at the
-/// target, and no field value in the message (even when rows were already
-/// decoded before the stream broke).
+/// target did not expect an I/O error kind. Pinned here for gzip and zstd
+/// (and for files that start like Parquet): corrupt and truncated streams
+/// give exit 2 naming the file, nothing at the target, and no field value in
+/// the message (even when rows were already decoded before the stream broke).
 #[test]
 fn issue7_corrupt_or_truncated_compressed_input_is_a_clean_error() {
     use std::io::Write;
@@ -409,6 +409,9 @@ fn issue7_corrupt_or_truncated_compressed_input_is_a_clean_error() {
         ("truncated.csv.gz", gz[..gz.len() / 2].to_vec()),
         ("bad-frame.csv.zst", b"\x28\xb5\x2f\xfdgarbage".to_vec()),
         ("truncated.csv.zst", zst[..zst.len() / 2].to_vec()),
+        // Detected as Parquet by content (`format = "auto"`), not Parquet.
+        ("par1-only.csv", b"PAR1".to_vec()),
+        ("par1-junk.csv", b"PAR1 then no footer at all".to_vec()),
     ];
     for (name, bytes) in cases {
         let input = env.write(name, bytes);
