@@ -74,10 +74,17 @@ const NFKC: ComposingNormalizerBorrowed<'static> = ComposingNormalizerBorrowed::
 /// Unicode NFKC, then trim white space. Text made only of ASCII and CJK
 /// unified ideographs is already NFKC (see [`is_nfkc_fast`]).
 pub fn nfkc_trim(raw: &str) -> Cow<'_, str> {
+    nfkc_trim_checked(raw).0
+}
+
+/// [`nfkc_trim`], and whether `raw` passed [`is_nfkc_fast`] (then the result
+/// holds only ASCII and CJK ideographs too, and `lowercase` need not scan it
+/// again).
+fn nfkc_trim_checked(raw: &str) -> (Cow<'_, str>, bool) {
     if is_nfkc_fast(raw) {
-        return Cow::Borrowed(raw.trim());
+        return (Cow::Borrowed(raw.trim()), true);
     }
-    match NFKC.normalize(raw) {
+    let normalized = match NFKC.normalize(raw) {
         Cow::Borrowed(s) => Cow::Borrowed(s.trim()),
         Cow::Owned(s) => {
             let t = s.trim();
@@ -87,7 +94,8 @@ pub fn nfkc_trim(raw: &str) -> Cow<'_, str> {
                 Cow::Owned(t.to_string())
             }
         }
-    }
+    };
+    (normalized, false)
 }
 
 /// True when `s` holds only ASCII and CJK unified ideographs (U+3400-4DBF,
@@ -124,14 +132,14 @@ fn is_nfkc_fast(s: &str) -> bool {
 
 /// Normalize `raw` as `kind` (normalization v1).
 pub fn normalize<'a>(kind: &Kind, raw: &'a str) -> Normalized<'a> {
-    let base = nfkc_trim(raw);
+    let (base, simple) = nfkc_trim_checked(raw);
     if base.is_empty() {
         return Normalized::Empty;
     }
     match kind {
         Kind::Id => Normalized::Value(base),
-        Kind::Email => email(&base),
-        Kind::Address => Normalized::Value(Cow::Owned(address(&base))),
+        Kind::Email => email(&base, simple),
+        Kind::Address => Normalized::Value(Cow::Owned(address(&base, simple))),
         Kind::Phone { region } => phone(&base, *region),
     }
 }
@@ -139,8 +147,10 @@ pub fn normalize<'a>(kind: &Kind, raw: &'a str) -> Normalized<'a> {
 /// Lowercase exactly like `str::to_lowercase`, with a fast path for text made
 /// of ASCII and caseless CJK characters (the common case in this data), which
 /// needs no case-table lookups.
-fn lowercase(s: &str) -> Cow<'_, str> {
-    let simple = is_nfkc_fast(s) || s.chars().all(|c| c.is_ascii() || is_caseless_cjk(c));
+/// `known_simple`: the caller found `s` to be only ASCII and CJK ideographs
+/// ([`is_nfkc_fast`]), so the character scan is skipped.
+fn lowercase(s: &str, known_simple: bool) -> Cow<'_, str> {
+    let simple = known_simple || s.chars().all(|c| c.is_ascii() || is_caseless_cjk(c));
     if !simple {
         return Cow::Owned(s.to_lowercase());
     }
@@ -162,8 +172,8 @@ fn is_caseless_cjk(c: char) -> bool {
     )
 }
 
-fn email(base: &str) -> Normalized<'static> {
-    let lower = lowercase(base);
+fn email(base: &str, simple: bool) -> Normalized<'static> {
+    let lower = lowercase(base, simple);
     if lower.chars().any(char::is_whitespace) {
         return Normalized::Invalid("email: contains white space");
     }
@@ -202,8 +212,8 @@ fn email(base: &str) -> Normalized<'static> {
 /// character (non-ASCII, or one of `,.;:#-/`), trim. One pass over the
 /// characters with the previous kept character as look-behind, so a huge
 /// field costs one output string, not four bytes per character.
-fn address(base: &str) -> String {
-    let lower = lowercase(base);
+fn address(base: &str, simple: bool) -> String {
+    let lower = lowercase(base, simple);
     let sticky = |c: char| !c.is_ascii() || matches!(c, ',' | '.' | ';' | ':' | '#' | '-' | '/');
     let mut out = String::with_capacity(lower.len());
     let mut last: Option<char> = None;
@@ -541,7 +551,7 @@ mod tests {
     /// The two-pass implementation `address` replaced (issue 7: it held four
     /// bytes per character, and a 100 MB field exhausted a 1 GiB limit).
     fn address_two_pass(base: &str) -> String {
-        let lower = lowercase(base);
+        let lower = lowercase(base, false);
         let mut folded: Vec<char> = Vec::new();
         let mut in_space = false;
         for c in lower.chars() {
@@ -578,21 +588,21 @@ mod tests {
         proptest! {
             #[test]
             fn fast_lowercase_equals_std(s in "[a-zA-Z0-9 ,.\u{3000}-\u{30ff}\u{4e00}-\u{4e20}\u{ac00}-\u{ac10}\u{c0}-\u{24f}\u{391}-\u{3c9}]{0,30}") {
-                prop_assert_eq!(lowercase(&s).into_owned(), s.to_lowercase());
+                prop_assert_eq!(lowercase(&s, false).into_owned(), s.to_lowercase());
             }
 
             #[test]
             fn nfkc_fast_strings_are_nfkc(s in "[\u{0}-\u{7f}\u{3400}-\u{3410}\u{4dbf}\u{4e00}-\u{4e30}\u{9fa0}-\u{9fff}]{0,30}") {
                 prop_assert!(is_nfkc_fast(&s));
                 prop_assert!(NFKC.is_normalized(&s));
-                prop_assert_eq!(lowercase(&s).into_owned(), s.to_lowercase());
+                prop_assert_eq!(lowercase(&s, true).into_owned(), s.to_lowercase());
                 prop_assert_eq!(nfkc_trim(&s).into_owned(), NFKC.normalize(&s).trim().to_string());
             }
 
             #[test]
             fn one_pass_address_equals_the_two_pass_definition(s in "[ a-zA-Z0-9,.;:#/\t\u{3000}\u{a0}\u{4e00}-\u{4e10}\u{c0}-\u{ff}-]{0,40}") {
-                let base = nfkc_trim(&s);
-                prop_assert_eq!(address(&base), address_two_pass(&base));
+                let (base, simple) = nfkc_trim_checked(&s);
+                prop_assert_eq!(address(&base, simple), address_two_pass(&base));
             }
 
             #[test]
