@@ -1120,11 +1120,13 @@ fn run_pass(
     reporter.start(total_bytes);
 
     let threads = opts.threads.max(1);
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .thread_name(|i| format!("txanon-worker-{i}"))
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start {threads} worker threads: {e}")))?;
+    let pool = Arc::new(
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("txanon-worker-{i}"))
+            .build()
+            .map_err(|e| Error::Usage(format!("cannot start {threads} worker threads: {e}")))?,
+    );
     let settings = WriterSettings {
         output: schema.output.clone(),
         row_group_rows: opts
@@ -1138,6 +1140,7 @@ fn run_pass(
             .map(|c| c.output.clone())
             .collect(),
         metadata: provenance(schema, key),
+        pool: Some(pool.clone()),
     };
     let mut sink = match (write, opts.directory) {
         (false, _) => None,

@@ -28,10 +28,15 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::Date32Type;
 use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use arrow_schema::{DataType, Schema as ArrowSchema};
+use parquet::arrow::arrow_writer::{
+    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn,
+    ArrowRowGroupWriterFactory,
+};
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::KeyValue;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
@@ -69,6 +74,9 @@ pub struct WriterSettings {
     pub token_columns: Vec<String>,
     /// Footer metadata written into every file.
     pub metadata: Vec<(String, String)>,
+    /// Worker pool that encodes a row group's columns in parallel; `None`
+    /// encodes them on the calling thread. The bytes are the same either way.
+    pub pool: Option<Arc<rayon::ThreadPool>>,
 }
 
 impl WriterSettings {
@@ -215,11 +223,17 @@ fn sync_dir(dir: &Path) {
 struct PartFile {
     /// Shown in errors (the final path, not the temporary one).
     shown: PathBuf,
-    writer: Option<ArrowWriter<File>>,
+    writer: Option<SerializedFileWriter<File>>,
+    /// Makes each row group's column writers (the same ones `ArrowWriter`
+    /// uses, so the bytes are the same).
+    factory: ArrowRowGroupWriterFactory,
+    /// Encodes a row group's columns in parallel when set.
+    pool: Option<Arc<rayon::ThreadPool>>,
     schema: Arc<ArrowSchema>,
     pending: Vec<RecordBatch>,
     pending_rows: usize,
     row_group_rows: usize,
+    row_groups: usize,
     rows: u64,
 }
 
@@ -236,19 +250,26 @@ impl PartFile {
             .open(path)
             .map_err(|e| Error::io(path, e))?;
         let props = settings.properties(&schema);
-        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props)).map_err(|e| {
-            Error::Parquet {
-                path: shown.to_path_buf(),
-                message: e.to_string(),
-            }
-        })?;
+        let err = |e: parquet::errors::ParquetError| Error::Parquet {
+            path: shown.to_path_buf(),
+            message: e.to_string(),
+        };
+        // `ArrowWriter` sets up the file (magic, Arrow schema in the footer
+        // metadata); its lower-level parts then let each row group's columns
+        // be encoded on the worker pool.
+        let (writer, factory) = ArrowWriter::try_new(file, schema.clone(), Some(props))
+            .and_then(ArrowWriter::into_serialized_writer)
+            .map_err(err)?;
         Ok(PartFile {
             shown: shown.to_path_buf(),
             writer: Some(writer),
+            factory,
+            pool: settings.pool.clone(),
             schema,
             pending: Vec::new(),
             pending_rows: 0,
             row_group_rows: settings.row_group_rows.max(1),
+            row_groups: 0,
             rows: 0,
         })
     }
@@ -276,12 +297,17 @@ impl PartFile {
     /// Write the first `n` queued rows as one row group, in one call, so the
     /// bytes do not depend on how the rows were batched.
     ///
-    /// Memory: only those `n` rows are copied into one batch, and the queue's
-    /// references to the batches they came from are dropped before the
-    /// writer encodes it (the caller may still hold the newest one); the
-    /// rows left over stay slices of their own batch (at most one input
-    /// batch). Concatenating the whole queue and slicing it kept a copy of a
-    /// whole row group alive until the next flush.
+    /// Memory: only those `n` rows are copied (column by column, in
+    /// `encode_row_group`), and the queue's references to the batches they
+    /// came from are dropped before the columns are encoded (the caller may
+    /// still hold the newest one); the rows left over stay slices of their
+    /// own batch (at most one input batch). Concatenating the whole queue and
+    /// slicing it kept a copy of a whole row group alive until the next flush.
+    ///
+    /// Speed: with a pool, the row group's columns are encoded in parallel.
+    /// Encoded on the writer thread alone, a row group left the other core
+    /// idle for its whole encoding time, with every worker waiting for the
+    /// writer to take its result (BENCHMARKS.md, session 5).
     fn flush_rows(&mut self, n: usize) -> Result<()> {
         let mut head_parts = Vec::new();
         let mut rest = Vec::new();
@@ -300,21 +326,32 @@ impl PartFile {
         }
         self.pending = rest;
         self.pending_rows -= n - need;
-        let head = arrow_select::concat::concat_batches(&self.schema, &head_parts)
-            .map_err(|e| self.error(e.to_string()))?;
-        drop(head_parts);
         let shown = self.shown.clone();
         let err = |e: parquet::errors::ParquetError| Error::Parquet {
             path: shown.clone(),
             message: e.to_string(),
         };
+        let writers = self
+            .factory
+            .create_column_writers(self.row_groups)
+            .map_err(err)?;
+        let chunks = match &self.pool {
+            Some(pool) => {
+                pool.install(|| encode_row_group(&self.schema, head_parts, writers, true))
+            }
+            None => encode_row_group(&self.schema, head_parts, writers, false),
+        }
+        .map_err(err)?;
         let writer = self
             .writer
             .as_mut()
             .ok_or_else(|| err(parquet::errors::ParquetError::General("closed".into())))?;
-        writer.write(&head).map_err(err)?;
-        drop(head);
-        writer.flush().map_err(err)?;
+        let mut row_group = writer.next_row_group().map_err(err)?;
+        for chunk in chunks {
+            chunk.append_to_row_group(&mut row_group).map_err(err)?;
+        }
+        row_group.close().map_err(err)?;
+        self.row_groups += 1;
         Ok(())
     }
 
@@ -341,6 +378,51 @@ impl PartFile {
         let file = writer.into_inner().map_err(|e| self.error(e.to_string()))?;
         file.sync_all().map_err(|e| Error::io(&self.shown, e))?;
         Ok(self.rows)
+    }
+}
+
+/// Encode one row group: each column's parts are concatenated into one
+/// array and written with one call (page boundaries then depend only on the
+/// rows, not on how they were batched), and the columns are encoded
+/// independently, in parallel on the current rayon pool when `parallel`.
+/// Chunks come back in column order, so the bytes do not depend on the
+/// thread count. Each column's copy is freed as soon as it is encoded.
+fn encode_row_group(
+    schema: &ArrowSchema,
+    parts: Vec<RecordBatch>,
+    writers: Vec<ArrowColumnWriter>,
+    parallel: bool,
+) -> parquet::errors::Result<Vec<ArrowColumnChunk>> {
+    use rayon::prelude::*;
+    // Leaves per column (one for a flat column, more for nested ones).
+    let leaves = |i: usize| -> parquet::errors::Result<Vec<ArrowLeafColumn>> {
+        let arrays: Vec<&dyn Array> = parts.iter().map(|b| b.column(i).as_ref()).collect();
+        let column = arrow_select::concat::concat(&arrays)?;
+        compute_leaves(schema.field(i), &column)
+    };
+    let n = schema.fields().len();
+    let leaves: Vec<Vec<ArrowLeafColumn>> = if parallel {
+        (0..n)
+            .into_par_iter()
+            .map(leaves)
+            .collect::<parquet::errors::Result<_>>()?
+    } else {
+        (0..n).map(leaves).collect::<parquet::errors::Result<_>>()?
+    };
+    drop(parts);
+    let jobs: Vec<(ArrowColumnWriter, ArrowLeafColumn)> = writers
+        .into_iter()
+        .zip(leaves.into_iter().flatten())
+        .collect();
+    let encode = |(mut writer, leaf): (ArrowColumnWriter, ArrowLeafColumn)| {
+        writer.write(&leaf)?;
+        drop(leaf);
+        writer.close()
+    };
+    if parallel {
+        jobs.into_par_iter().map(encode).collect()
+    } else {
+        jobs.into_iter().map(encode).collect()
     }
 }
 
@@ -802,5 +884,77 @@ mod tests {
         assert_eq!(escape_path("a/b=c"), "a%2Fb%3Dc");
         assert_eq!(escape_path(".."), "%2E%2E");
         assert_eq!(escape_path(""), NULL_PARTITION);
+    }
+
+    /// The bytes of a file do not depend on the pool (parallel or serial
+    /// column encoding, any thread count) or on how the rows were batched,
+    /// and match what a plain `ArrowWriter` writes for the same row groups.
+    #[test]
+    fn encoding_is_independent_of_pool_and_batching() {
+        use arrow_array::{Int64Array, StringArray};
+        use arrow_schema::Field;
+        let schema = Arc::new(ArrowSchema::new(vec![
+            Field::new("token", DataType::Utf8, true),
+            Field::new("amount", DataType::Int64, false),
+            Field::new("city", DataType::Utf8, true),
+        ]));
+        let rows = 10_000usize;
+        let token: StringArray = (0..rows)
+            .map(|i| (i % 7 != 0).then(|| format!("t{:016x}", (i % 977) * 2_654_435_761)))
+            .collect();
+        let amount = Int64Array::from_iter_values((0..rows as i64).map(|i| i * 37 % 1000));
+        let city: StringArray = (0..rows)
+            .map(|i| (i % 5 != 0).then(|| ["上海", "Berlin", "北京"][i % 3]))
+            .collect();
+        let all = RecordBatch::try_new(
+            schema.clone(),
+            vec![Arc::new(token), Arc::new(amount), Arc::new(city)],
+        )
+        .unwrap();
+        let settings = |pool: Option<Arc<rayon::ThreadPool>>| WriterSettings {
+            output: OutputOptions::default(),
+            row_group_rows: 3000,
+            token_columns: vec!["token".into()],
+            metadata: vec![("txanon.test".into(), "1".into())],
+            pool,
+        };
+        let write = |pool: Option<Arc<rayon::ThreadPool>>, batch_rows: usize| -> Vec<u8> {
+            let dir = tempfile::tempdir().unwrap();
+            let target = dir.path().join("out.parquet");
+            let mut sink = ParquetSink::create(&target, schema.clone(), &settings(pool)).unwrap();
+            let mut offset = 0;
+            while offset < rows {
+                let n = batch_rows.min(rows - offset);
+                sink.write(all.slice(offset, n)).unwrap();
+                offset += n;
+            }
+            assert_eq!(sink.finish(Vec::new()).unwrap(), rows as u64);
+            std::fs::read(target).unwrap()
+        };
+        let pool = |n| {
+            Some(Arc::new(
+                rayon::ThreadPoolBuilder::new()
+                    .num_threads(n)
+                    .build()
+                    .unwrap(),
+            ))
+        };
+        let reference = write(None, rows);
+        assert_eq!(write(None, 777), reference);
+        assert_eq!(write(pool(1), 1000), reference);
+        assert_eq!(write(pool(2), 313), reference);
+        assert_eq!(write(pool(4), 4096), reference);
+
+        // A plain ArrowWriter, given the same row groups, writes the same bytes.
+        let mut plain = Vec::new();
+        let props = settings(None).properties(&schema);
+        let mut w = ArrowWriter::try_new(&mut plain, schema.clone(), Some(props)).unwrap();
+        for start in (0..rows).step_by(3000) {
+            w.write(&all.slice(start, 3000.min(rows - start))).unwrap();
+            w.flush().unwrap();
+        }
+        w.append_key_value_metadata(KeyValue::new("txanon.rows".into(), rows.to_string()));
+        w.close().unwrap();
+        assert_eq!(plain, reference);
     }
 }

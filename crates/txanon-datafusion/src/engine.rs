@@ -190,6 +190,9 @@ pub async fn anonymize(
             .map(|c| c.output.clone())
             .collect(),
         metadata: provenance(schema, key),
+        // DataFusion's own threads are busy producing batches; encoding
+        // serially here also checks that the bytes do not depend on it.
+        pool: None,
     };
     let mut sink = ParquetSink::create(&opts.output, out_schema.clone(), &settings)
         .map_err(|e| anyhow::anyhow!("{e}"))?;
