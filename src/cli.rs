@@ -220,6 +220,12 @@ pub struct ScanArgs {
     #[arg(long, value_name = "CC", default_value = "CN")]
     pub region: String,
 
+    /// Text encoding of CSV and NDJSON files: utf-8, gb18030 or gbk (GBK is
+    /// read with the GB18030 decoder). Parquet files ignore it. Bytes that
+    /// are not valid in it stop the run, naming file and line.
+    #[arg(long, value_name = "ENC", default_value = "utf-8", value_parser = parse_text_encoding)]
+    pub encoding: crate::io::source::TextEncoding,
+
     /// CSV or Parquet files.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
@@ -236,6 +242,13 @@ pub struct InitArgs {
     /// `check` on the whole dump].
     #[arg(long, value_name = "N")]
     pub sample: Option<u64>,
+
+    /// Text encoding of CSV and NDJSON files: utf-8, gb18030 or gbk (GBK is
+    /// read with the GB18030 decoder). Parquet files ignore it. The draft
+    /// declares it as `[input].encoding`. Bytes that
+    /// are not valid in it stop the run, naming file and line.
+    #[arg(long, value_name = "ENC", default_value = "utf-8", value_parser = parse_text_encoding)]
+    pub encoding: crate::io::source::TextEncoding,
 
     /// The dump (CSV) to draft a schema for.
     #[arg(value_name = "INPUT")]
@@ -277,6 +290,12 @@ pub struct TokenArgs {
     /// Raw values to tokenize.
     #[arg(value_name = "VALUE", required_unless_present = "stdin")]
     pub values: Vec<String>,
+}
+
+/// `--encoding`: one of the schema's `[input].encoding` names.
+fn parse_text_encoding(text: &str) -> Result<crate::io::source::TextEncoding, String> {
+    crate::io::source::TextEncoding::parse(text)
+        .ok_or_else(|| format!("{text:?} is not a supported encoding (utf-8, gb18030, gbk)"))
 }
 
 #[cfg(test)]

@@ -401,3 +401,124 @@ fn corpora_never_panic() {
         }
     }
 }
+
+/// `scan` and `init` read legacy GB18030 exports with `--encoding`, and see
+/// exactly what they see in the UTF-8 version of the same dump; without it
+/// the first invalid byte stops them with file, line, column and a hint,
+/// never the value.
+#[test]
+fn scan_and_init_read_legacy_gb18030_with_encoding() {
+    let env = TestEnv::new();
+    let gb = repo("data-samples/transactions-gb18030.csv");
+    let gb = gb.to_str().unwrap();
+    let utf8 = sample();
+
+    // The first record's customer name (a non-ASCII value) must not leak.
+    let text = std::fs::read_to_string(&utf8).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let name_at = header.iter().position(|h| *h == "customer_name").unwrap();
+    let name = text
+        .lines()
+        .nth(1)
+        .unwrap()
+        .split(',')
+        .nth(name_at)
+        .unwrap();
+    assert!(!name.is_ascii(), "{name:?}");
+    let run = env.run(["scan", gb]);
+    run.exit(2)
+        .stderr_has("transactions-gb18030.csv:2")
+        .stderr_has("invalid UTF-8")
+        .stderr_has("--encoding gb18030")
+        .never_says(name);
+
+    let checks = |args: &[&str], file: &str| -> Vec<serde_json::Value> {
+        let run = env.run(args.iter().copied());
+        run.exit(1);
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let mut checks = v["checks"].as_array().unwrap().clone();
+        for c in &mut checks {
+            assert!(c["file"].as_str().unwrap().ends_with(file), "{c}");
+            c["file"] = serde_json::Value::Null;
+        }
+        checks
+    };
+    let from_gb = checks(
+        &["scan", "--format", "json", "--encoding", "gb18030", gb],
+        "transactions-gb18030.csv",
+    );
+    let from_utf8 = checks(&["scan", "--format", "json", &utf8], "transactions.csv");
+    assert!(from_gb.len() >= 4, "{from_gb:?}");
+    assert_eq!(from_gb, from_utf8);
+
+    // init declares the encoding, and its draft passes check on the file.
+    let run = env.run(["init", "--encoding", "gb18030", gb]);
+    run.success().stdout_has("encoding = \"gb18030\"");
+    let utf8_draft = env.run(["init", &utf8]);
+    utf8_draft.success();
+    assert!(!utf8_draft.stdout.contains("encoding = \"gb18030\""));
+    let columns = |draft: &str| draft[draft.find("[[columns]]").unwrap()..].to_string();
+    assert_eq!(columns(&run.stdout), columns(&utf8_draft.stdout));
+    let draft = env.write("gb.toml", &run.stdout);
+    env.run(["check", "--schema", draft.to_str().unwrap(), gb])
+        .success()
+        .stdout_has("0 violation(s)");
+}
+
+/// `check` looks for personal data in `keep` columns of an input the way
+/// `anonymize` reads it: with the schema's delimiter and encoding. Read as
+/// UTF-8 with commas, a semicolon file was one unknown column (no finding, a
+/// silent pass) and a GB18030 file stopped the run.
+#[test]
+fn keep_pii_scan_of_an_input_uses_the_declared_dialect_and_encoding() {
+    let env = TestEnv::new();
+    let mut text = String::from("id;contact;note\n");
+    for i in 0..40 {
+        text.push_str(&format!("a{i};1391234{i:04};北京市朝阳区{i}号\n"));
+    }
+    for (name, encoding) in [("utf8", "utf-8"), ("gb", "gb18030")] {
+        let schema = env.write(
+            &format!("{name}.toml"),
+            format!(
+                r#"
+[dataset]
+name = "kept"
+version = 1
+[input]
+format = "csv"
+delimiter = ";"
+encoding = "{encoding}"
+[[columns]]
+name = "id"
+action = "tokenize"
+[[columns]]
+name = "contact"
+action = "keep"
+[[columns]]
+name = "note"
+action = "keep"
+"#
+            ),
+        );
+        let bytes = if encoding == "gb18030" {
+            encoding_rs::GB18030.encode(&text).0.into_owned()
+        } else {
+            text.clone().into_bytes()
+        };
+        let input = env.write(&format!("{name}.csv"), bytes);
+        let run = env.run([
+            "check",
+            "--schema",
+            schema.to_str().unwrap(),
+            input.to_str().unwrap(),
+        ]);
+        // The column's name says nothing: only its values can give it away.
+        run.exit(1)
+            .stdout_has(&format!(
+                "{name}.csv: column \"contact\": schema.keep-pii: action = \"keep\" but its values look like phone"
+            ))
+            .stdout_has("(40 values, 100.00%)")
+            .never_says("13912340007")
+            .never_says("朝阳区");
+    }
+}

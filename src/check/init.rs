@@ -15,7 +15,8 @@ use std::path::Path;
 use crate::check::detect::{header_name_may_be_data, Detector, PiiKind};
 use crate::check::name_looks_personal;
 use crate::error::Result;
-use crate::io::table::for_each_batch;
+use crate::io::source::TextEncoding;
+use crate::io::table::{for_each_batch, TextFormat};
 use crate::schema::ValueType;
 use crate::transform::batch::{parse_bool, parse_decimal};
 use crate::transform::generalize::TemporalParser;
@@ -76,74 +77,84 @@ fn looks_like_person_name(v: &str) -> bool {
 }
 
 /// Draft a schema (TOML text) from `path`, reading up to `sample` records (all by default).
-pub fn draft_schema(path: &Path, region: &str, sample: Option<u64>) -> Result<String> {
+pub fn draft_schema(
+    path: &Path,
+    region: &str,
+    sample: Option<u64>,
+    encoding: TextEncoding,
+) -> Result<String> {
     let detector = Detector::new(Some(region));
     let date = TemporalParser::new(ValueType::Date, None, chrono_tz::UTC);
     let ts_fixed =
         TemporalParser::new(ValueType::Timestamp, Some(TIMESTAMP_FORMAT), chrono_tz::UTC);
     let ts_iso = TemporalParser::new(ValueType::Timestamp, None, chrono_tz::UTC);
     let mut evidence: Vec<Evidence> = Vec::new();
-    let names = for_each_batch(path, sample, |batch| {
-        if evidence.is_empty() {
-            evidence = vec![Evidence::default(); batch.columns.len()];
-        }
-        for ((_, values), ev) in batch.columns.iter().zip(evidence.iter_mut()) {
-            for v in values.iter() {
-                let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) else {
-                    ev.empty += 1;
-                    continue;
-                };
-                ev.values += 1;
-                if v.parse::<i64>().is_ok() {
-                    ev.int += 1;
-                    if (v.len() > 1 && v.starts_with('0')) || v.len() > 15 {
-                        ev.id_like_digits += 1;
+    let names = for_each_batch(
+        path,
+        sample,
+        &TextFormat::with_encoding(encoding),
+        |batch| {
+            if evidence.is_empty() {
+                evidence = vec![Evidence::default(); batch.columns.len()];
+            }
+            for ((_, values), ev) in batch.columns.iter().zip(evidence.iter_mut()) {
+                for v in values.iter() {
+                    let Some(v) = v.map(str::trim).filter(|v| !v.is_empty()) else {
+                        ev.empty += 1;
+                        continue;
+                    };
+                    ev.values += 1;
+                    if v.parse::<i64>().is_ok() {
+                        ev.int += 1;
+                        if (v.len() > 1 && v.starts_with('0')) || v.len() > 15 {
+                            ev.id_like_digits += 1;
+                        }
                     }
-                }
-                if parse_decimal(v, 38, 10).is_some() {
-                    ev.decimal += 1;
-                    let (int, frac) = v
-                        .trim_start_matches(['-', '+'])
-                        .split_once('.')
-                        .unwrap_or((v, ""));
-                    ev.max_scale = ev.max_scale.max(frac.len());
-                    ev.max_int_digits = ev.max_int_digits.max(
-                        int.trim_start_matches(['-', '+'])
-                            .trim_start_matches('0')
-                            .len(),
-                    );
-                }
-                if v.parse::<f64>().is_ok_and(f64::is_finite) {
-                    ev.float += 1;
-                }
-                if parse_bool(v).is_some() && v.parse::<i64>().is_err() {
-                    ev.bool_words += 1;
-                }
-                if date.parse_date(v).is_some() {
-                    ev.date += 1;
-                }
-                if ts_fixed.parse_timestamp(v).is_some() {
-                    ev.timestamp += 1;
-                }
-                if ts_iso.parse_timestamp(v).is_some() {
-                    ev.iso_timestamp += 1;
-                }
-                let kinds = detector.detect(v);
-                for (i, k) in PiiKind::ALL.iter().enumerate() {
-                    if kinds.contains(*k) {
-                        ev.hits[i] += 1;
+                    if parse_decimal(v, 38, 10).is_some() {
+                        ev.decimal += 1;
+                        let (int, frac) = v
+                            .trim_start_matches(['-', '+'])
+                            .split_once('.')
+                            .unwrap_or((v, ""));
+                        ev.max_scale = ev.max_scale.max(frac.len());
+                        ev.max_int_digits = ev.max_int_digits.max(
+                            int.trim_start_matches(['-', '+'])
+                                .trim_start_matches('0')
+                                .len(),
+                        );
                     }
-                }
-                if looks_like_address(v) {
-                    ev.address += 1;
-                }
-                if looks_like_person_name(v) {
-                    ev.person_name += 1;
+                    if v.parse::<f64>().is_ok_and(f64::is_finite) {
+                        ev.float += 1;
+                    }
+                    if parse_bool(v).is_some() && v.parse::<i64>().is_err() {
+                        ev.bool_words += 1;
+                    }
+                    if date.parse_date(v).is_some() {
+                        ev.date += 1;
+                    }
+                    if ts_fixed.parse_timestamp(v).is_some() {
+                        ev.timestamp += 1;
+                    }
+                    if ts_iso.parse_timestamp(v).is_some() {
+                        ev.iso_timestamp += 1;
+                    }
+                    let kinds = detector.detect(v);
+                    for (i, k) in PiiKind::ALL.iter().enumerate() {
+                        if kinds.contains(*k) {
+                            ev.hits[i] += 1;
+                        }
+                    }
+                    if looks_like_address(v) {
+                        ev.address += 1;
+                    }
+                    if looks_like_person_name(v) {
+                        ev.person_name += 1;
+                    }
                 }
             }
-        }
-        Ok(())
-    })?;
+            Ok(())
+        },
+    )?;
     evidence.resize(names.len(), Evidence::default());
     // Column names become schema text: refuse a header that looks like data.
     if let Some(i) = names
@@ -184,6 +195,9 @@ pub fn draft_schema(path: &Path, region: &str, sample: Option<u64>) -> Result<St
         out,
         "[input]\nformat = \"csv\"\ndelimiter = \",\"\nheader = true"
     );
+    if encoding != TextEncoding::Utf8 {
+        let _ = writeln!(out, "encoding = {}", toml_str(encoding.name()));
+    }
     let _ = writeln!(
         out,
         "# Set the zone the export's local times are in.\ntimezone = \"UTC\"\n"

@@ -22,7 +22,8 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::io::table::{for_each_batch, is_txanon_output, sniff, FileKind};
+use crate::io::source::TextEncoding;
+use crate::io::table::{for_each_batch, is_txanon_output, sniff, FileKind, TextFormat};
 use crate::key::{MasterKey, DEMO_KEY_HEX};
 use crate::pipeline::{dry_run, AnonymizeOptions, HeaderProblems, SilentReporter, TOKEN_SPEC};
 use crate::schema::{Action, Column, Schema, TokenEncoding};
@@ -46,9 +47,10 @@ pub fn scan_file(
     path: &Path,
     detector: &Detector,
     sample: Option<u64>,
+    format: &TextFormat,
 ) -> Result<Vec<(String, ColumnScan)>> {
     let mut scans: HashMap<String, ColumnScan> = HashMap::new();
-    let names = for_each_batch(path, sample, |batch| {
+    let names = for_each_batch(path, sample, format, |batch| {
         let results: Vec<(String, ColumnScan)> = batch
             .columns
             .par_iter()
@@ -104,11 +106,17 @@ pub fn scan_files(
     files: &[PathBuf],
     region: Option<&str>,
     sample: Option<u64>,
+    encoding: TextEncoding,
 ) -> Result<Vec<Finding>> {
     let detector = Detector::new(region);
     let mut findings = Vec::new();
     for path in files {
-        let scans = scan_file(path, &detector, sample)?;
+        let scans = scan_file(
+            path,
+            &detector,
+            sample,
+            &TextFormat::with_encoding(encoding),
+        )?;
         let mut any = false;
         for (column, scan) in &scans {
             for (kind, (n, rows)) in &scan.hits {
@@ -417,7 +425,13 @@ fn check_input(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<
     }
     // Content: keep columns that hold personal data.
     let detector = Detector::new(phone_region(schema).as_deref().or(Some("CN")));
-    for (column, scan) in scan_file(path, &detector, sample)? {
+    // Read as anonymize reads it (encoding, dialect, header from [input]);
+    // malformed records were counted above and are left out here.
+    let format = TextFormat {
+        skip_bad: true,
+        ..TextFormat::for_schema(path, schema)
+    };
+    for (column, scan) in scan_file(path, &detector, sample, &format)? {
         let Some(col) = schema.column(&column) else {
             continue;
         };
@@ -664,7 +678,7 @@ fn check_output(
         .map(|c| (c.output.as_str(), c))
         .collect();
     let detector = Detector::new(phone_region(schema).as_deref().or(Some("CN")));
-    let scans = scan_file(path, &detector, sample)?;
+    let scans = scan_file(path, &detector, sample, &TextFormat::default())?;
     let mut clean = true;
     for (column, scan) in &scans {
         let col = by_output.get(column.as_str()).copied();
@@ -721,7 +735,7 @@ fn check_privacy(
     let mut meter = crate::privacy::RiskMeter::new(privacy, None);
     let wanted = meter.columns();
     let mut missing: Vec<String> = Vec::new();
-    let names = for_each_batch(path, None, |batch| {
+    let names = for_each_batch(path, None, &TextFormat::default(), |batch| {
         let mut arrays = Vec::with_capacity(wanted.len());
         for w in &wanted {
             match batch.columns.iter().find(|(n, _)| n == w) {
@@ -853,7 +867,7 @@ fn check_token_shape(
         }),
     };
     let mut bad: BTreeMap<String, (u64, u64, Vec<u64>)> = BTreeMap::new();
-    for_each_batch(path, sample, |batch| {
+    for_each_batch(path, sample, &TextFormat::default(), |batch| {
         for (name, values) in &batch.columns {
             let Some(col) = by_output.get(name.as_str()) else {
                 continue;

@@ -17,7 +17,7 @@ pub fn run(args: &InitArgs, msg: &Messages) -> Result<ExitCode> {
             args.region
         );
     }
-    let text = draft_schema(&args.input, &args.region, args.sample)?;
+    let text = draft_schema(&args.input, &args.region, args.sample, args.encoding)?;
     let mut out = std::io::stdout().lock();
     if out
         .write_all(text.as_bytes())

@@ -17,6 +17,6 @@ pub fn run(args: &ScanArgs, _msg: &Messages) -> Result<ExitCode> {
         );
     }
     let files = crate::io::source::expand_inputs(&args.files)?;
-    let findings = scan_files(&files, Some(&args.region), args.sample)?;
+    let findings = scan_files(&files, Some(&args.region), args.sample, args.encoding)?;
     crate::cmd::check::emit(&Report::new("scan", findings), args.format)
 }

@@ -52,9 +52,10 @@ pub enum Detected {
 }
 
 /// Declared text encodings of CSV and NDJSON inputs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum TextEncoding {
     /// UTF-8 (a leading BOM is tolerated).
+    #[default]
     Utf8,
     /// GB18030 (WHATWG), the superset of GBK used by older Chinese systems.
     Gb18030,

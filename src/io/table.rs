@@ -58,30 +58,77 @@ pub struct StringBatch {
     pub rows: Vec<u64>,
 }
 
+/// How a text (CSV or NDJSON) file is read; a Parquet file ignores it.
+#[derive(Debug, Clone, Default)]
+pub struct TextFormat {
+    /// Text encoding.
+    pub encoding: TextEncoding,
+    /// Delimiter, quote, escape and comment bytes of a CSV file.
+    pub dialect: Dialect,
+    /// `None`: a CSV file's first record is its header. `Some`: the file has
+    /// no header and these are its column names.
+    pub headerless: Option<Vec<String>>,
+    /// `Some(true)`: NDJSON, `Some(false)`: CSV, `None`: told by file name.
+    pub ndjson: Option<bool>,
+    /// Leave malformed records out instead of stopping at the first one
+    /// (for a caller that reports them by other means).
+    pub skip_bad: bool,
+}
+
+impl TextFormat {
+    /// UTF-8 (or `encoding`) CSV with a header and the default dialect, or
+    /// NDJSON by file name: what the schema-free tools assume.
+    pub fn with_encoding(encoding: TextEncoding) -> TextFormat {
+        TextFormat {
+            encoding,
+            ..TextFormat::default()
+        }
+    }
+
+    /// How `anonymize` reads `path` under `schema` (`[input]`).
+    pub fn for_schema(path: &Path, schema: &crate::schema::Schema) -> TextFormat {
+        let input = &schema.input;
+        TextFormat {
+            encoding: input.encoding_for(path),
+            dialect: input.dialect,
+            headerless: (!input.header)
+                .then(|| schema.columns.iter().map(|c| c.name.clone()).collect()),
+            ndjson: match input.format {
+                crate::schema::InputFormat::Ndjson => Some(true),
+                crate::schema::InputFormat::Csv => Some(false),
+                _ => None,
+            },
+            skip_bad: false,
+        }
+    }
+}
+
 /// Column names and batches of a file, read up to `limit` rows.
 pub fn for_each_batch(
     path: &Path,
     limit: Option<u64>,
+    format: &TextFormat,
     mut visit: impl FnMut(&StringBatch) -> Result<()>,
 ) -> Result<Vec<String>> {
+    let encoding = format.encoding;
     match sniff(path)? {
         FileKind::Csv => {
-            let ndjson = looks_like_ndjson(path);
+            let ndjson = format.ndjson.unwrap_or_else(|| looks_like_ndjson(path));
             let mut input = if ndjson {
-                CsvInput::open_lines(path, TextEncoding::Utf8, Arc::default())?
+                CsvInput::open_lines(path, encoding, Arc::default())?
             } else {
                 CsvInput::open(
                     path,
-                    Dialect::default(),
-                    TextEncoding::Utf8,
-                    true,
-                    &[],
+                    format.dialect,
+                    encoding,
+                    format.headerless.is_none(),
+                    format.headerless.as_deref().unwrap_or_default(),
                     Arc::default(),
                 )?
             };
             let names = input.columns.clone();
             let csv_plan =
-                DecodePlan::new(&names, (0..names.len()).collect(), Dialect::default(), None);
+                DecodePlan::new(&names, (0..names.len()).collect(), format.dialect, None);
             let json_plan = JsonPlan::new(&names);
             let decode = |chunk: &Chunk| {
                 if ndjson {
@@ -97,15 +144,34 @@ pub fn for_each_batch(
                     break;
                 };
                 let (decoded, spans) = decode(&chunk);
-                if let Some(f) = decoded.fatal.as_ref().or(decoded.bad.first()) {
+                let first_bad = if format.skip_bad {
+                    None
+                } else {
+                    decoded.bad.first()
+                };
+                if let Some(f) = decoded.fatal.as_ref().or(first_bad) {
+                    let hint = f.rule == "invalid UTF-8" && encoding == TextEncoding::Utf8;
                     return Err(Error::BadRecord {
                         path: path.to_path_buf(),
                         line: f.line,
                         column: f.column.clone(),
-                        rule: f.rule.clone(),
+                        rule: if hint {
+                            "invalid UTF-8 (a legacy export? --encoding gb18030 reads GB18030/GBK)"
+                                .into()
+                        } else {
+                            f.rule.clone()
+                        },
                     });
                 }
-                let rows: Vec<u64> = spans.iter().map(|s| s.2).collect();
+                // `kept` maps the batch's rows to the chunk's records when
+                // some were left out.
+                let rows: Vec<u64> = match &decoded.kept {
+                    Some(kept) => kept
+                        .iter()
+                        .filter_map(|&i| spans.get(i).map(|s| s.2))
+                        .collect(),
+                    None => spans.iter().map(|s| s.2).collect(),
+                };
                 seen += rows.len() as u64;
                 let columns = names
                     .iter()
