@@ -131,6 +131,14 @@ pub struct BadRow {
     pub rule: String,
 }
 
+impl BadRow {
+    /// Whether the record itself is not well-formed (structure or text
+    /// encoding), as opposed to a value failing its column's rule.
+    pub fn is_malformed(&self) -> bool {
+        self.column == "(record)" || self.column == "(chunk)" || self.rule == "invalid UTF-8"
+    }
+}
+
 impl std::fmt::Display for BadRow {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
@@ -216,6 +224,8 @@ pub struct Summary {
     pub rows_written: u64,
     /// Records skipped under `--max-bad-rows`.
     pub bad_rows: u64,
+    /// Of `bad_rows`, those not well-formed (`BadRow::is_malformed`).
+    pub malformed_rows: u64,
     /// The first 1000 skipped records.
     pub bad_row_list: Vec<BadRow>,
     /// Undeclared input columns dropped under `--drop-undeclared`.
@@ -1171,6 +1181,7 @@ fn run_pass(
     let mut per_input = vec![InputCounts::default(); opts.inputs.len()];
     let mut rows_read = 0u64;
     let mut bad_rows = 0u64;
+    let mut malformed_rows = 0u64;
     let mut bad_list: Vec<BadRow> = Vec::new();
 
     // `ChunkResult::file` and `fi` below are indices of `opts.inputs`, which
@@ -1229,6 +1240,9 @@ fn run_pass(
                                             .map_or_else(|| row.to_string(), |b| b.to_string()),
                                     }
                                 });
+                            }
+                            if row.is_malformed() {
+                                malformed_rows += 1;
                             }
                             if bad_list.len() < 1000 {
                                 bad_list.push(row);
@@ -1486,6 +1500,7 @@ fn run_pass(
         rows_read,
         rows_written,
         bad_rows,
+        malformed_rows,
         bad_row_list: bad_list,
         undeclared_dropped: undeclared,
         columns,

@@ -463,6 +463,29 @@ fn scan_and_init_read_legacy_gb18030_with_encoding() {
     env.run(["check", "--schema", draft.to_str().unwrap(), gb])
         .success()
         .stdout_has("0 violation(s)");
+
+    // Under a schema that declares UTF-8, check reports the malformed records
+    // (all of them, not the first 1000) instead of stopping.
+    let schema = repo("schemas/transactions.toml");
+    let run = env.run([
+        "check",
+        "--format",
+        "json",
+        "--schema",
+        schema.to_str().unwrap(),
+        gb,
+    ]);
+    run.exit(1).never_says(name);
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let records = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["rule"] == "input.records")
+        .unwrap();
+    assert_eq!(records["status"], "fail");
+    let count = records["count"].as_u64().unwrap();
+    assert!(count > 1000 && count < 3000, "{records}");
 }
 
 /// `check` looks for personal data in `keep` columns of an input the way

@@ -313,17 +313,15 @@ fn check_input(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<
     };
     let summary = dry_run(schema, &throwaway, &opts, &SilentReporter)?;
     let total = summary.rows_read;
-    // Decode-level problems (as opposed to values failing their column's rule).
-    let is_malformed = |b: &&crate::pipeline::BadRow| {
-        b.column == "(record)" || b.column == "(chunk)" || b.rule == "invalid UTF-8"
-    };
+    // Decode-level problems (as opposed to values failing their column's
+    // rule): counted over the whole file, lines from the first 1000 bad rows.
     let malformed: Vec<u64> = summary
         .bad_row_list
         .iter()
-        .filter(is_malformed)
+        .filter(|b| b.is_malformed())
         .map(|b| b.line)
         .collect();
-    if malformed.is_empty() {
+    if summary.malformed_rows == 0 {
         out.push(Finding::new(
             "input.records",
             Status::Pass,
@@ -332,7 +330,7 @@ fn check_input(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<
             format!("{total} records well-formed"),
         ));
     } else {
-        let n = malformed.len() as u64;
+        let n = summary.malformed_rows;
         out.push(
             Finding::new(
                 "input.records",

@@ -290,7 +290,7 @@ impl DecodePlan {
     /// record index (within the chunk) of every row of the batch when any
     /// record was left out.
     pub fn decode(&self, chunk: &Chunk) -> DecodedChunk {
-        match self.decode_range(&chunk.data, chunk.records) {
+        match self.decode_range(&chunk.data, chunk.records, false) {
             Ok(batch) => DecodedChunk {
                 batch,
                 bad: Vec::new(),
@@ -322,22 +322,23 @@ impl DecodePlan {
         }
     }
 
-    fn decode_range(&self, data: &[u8], records: usize) -> Result<RecordBatch, DecodeFailure> {
+    /// Decode `records` whole records. `utf8_checked`: the caller has
+    /// already checked that `data` is UTF-8.
+    fn decode_range(
+        &self,
+        data: &[u8],
+        records: usize,
+        utf8_checked: bool,
+    ) -> Result<RecordBatch, DecodeFailure> {
         // arrow-csv checks UTF-8 on the fields' bytes joined together, so a
         // character split by a delimiter (`\xe6,\xb5\x99`) passes, and the field
         // slices it hands out are not UTF-8 (undefined behaviour; found by the
         // csv_to_batch fuzz target). Check the raw bytes first: fields of valid
         // UTF-8 text cut at ASCII delimiters and quotes are valid UTF-8.
-        // simdutf8 (SIMD) for the common valid case; std finds the position.
-        if simdutf8::basic::from_utf8(data).is_err() {
-            let valid_up_to = std::str::from_utf8(data)
-                .err()
-                .map_or(0, |e| e.valid_up_to());
-            return Err(DecodeFailure::invalid_utf8(
-                data,
-                valid_up_to,
-                &self.dialect,
-            ));
+        if !utf8_checked {
+            if let Some(failure) = self.utf8_failure(data) {
+                return Err(failure);
+            }
         }
         let mut decoder = self.decoder(records);
         let mut offset = 0;
@@ -367,6 +368,20 @@ impl DecodePlan {
         Ok(batch)
     }
 
+    /// `data`'s first invalid UTF-8 byte as a failure (record and field), if
+    /// any: simdutf8 (SIMD) for the common valid case, std for the position.
+    fn utf8_failure(&self, data: &[u8]) -> Option<DecodeFailure> {
+        simdutf8::basic::from_utf8(data).err()?;
+        let valid_up_to = std::str::from_utf8(data)
+            .err()
+            .map_or(0, |e| e.valid_up_to());
+        Some(DecodeFailure::invalid_utf8(
+            data,
+            valid_up_to,
+            &self.dialect,
+        ))
+    }
+
     fn projected_schema(&self) -> Arc<ArrowSchema> {
         Arc::new(
             self.schema
@@ -377,25 +392,65 @@ impl DecodePlan {
 
     /// Decode record by record runs, isolating the bad ones.
     ///
+    /// Cost is linear in the chunk, however many records are bad: every
+    /// record's UTF-8 is checked once, up front (a concatenation of valid
+    /// records is valid, so the runs between invalid ones need no second
+    /// check), and each arrow-csv failure restarts after the failing record.
+    /// Checking the whole rest of the chunk again after each bad record made a
+    /// mis-declared GB18030 file (nearly every record invalid as UTF-8)
+    /// quadratic: 3000 records took 100 s in a debug build.
+    fn decode_slowly(&self, chunk: &Chunk) -> DecodedChunk {
+        let spans = self.record_spans(chunk);
+        let mut out = SlowDecode::default();
+        let mut run_start = 0;
+        for (i, &(a, b, line)) in spans.iter().enumerate() {
+            let Some(failure) = chunk.data.get(a..b).and_then(|d| self.utf8_failure(d)) else {
+                continue;
+            };
+            if let Err(line) = self.decode_run(chunk, &spans[..i], run_start, &mut out) {
+                return self.boundary_mismatch(line);
+            }
+            out.bad.push(self.bad_record(line, &failure));
+            run_start = i + 1;
+        }
+        if let Err(line) = self.decode_run(chunk, &spans, run_start, &mut out) {
+            return self.boundary_mismatch(line);
+        }
+        let schema = self.projected_schema();
+        let batch = arrow_select::concat::concat_batches(&schema, &out.batches)
+            .unwrap_or_else(|_| RecordBatch::new_empty(schema));
+        DecodedChunk {
+            batch,
+            bad: out.bad,
+            kept: Some(out.kept),
+            fatal: None,
+        }
+    }
+
+    /// Decode the records `spans[start..]`, all valid UTF-8, isolating the
+    /// ones arrow-csv rejects. `Err(line)`: our record boundaries and
+    /// arrow-csv's disagree from the record at `line` on (fatal).
+    ///
     /// Indexing: `start < spans.len()` in the loop, `bad_idx` is clamped to
     /// `spans.len() - 1`, and spans are ascending byte ranges of `chunk.data`
     /// (from [`record_spans`] over the same bytes), so no index can be out of range.
-    fn decode_slowly(&self, chunk: &Chunk) -> DecodedChunk {
-        let spans = self.record_spans(chunk);
-        let mut batches = Vec::new();
-        let mut bad = Vec::new();
-        let mut kept = Vec::new();
-        let mut start = 0;
+    fn decode_run(
+        &self,
+        chunk: &Chunk,
+        spans: &[(usize, usize, u64)],
+        mut start: usize,
+        out: &mut SlowDecode,
+    ) -> Result<(), u64> {
         while start < spans.len() {
             let from = spans[start].0;
             let to = spans[spans.len() - 1].1;
-            match self.decode_range(&chunk.data[from..to], spans.len() - start) {
+            match self.decode_range(&chunk.data[from..to], spans.len() - start, true) {
                 Ok(batch) => {
-                    kept.extend(start..spans.len());
-                    batches.push(batch);
+                    out.kept.extend(start..spans.len());
+                    out.batches.push(batch);
                     break;
                 }
-                Err(failure) if failure.boundary => return self.boundary_mismatch(spans[start].2),
+                Err(failure) if failure.boundary => return Err(spans[start].2),
                 Err(failure) => {
                     // Record numbers from arrow-csv are 1-based within the range.
                     let k = failure.record.unwrap_or(1).max(1) - 1;
@@ -403,39 +458,31 @@ impl DecodePlan {
                     if bad_idx > start {
                         let good_to = spans[bad_idx].0;
                         if let Ok(batch) =
-                            self.decode_range(&chunk.data[from..good_to], bad_idx - start)
+                            self.decode_range(&chunk.data[from..good_to], bad_idx - start, true)
                         {
-                            kept.extend(start..bad_idx);
-                            batches.push(batch);
+                            out.kept.extend(start..bad_idx);
+                            out.batches.push(batch);
                         } else {
                             // Should not happen; fall back to one record at a time.
                             for (i, &(a, b, line)) in
                                 spans.iter().enumerate().take(bad_idx).skip(start)
                             {
-                                match self.decode_range(&chunk.data[a..b], 1) {
+                                match self.decode_range(&chunk.data[a..b], 1, true) {
                                     Ok(batch) => {
-                                        kept.push(i);
-                                        batches.push(batch);
+                                        out.kept.push(i);
+                                        out.batches.push(batch);
                                     }
-                                    Err(f) => bad.push(self.bad_record(line, &f)),
+                                    Err(f) => out.bad.push(self.bad_record(line, &f)),
                                 }
                             }
                         }
                     }
-                    bad.push(self.bad_record(spans[bad_idx].2, &failure));
+                    out.bad.push(self.bad_record(spans[bad_idx].2, &failure));
                     start = bad_idx + 1;
                 }
             }
         }
-        let schema = self.projected_schema();
-        let batch = arrow_select::concat::concat_batches(&schema, &batches)
-            .unwrap_or_else(|_| RecordBatch::new_empty(schema));
-        DecodedChunk {
-            batch,
-            bad,
-            kept: Some(kept),
-            fatal: None,
-        }
+        Ok(())
     }
 
     fn bad_record(&self, line: u64, failure: &DecodeFailure) -> BadRecord {
@@ -450,6 +497,15 @@ impl DecodePlan {
             rule: failure.rule.clone(),
         }
     }
+}
+
+/// What `decode_slowly` has gathered so far.
+#[derive(Default)]
+struct SlowDecode {
+    batches: Vec<RecordBatch>,
+    bad: Vec<BadRecord>,
+    /// Chunk record index of every row of `batches`, in order.
+    kept: Vec<usize>,
 }
 
 /// The result of decoding a chunk.
