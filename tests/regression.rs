@@ -492,3 +492,44 @@ fn many_bad_records_in_a_chunk_keep_exactly_the_good_rows() {
         .collect();
     assert_eq!(listed, bad_lines[..1000]);
 }
+
+/// Session 5 (review of the linear slow path): a comment line that is not
+/// UTF-8 is not data. It blames no record, whichever chunk it falls in, so
+/// the output does not depend on --batch-rows (the old whole-range check
+/// blamed the next record only when both were in the same chunk).
+#[test]
+fn invalid_utf8_in_a_comment_line_blames_no_record_at_any_batch_size() {
+    let env = TestEnv::new();
+    let schema = env.write(
+        "s.toml",
+        KEEP_SCHEMA.replace("version = 1\n", "version = 1\n[input]\ncomment = \"#\"\n"),
+    );
+    let key = env.key("k.key", TEST_KEY_HEX);
+    let csv = env.write(
+        "c.csv",
+        b"id,note\n1,a\n#caf\xe9 latin-1 comment\n2,b\n3,\"bad\xff\"\n#\xff\xfe\n4,d\n5,e\n",
+    );
+    let mut outputs = Vec::new();
+    for batch in ["1", "2", "3", "8192"] {
+        let out = format!("o{batch}.parquet");
+        let run = env.anonymize(
+            &schema,
+            &key,
+            &["--batch-rows", batch, "--max-bad-rows", "10", "--json"],
+            &out,
+            &csv,
+        );
+        run.success();
+        let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(summary["bad_rows"], 1, "--batch-rows {batch}: {summary}");
+        assert_eq!(summary["bad_row_list"][0]["line"], 5, "--batch-rows {batch}");
+        let (b, _) = read_all(&env.path(&out));
+        assert_eq!(
+            strings(&b, "note"),
+            ["a", "b", "d", "e"].map(|s| Some(s.to_string())).to_vec(),
+            "--batch-rows {batch}"
+        );
+        outputs.push(std::fs::read(env.path(&out)).unwrap());
+    }
+    assert!(outputs.windows(2).all(|w| w[0] == w[1]));
+}

@@ -392,28 +392,47 @@ impl DecodePlan {
 
     /// Decode record by record runs, isolating the bad ones.
     ///
-    /// Cost is linear in the chunk, however many records are bad: every
-    /// record's UTF-8 is checked once, up front (a concatenation of valid
-    /// records is valid, so the runs between invalid ones need no second
-    /// check), and each arrow-csv failure restarts after the failing record.
-    /// Checking the whole rest of the chunk again after each bad record made a
+    /// Cost is linear in the chunk, however many records are bad:
+    /// - every record's UTF-8 is checked once, up front, so the runs of valid
+    ///   records between invalid ones need no second check (a concatenation
+    ///   of valid UTF-8 is valid UTF-8);
+    /// - arrow-csv decodes at most [`SLOW_WINDOW`] records at a time, so a
+    ///   restart after a rejected record does not size (and zero-fill) a
+    ///   decoder for the whole rest of the chunk.
+    ///
+    /// Bytes between records (blank and comment lines) are not data: a
+    /// comment line that is not UTF-8 blames no record (whichever chunk it
+    /// falls in), but no range handed to arrow-csv contains one, so arrow-csv
+    /// only ever sees checked bytes, even if it disagreed with our scanner
+    /// about what is a comment.
+    ///
+    /// Checking the rest of the chunk again after each bad record made a
     /// mis-declared GB18030 file (nearly every record invalid as UTF-8)
     /// quadratic: 3000 records took 100 s in a debug build.
     fn decode_slowly(&self, chunk: &Chunk) -> DecodedChunk {
         let spans = self.record_spans(chunk);
         let mut out = SlowDecode::default();
+        // cut[i]: the bytes between record i - 1 and record i are not UTF-8.
+        let mut cut = vec![false; spans.len()];
+        let mut prev_end = None;
+        for (i, &(a, b, _)) in spans.iter().enumerate() {
+            if let Some(gap) = prev_end.and_then(|p| chunk.data.get(p..a)) {
+                cut[i] = simdutf8::basic::from_utf8(gap).is_err();
+            }
+            prev_end = Some(b);
+        }
         let mut run_start = 0;
         for (i, &(a, b, line)) in spans.iter().enumerate() {
             let Some(failure) = chunk.data.get(a..b).and_then(|d| self.utf8_failure(d)) else {
                 continue;
             };
-            if let Err(line) = self.decode_run(chunk, &spans[..i], run_start, &mut out) {
+            if let Err(line) = self.decode_run(chunk, &spans[..i], &cut, run_start, &mut out) {
                 return self.boundary_mismatch(line);
             }
             out.bad.push(self.bad_record(line, &failure));
             run_start = i + 1;
         }
-        if let Err(line) = self.decode_run(chunk, &spans, run_start, &mut out) {
+        if let Err(line) = self.decode_run(chunk, &spans, &cut, run_start, &mut out) {
             return self.boundary_mismatch(line);
         }
         let schema = self.projected_schema();
@@ -428,33 +447,39 @@ impl DecodePlan {
     }
 
     /// Decode the records `spans[start..]`, all valid UTF-8, isolating the
-    /// ones arrow-csv rejects. `Err(line)`: our record boundaries and
+    /// ones arrow-csv rejects, in windows that never span a `cut` gap. `Err(line)`: our record boundaries and
     /// arrow-csv's disagree from the record at `line` on (fatal).
     ///
-    /// Indexing: `start < spans.len()` in the loop, `bad_idx` is clamped to
-    /// `spans.len() - 1`, and spans are ascending byte ranges of `chunk.data`
+    /// Indexing: `start < end <= spans.len()` in the loop, `bad_idx` is
+    /// clamped to `end - 1`, and spans are ascending byte ranges of `chunk.data`
     /// (from [`record_spans`] over the same bytes), so no index can be out of range.
     fn decode_run(
         &self,
         chunk: &Chunk,
         spans: &[(usize, usize, u64)],
+        cut: &[bool],
         mut start: usize,
         out: &mut SlowDecode,
     ) -> Result<(), u64> {
         while start < spans.len() {
+            // A window ends before a record whose preceding gap is not UTF-8.
+            let limit = spans.len().min(start + SLOW_WINDOW);
+            let end = (start + 1..limit)
+                .find(|&k| cut.get(k).copied().unwrap_or(false))
+                .unwrap_or(limit);
             let from = spans[start].0;
-            let to = spans[spans.len() - 1].1;
-            match self.decode_range(&chunk.data[from..to], spans.len() - start, true) {
+            let to = spans[end - 1].1;
+            match self.decode_range(&chunk.data[from..to], end - start, true) {
                 Ok(batch) => {
-                    out.kept.extend(start..spans.len());
+                    out.kept.extend(start..end);
                     out.batches.push(batch);
-                    break;
+                    start = end;
                 }
                 Err(failure) if failure.boundary => return Err(spans[start].2),
                 Err(failure) => {
                     // Record numbers from arrow-csv are 1-based within the range.
                     let k = failure.record.unwrap_or(1).max(1) - 1;
-                    let bad_idx = (start + k).min(spans.len() - 1);
+                    let bad_idx = (start + k).min(end - 1);
                     if bad_idx > start {
                         let good_to = spans[bad_idx].0;
                         if let Ok(batch) =
@@ -498,6 +523,10 @@ impl DecodePlan {
         }
     }
 }
+
+/// Most records arrow-csv decodes at once on the slow path (see
+/// `DecodePlan::decode_slowly`).
+const SLOW_WINDOW: usize = 256;
 
 /// What `decode_slowly` has gathered so far.
 #[derive(Default)]

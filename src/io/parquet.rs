@@ -29,8 +29,7 @@ use arrow_array::types::Date32Type;
 use arrow_array::{Array, ArrayRef, RecordBatch, UInt32Array};
 use arrow_schema::{DataType, Schema as ArrowSchema};
 use parquet::arrow::arrow_writer::{
-    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowLeafColumn,
-    ArrowRowGroupWriterFactory,
+    compute_leaves, ArrowColumnChunk, ArrowColumnWriter, ArrowRowGroupWriterFactory,
 };
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
@@ -229,6 +228,8 @@ struct PartFile {
     factory: ArrowRowGroupWriterFactory,
     /// Encodes a row group's columns in parallel when set.
     pool: Option<Arc<rayon::ThreadPool>>,
+    /// For each Parquet leaf column, the index of its Arrow field.
+    roots: Vec<usize>,
     schema: Arc<ArrowSchema>,
     pending: Vec<RecordBatch>,
     pending_rows: usize,
@@ -260,10 +261,15 @@ impl PartFile {
         let (writer, factory) = ArrowWriter::try_new(file, schema.clone(), Some(props))
             .and_then(ArrowWriter::into_serialized_writer)
             .map_err(err)?;
+        let descr = writer.schema_descr();
+        let roots = (0..descr.num_columns())
+            .map(|k| descr.get_column_root_idx(k))
+            .collect();
         Ok(PartFile {
             shown: shown.to_path_buf(),
             writer: Some(writer),
             factory,
+            roots,
             pool: settings.pool.clone(),
             schema,
             pending: Vec::new(),
@@ -284,6 +290,16 @@ impl PartFile {
     fn write(&mut self, batch: RecordBatch) -> Result<()> {
         if batch.num_rows() == 0 {
             return Ok(());
+        }
+        // The columns are encoded by index against this file's schema.
+        if !Arc::ptr_eq(batch.schema_ref(), &self.schema)
+            && batch.schema_ref().fields() != self.schema.fields()
+        {
+            return Err(self.error(
+                "internal error: a batch does not match the file's schema (nothing was written; \
+                 please report)"
+                    .into(),
+            ));
         }
         self.rows += batch.num_rows() as u64;
         self.pending_rows += batch.num_rows();
@@ -337,9 +353,10 @@ impl PartFile {
             .map_err(err)?;
         let chunks = match &self.pool {
             Some(pool) => {
-                pool.install(|| encode_row_group(&self.schema, head_parts, writers, true))
+                let roots = &self.roots;
+                pool.install(|| encode_row_group(&self.schema, head_parts, writers, roots, true))
             }
-            None => encode_row_group(&self.schema, head_parts, writers, false),
+            None => encode_row_group(&self.schema, head_parts, writers, &self.roots, false),
         }
         .map_err(err)?;
         let writer = self
@@ -386,44 +403,65 @@ impl PartFile {
 /// rows, not on how they were batched), and the columns are encoded
 /// independently, in parallel on the current rayon pool when `parallel`.
 /// Chunks come back in column order, so the bytes do not depend on the
-/// thread count. Each column's copy is freed as soon as it is encoded.
+/// thread count. A column's copy and levels exist only while that column is
+/// encoded. `roots[k]` is the field that column writer `k` (a Parquet leaf)
+/// belongs to; a nested field has several.
 fn encode_row_group(
     schema: &ArrowSchema,
     parts: Vec<RecordBatch>,
     writers: Vec<ArrowColumnWriter>,
+    roots: &[usize],
     parallel: bool,
 ) -> parquet::errors::Result<Vec<ArrowColumnChunk>> {
+    use parquet::errors::ParquetError;
     use rayon::prelude::*;
-    // Leaves per column (one for a flat column, more for nested ones).
-    let leaves = |i: usize| -> parquet::errors::Result<Vec<ArrowLeafColumn>> {
+    let mut fields: Vec<(usize, Vec<ArrowColumnWriter>)> = (0..schema.fields().len())
+        .map(|i| (i, Vec::new()))
+        .collect();
+    if writers.len() != roots.len() {
+        return Err(ParquetError::General(
+            "column writers do not match the schema".into(),
+        ));
+    }
+    for (writer, &root) in writers.into_iter().zip(roots) {
+        fields
+            .get_mut(root)
+            .ok_or_else(|| ParquetError::General("column writer without a field".into()))?
+            .1
+            .push(writer);
+    }
+    let encode = |(i, writers): (usize, Vec<ArrowColumnWriter>)| {
         let arrays: Vec<&dyn Array> = parts.iter().map(|b| b.column(i).as_ref()).collect();
         let column = arrow_select::concat::concat(&arrays)?;
-        compute_leaves(schema.field(i), &column)
+        let leaves = compute_leaves(schema.field(i), &column)?;
+        drop(column);
+        if leaves.len() != writers.len() {
+            return Err(ParquetError::General(
+                "column leaves do not match the writers".into(),
+            ));
+        }
+        writers
+            .into_iter()
+            .zip(leaves)
+            .map(|(mut writer, leaf)| {
+                writer.write(&leaf)?;
+                drop(leaf);
+                writer.close()
+            })
+            .collect::<parquet::errors::Result<Vec<ArrowColumnChunk>>>()
     };
-    let n = schema.fields().len();
-    let leaves: Vec<Vec<ArrowLeafColumn>> = if parallel {
-        (0..n)
+    let chunks: Vec<Vec<ArrowColumnChunk>> = if parallel {
+        fields
             .into_par_iter()
-            .map(leaves)
+            .map(encode)
             .collect::<parquet::errors::Result<_>>()?
     } else {
-        (0..n).map(leaves).collect::<parquet::errors::Result<_>>()?
+        fields
+            .into_iter()
+            .map(encode)
+            .collect::<parquet::errors::Result<_>>()?
     };
-    drop(parts);
-    let jobs: Vec<(ArrowColumnWriter, ArrowLeafColumn)> = writers
-        .into_iter()
-        .zip(leaves.into_iter().flatten())
-        .collect();
-    let encode = |(mut writer, leaf): (ArrowColumnWriter, ArrowLeafColumn)| {
-        writer.write(&leaf)?;
-        drop(leaf);
-        writer.close()
-    };
-    if parallel {
-        jobs.into_par_iter().map(encode).collect()
-    } else {
-        jobs.into_iter().map(encode).collect()
-    }
+    Ok(chunks.into_iter().flatten().collect())
 }
 
 /// Streams record batches into a Parquet file that appears only on success.
@@ -892,10 +930,20 @@ mod tests {
     #[test]
     fn encoding_is_independent_of_pool_and_batching() {
         use arrow_array::{Int64Array, StringArray};
+        use arrow_array::{ListArray, StructArray};
         use arrow_schema::Field;
+        let point = arrow_schema::Fields::from(vec![
+            Field::new("x", DataType::Int64, false),
+            Field::new("label", DataType::Utf8, true),
+        ]);
+        let item = Arc::new(Field::new("item", DataType::Int64, true));
+        // Nested columns (a struct of two leaves, a list) check that column
+        // writers are matched to their fields' leaves.
         let schema = Arc::new(ArrowSchema::new(vec![
             Field::new("token", DataType::Utf8, true),
+            Field::new("point", DataType::Struct(point.clone()), true),
             Field::new("amount", DataType::Int64, false),
+            Field::new("tags", DataType::List(item.clone()), true),
             Field::new("city", DataType::Utf8, true),
         ]));
         let rows = 10_000usize;
@@ -906,9 +954,23 @@ mod tests {
         let city: StringArray = (0..rows)
             .map(|i| (i % 5 != 0).then(|| ["上海", "Berlin", "北京"][i % 3]))
             .collect();
+        let x = Int64Array::from_iter_values((0..rows as i64).map(|i| i % 13));
+        let label: StringArray = (0..rows)
+            .map(|i| (i % 3 != 0).then(|| format!("p{}", i % 11)))
+            .collect();
+        let point = StructArray::new(point, vec![Arc::new(x), Arc::new(label)], None);
+        let tags = ListArray::from_iter_primitive::<arrow_array::types::Int64Type, _, _>(
+            (0..rows).map(|i| (i % 4 != 0).then(|| (0..i % 3).map(move |j| Some((i + j) as i64)))),
+        );
         let all = RecordBatch::try_new(
             schema.clone(),
-            vec![Arc::new(token), Arc::new(amount), Arc::new(city)],
+            vec![
+                Arc::new(token),
+                Arc::new(point),
+                Arc::new(amount),
+                Arc::new(tags),
+                Arc::new(city),
+            ],
         )
         .unwrap();
         let settings = |pool: Option<Arc<rayon::ThreadPool>>| WriterSettings {
