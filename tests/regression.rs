@@ -522,7 +522,10 @@ fn invalid_utf8_in_a_comment_line_blames_no_record_at_any_batch_size() {
         run.success();
         let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
         assert_eq!(summary["bad_rows"], 1, "--batch-rows {batch}: {summary}");
-        assert_eq!(summary["bad_row_list"][0]["line"], 5, "--batch-rows {batch}");
+        assert_eq!(
+            summary["bad_row_list"][0]["line"], 5,
+            "--batch-rows {batch}"
+        );
         let (b, _) = read_all(&env.path(&out));
         assert_eq!(
             strings(&b, "note"),
