@@ -455,22 +455,12 @@ fn many_bad_records_in_a_chunk_keep_exactly_the_good_rows() {
         }
     }
     let input = env.write("bad.csv", &csv);
-    let run = env.run_within(
-        120,
-        [
-            "anonymize",
-            "--schema",
-            schema.to_str().unwrap(),
-            "--key-file",
-            key.to_str().unwrap(),
-            "-q",
-            "--json",
-            "--max-bad-rows",
-            "1000000",
-            "-o",
-            "o.parquet",
-            input.to_str().unwrap(),
-        ],
+    let run = env.anonymize(
+        &schema,
+        &key,
+        &["--json", "--max-bad-rows", "1000000"],
+        "o.parquet",
+        &input,
     );
     run.success().never_says("bad\u{fffd}");
     let (batch, _) = read_all(&env.path("o.parquet"));
