@@ -377,7 +377,7 @@ fn issue7_lowercase_can_leave_a_sequence_that_nfkc_composes() {
     assert_eq!(value(&Kind::Email, &plain), plain);
 }
 
-/// CI fuzzing (csv_to_batch, session 4): a file that starts with the gzip
+/// CI fuzzing (csv_to_batch, fixed in 11dc386): a file that starts with the gzip
 /// magic bytes but holds no valid gzip stream. The error was clean; the fuzz
 /// target did not expect an I/O error kind. Pinned here for gzip and zstd
 /// (and for files that start like Parquet): corrupt and truncated streams
@@ -424,7 +424,7 @@ fn issue7_corrupt_or_truncated_compressed_input_is_a_clean_error() {
     }
 }
 
-/// Session 5: a chunk with many bad records (here every other record is not
+/// 7909d85: a chunk with many bad records (here every other record is not
 /// UTF-8 and every seventh has an extra field) was decoded in quadratic time,
 /// re-checking the rest of the chunk after each bad record (8 MB: 3.5 s in a
 /// release build, 0.4 s now; a mis-declared GB18030 sample under `check`:
@@ -483,7 +483,7 @@ fn many_bad_records_in_a_chunk_keep_exactly_the_good_rows() {
     assert_eq!(listed, bad_lines[..1000]);
 }
 
-/// Session 5 (review of the linear slow path): a comment line that is not
+/// ab2efe7 (review of the linear slow path): a comment line that is not
 /// UTF-8 is not data. It blames no record, whichever chunk it falls in, so
 /// the output does not depend on --batch-rows (the old whole-range check
 /// blamed the next record only when both were in the same chunk).

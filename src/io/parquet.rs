@@ -323,7 +323,7 @@ impl PartFile {
     /// Speed: with a pool, the row group's columns are encoded in parallel.
     /// Encoded on the writer thread alone, a row group left the other core
     /// idle for its whole encoding time, with every worker waiting for the
-    /// writer to take its result (BENCHMARKS.md, session 5).
+    /// writer to take its result (BENCHMARKS.md, run at ff7fe60).
     fn flush_rows(&mut self, n: usize) -> Result<()> {
         let mut head_parts = Vec::new();
         let mut rest = Vec::new();
