@@ -159,7 +159,9 @@ pub struct AnonymizeArgs {
     pub manifest: Option<PathBuf>,
 
     /// Output: a Parquet file, or a directory of part files when the path ends
-    /// in '/' or --partition-by is given. Written atomically; never an input.
+    /// in '/' or --partition-by is given. Written atomically as a new regular
+    /// file; never an input, the schema, the key file, --manifest, a link,
+    /// a device, a FIFO or a socket.
     #[arg(long, short = 'o', value_name = "OUT.parquet|DIR/")]
     pub output: PathBuf,
 

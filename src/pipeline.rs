@@ -31,6 +31,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::io::csv::{null_regex, BadRecord, Chunk, CsvInput, DecodePlan, RecordSpans};
 use crate::io::json::JsonPlan;
+use crate::io::output::{check_targets, Target};
 use crate::io::parquet::{
     DatasetSink, ParquetSink, PartInfo, WriterSettings, DEFAULT_ROW_GROUP_ROWS,
 };
@@ -72,6 +73,9 @@ pub struct AnonymizeOptions {
     pub manifest: Option<PathBuf>,
     /// Stop after this many records (all inputs together); `None` reads everything.
     pub max_records: Option<u64>,
+    /// Files the run reads besides its inputs, each with what it is (`the
+    /// schema`, `the key file`): no output may replace one.
+    pub protected: Vec<(&'static str, PathBuf)>,
 }
 
 impl AnonymizeOptions {
@@ -89,6 +93,7 @@ impl AnonymizeOptions {
             partition_by: None,
             manifest: None,
             max_records: None,
+            protected: Vec::new(),
         }
     }
 }
@@ -758,72 +763,18 @@ fn open_input(
     }
 }
 
-/// Refuse outputs that would destroy an input or write through a link.
-pub fn check_output_path(output: &Path, inputs: &[PathBuf], directory: bool) -> Result<()> {
-    let usage = |m: String| Error::Usage(m);
-    if let Ok(meta) = std::fs::symlink_metadata(output) {
-        if meta.file_type().is_symlink() {
-            return Err(usage(format!(
-                "output {} is a symbolic link; refusing to write through it",
-                output.display()
-            )));
-        }
-        if directory {
-            let empty =
-                meta.is_dir() && std::fs::read_dir(output).is_ok_and(|mut d| d.next().is_none());
-            if !empty {
-                return Err(usage(format!(
-                    "output {} already exists{}; choose a new path or remove it",
-                    output.display(),
-                    if meta.is_dir() {
-                        " and is not empty"
-                    } else {
-                        " as a file"
-                    }
-                )));
-            }
-        } else if meta.is_dir() {
-            return Err(usage(format!(
-                "output {} is a directory (end the path with '/' or pass --partition-by \
-                 to write a directory output)",
-                output.display()
-            )));
-        }
-        let out_canon = std::fs::canonicalize(output).map_err(|e| Error::io(output, e))?;
-        for input in inputs {
-            if std::fs::canonicalize(input).is_ok_and(|c| c == out_canon)
-                || same_inode(&meta, input)
-            {
-                return Err(usage(format!(
-                    "output {} is also an input; refusing to overwrite an input",
-                    output.display()
-                )));
-            }
-        }
+/// Refuse outputs that are not new regular files or that would replace a
+/// file the run reads or another of its outputs (see [`crate::io::output`]).
+pub fn check_outputs(opts: &AnonymizeOptions) -> Result<()> {
+    let mut targets = vec![if opts.directory {
+        Target::directory(&opts.output, "output")
+    } else {
+        Target::file(&opts.output, "output")
+    }];
+    if let Some(m) = &opts.manifest {
+        targets.push(Target::file(m, "--manifest"));
     }
-    let parent = output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    if !parent.is_dir() {
-        return Err(usage(format!(
-            "output directory {} does not exist",
-            parent.display()
-        )));
-    }
-    Ok(())
-}
-
-/// True when `path` is another name (a hard link) of the file `meta` describes.
-#[cfg(unix)]
-fn same_inode(meta: &std::fs::Metadata, path: &Path) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(path).is_ok_and(|m| m.dev() == meta.dev() && m.ino() == meta.ino())
-}
-
-#[cfg(not(unix))]
-fn same_inode(_: &std::fs::Metadata, _: &Path) -> bool {
-    false
+    check_targets(&targets, &opts.inputs, &opts.protected)
 }
 
 /// The footer metadata written before the data.
@@ -1084,10 +1035,7 @@ fn run_pass(
         return Err(Error::Usage("no input files".into()));
     }
     if write {
-        check_output_path(&opts.output, &opts.inputs, opts.directory)?;
-        if let Some(m) = &opts.manifest {
-            check_output_path(m, &opts.inputs, false)?;
-        }
+        check_outputs(opts)?;
     }
     let plan = BatchPlan::new(schema, key);
     let mut meter = schema

@@ -58,6 +58,7 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
         directory,
         partition_by: args.partition_by.clone(),
         manifest: args.manifest.clone(),
+        protected: read_files(args),
         ..AnonymizeOptions::new(inputs, output_path(&args.output))
     };
     msg.catch_signals();
@@ -81,6 +82,15 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
         msg.block(&render(&summary));
     }
     Ok(ExitCode::Success)
+}
+
+/// The files `anonymize` reads besides its inputs, which no output may replace.
+pub fn read_files(args: &AnonymizeArgs) -> Vec<(&'static str, std::path::PathBuf)> {
+    let mut read = vec![("the schema", args.schema.clone())];
+    if let Some(k) = &args.key.key_file {
+        read.push(("the key file", k.clone()));
+    }
+    read
 }
 
 /// The output path without a trailing '/' (a directory output is renamed

@@ -10,6 +10,11 @@ use crate::messages::Messages;
 
 /// Run `keygen`.
 pub fn run(args: &KeygenArgs, msg: &Messages) -> Result<ExitCode> {
+    crate::io::output::check_targets(
+        &[crate::io::output::Target::file(&args.output, "output")],
+        &[],
+        &[],
+    )?;
     let hex = crate::key::generate_hex()?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

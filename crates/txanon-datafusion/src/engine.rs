@@ -24,8 +24,9 @@ use datafusion::execution::session_state::SessionStateBuilder;
 use datafusion::physical_plan::{execute_stream, ExecutionPlan};
 use datafusion::prelude::{CsvReadOptions, DataFrame};
 use futures::StreamExt;
+use txanon::io::output::{check_targets, Target};
 use txanon::io::parquet::{ParquetSink, WriterSettings};
-use txanon::pipeline::{check_output_path, provenance};
+use txanon::pipeline::provenance;
 use txanon::schema::Schema;
 
 use crate::plan::{compile, InputLayout};
@@ -58,6 +59,9 @@ pub struct RunOptions {
     pub batch_rows: usize,
     /// Rows per Parquet row group.
     pub row_group_rows: usize,
+    /// Files the run reads besides its inputs (schema, key file), each with
+    /// what it is: the output may not replace one.
+    pub protected: Vec<(&'static str, PathBuf)>,
 }
 
 /// What a run did (no values).
@@ -156,8 +160,13 @@ pub async fn anonymize(
     let Some(key) = udfs.keys().key() else {
         bail!("internal error: the client needs the key ring");
     };
+    check_targets(
+        &[Target::file(&opts.output, "output")],
+        &opts.inputs,
+        &opts.protected,
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
     let layout = InputLayout::check(schema, &opts.inputs, opts.drop_undeclared, warn)?;
-    check_output_path(&opts.output, &layout.files, false).map_err(|e| anyhow::anyhow!("{e}"))?;
     let ctx = session(engine, udfs, opts.threads, opts.batch_rows).await?;
     // One plan per input file, run up to `threads` at a time and written in
     // path order: DataFusion's own file grouping (and Ballista's result

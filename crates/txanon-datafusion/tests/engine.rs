@@ -69,6 +69,7 @@ fn run_df(schema: &Schema, udfs: &Udfs, inputs: Vec<PathBuf>, output: &Path) -> 
         drop_undeclared: false,
         batch_rows: 1000,
         row_group_rows: 131072,
+        protected: Vec::new(),
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(engine::anonymize(

@@ -183,6 +183,7 @@ async fn anonymize(args: &AnonymizeArgs, msg: &Messages) -> anyhow::Result<()> {
             .and_then(|r| usize::try_from(r).ok())
             .or(schema.output.row_group_rows)
             .unwrap_or(txanon::io::parquet::DEFAULT_ROW_GROUP_ROWS),
+        protected: txanon::cmd::anonymize::read_files(args),
     };
     if args.partition_by.is_some()
         || args.manifest.is_some()
