@@ -526,3 +526,103 @@ fn invalid_utf8_in_a_comment_line_blames_no_record_at_any_batch_size() {
     }
     assert!(outputs.windows(2).all(|w| w[0] == w[1]));
 }
+
+/// Issue 14 (item 1): in a headerless export the "header" is the first
+/// customer's record. `scan` reported `column "13979176537": pii: phone
+/// found` and likewise the record's e-mail, ID number and IP, in every
+/// format; `check` printed a Parquet file's undeclared column names raw.
+/// Such columns are named by position now (`#6`), in every format.
+#[test]
+fn issue14_scan_and_check_name_data_like_columns_by_position() {
+    use std::sync::Arc;
+    let env = TestEnv::new();
+    let text = std::fs::read_to_string(repo("data-samples/transactions.csv")).unwrap();
+    let first = text.lines().nth(1).unwrap().to_string();
+    env.write(
+        "headerless.csv",
+        text.lines().skip(1).take(40).collect::<Vec<_>>().join("\n"),
+    );
+    // Every field of the first record long enough not to occur by chance.
+    let fields: Vec<&str> = first.split(',').filter(|f| f.len() >= 6).collect();
+    assert!(fields.len() >= 10, "{fields:?}");
+    let schema = repo("schemas/transactions.toml").display().to_string();
+    for format in ["text", "json", "junit", "github"] {
+        let run = env.run(["scan", "--format", format, "headerless.csv"]);
+        let position = |p: u32| match format {
+            "json" => format!("\"column_position\": {p}"),
+            _ => format!("#{p}"),
+        };
+        run.exit(1).stdout_has(&position(6));
+        let check = env.run([
+            "check",
+            "--schema",
+            &schema,
+            "--format",
+            format,
+            "headerless.csv",
+        ]);
+        check.exit(1);
+        for f in &fields {
+            run.never_says(f);
+            check.never_says(f);
+        }
+    }
+    env.run(["scan", "headerless.csv"])
+        .stdout_has("column #6: pii: phone found")
+        .stdout_has("named by position");
+    // An ordinary header is still named.
+    env.write(
+        "with-header.csv",
+        text.lines().take(40).collect::<Vec<_>>().join("\n"),
+    );
+    env.run(["scan", "with-header.csv"])
+        .exit(1)
+        .stdout_has("column \"mobile\": pii: phone found");
+
+    // A Parquet file whose column names are data (one row's values as names).
+    let names = ["13979176537", "Jane Doe"];
+    let fields: Vec<arrow_schema::Field> = names
+        .iter()
+        .map(|n| arrow_schema::Field::new(*n, arrow_schema::DataType::Utf8, true))
+        .collect();
+    let batch = arrow_array::RecordBatch::try_new(
+        Arc::new(arrow_schema::Schema::new(fields)),
+        vec![
+            Arc::new(arrow_array::StringArray::from(vec!["13812345678"])),
+            Arc::new(arrow_array::StringArray::from(vec!["x"])),
+        ],
+    )
+    .unwrap();
+    let file = std::fs::File::create(env.path("names.parquet")).unwrap();
+    // Marked as a txanon output, so `check` checks it as one.
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_key_value_metadata(Some(vec![parquet::file::metadata::KeyValue::new(
+            "txanon.version".to_string(),
+            "0.1.0".to_string(),
+        )]))
+        .build();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), Some(props)).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    for format in ["text", "json", "junit", "github"] {
+        let scan = env.run(["scan", "--format", format, "names.parquet"]);
+        let position = |p: u32| match format {
+            "json" => format!("\"column_position\": {p}"),
+            _ => format!("#{p}"),
+        };
+        scan.exit(1).stdout_has(&position(1));
+        let check = env.run([
+            "check",
+            "--schema",
+            &schema,
+            "--format",
+            format,
+            "names.parquet",
+        ]);
+        check.exit(1).stdout_has(&position(2));
+        for n in names {
+            scan.never_says(n);
+            check.never_says(n);
+        }
+    }
+}

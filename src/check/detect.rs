@@ -86,6 +86,39 @@ pub fn header_name_may_be_data(name: &str, detector: &Detector) -> bool {
     name.bytes().filter(u8::is_ascii_hexdigit).count() >= 32 || !detector.detect(name).is_empty()
 }
 
+/// True when a column name a file brings must not be printed: it looks like
+/// a value ([`header_name_may_be_data`], phones read as in China) or is
+/// longer than 128 characters. The one rule for every message and report.
+pub fn name_may_be_data(name: &str) -> bool {
+    name.chars().count() > 128 || header_name_may_be_data(name, &Detector::new(Some("CN")))
+}
+
+/// Which of a file's column names a report may print (`true`) and which it
+/// names by position instead (`false`).
+///
+/// `declared` tells the names a schema declares; they are always printable.
+/// The other names are printable only when none of them may be data
+/// ([`name_may_be_data`]): one field that looks like a value means the
+/// "header" is most likely a data record (a headerless export), so its other
+/// fields (a name, an address) are data too. With a schema
+/// (`declared` is `Some`), a header naming no declared column is treated the
+/// same way, as `HeaderProblems` does for `anonymize`.
+///
+/// ```
+/// use txanon::check::detect::printable_names;
+/// let header = ["txn_id".to_string(), "amount".to_string()];
+/// assert_eq!(printable_names(&header, None), [true, true]);
+/// let record = ["Jane Doe".to_string(), "13979176537".to_string()];
+/// assert_eq!(printable_names(&record, None), [false, false]);
+/// ```
+pub fn printable_names(names: &[String], declared: Option<&dyn Fn(&str) -> bool>) -> Vec<bool> {
+    let is_declared = |n: &str| declared.is_some_and(|d| d(n));
+    let undeclared = names.iter().filter(|n| !is_declared(n)).count();
+    let hide = names.iter().any(|n| !is_declared(n) && name_may_be_data(n))
+        || (declared.is_some() && !names.is_empty() && undeclared == names.len());
+    names.iter().map(|n| is_declared(n) || !hide).collect()
+}
+
 /// Finds personal data in values.
 #[derive(Debug, Clone)]
 pub struct Detector {

@@ -42,19 +42,48 @@ pub struct ColumnScan {
     pub hits: BTreeMap<PiiKind, (u64, Vec<u64>)>,
 }
 
+/// One column of a scanned file.
+#[derive(Debug, Clone)]
+pub struct ScannedColumn {
+    /// 0-based position in the file.
+    pub position: usize,
+    /// Name in the file (may be data: see [`detect::printable_names`]).
+    pub name: String,
+    /// Whether reports may print `name`; otherwise they name the position.
+    pub printable: bool,
+    /// What was found.
+    pub scan: ColumnScan,
+}
+
+impl ScannedColumn {
+    /// A finding about this column: named if printable, else by position.
+    fn finding(&self, rule: &'static str, status: Status, file: &str, message: String) -> Finding {
+        let f = Finding::new(rule, status, file, Some(&self.name), message);
+        if self.printable {
+            f
+        } else {
+            f.at_position(self.position + 1)
+        }
+    }
+}
+
 /// Scan one file: per column (in file order), values examined and PII hits.
+/// `declared` tells the names a schema declares (see
+/// [`detect::printable_names`]; `None` without a schema).
 pub fn scan_file(
     path: &Path,
     detector: &Detector,
     sample: Option<u64>,
     format: &TextFormat,
-) -> Result<Vec<(String, ColumnScan)>> {
-    let mut scans: HashMap<String, ColumnScan> = HashMap::new();
+    declared: Option<&dyn Fn(&str) -> bool>,
+) -> Result<Vec<ScannedColumn>> {
+    let mut scans: HashMap<usize, ColumnScan> = HashMap::new();
     let names = for_each_batch(path, sample, format, |batch| {
-        let results: Vec<(String, ColumnScan)> = batch
+        let results: Vec<(usize, ColumnScan)> = batch
             .columns
             .par_iter()
-            .map(|(name, values)| {
+            .zip(batch.positions.par_iter())
+            .map(|((_, values), &position)| {
                 let mut scan = ColumnScan::default();
                 for (i, v) in values.iter().enumerate() {
                     let Some(v) = v else { continue };
@@ -73,11 +102,11 @@ pub fn scan_file(
                         }
                     }
                 }
-                (name.clone(), scan)
+                (position, scan)
             })
             .collect();
-        for (name, s) in results {
-            let total = scans.entry(name).or_default();
+        for (position, s) in results {
+            let total = scans.entry(position).or_default();
             total.values += s.values;
             for (kind, (n, rows)) in s.hits {
                 let e = total.hits.entry(kind).or_default();
@@ -91,9 +120,19 @@ pub fn scan_file(
         }
         Ok(())
     })?;
+    let printable = detect::printable_names(&names, declared);
     Ok(names
         .into_iter()
-        .filter_map(|n| scans.remove(&n).map(|s| (n, s)))
+        .zip(printable)
+        .enumerate()
+        .filter_map(|(position, (name, printable))| {
+            scans.remove(&position).map(|scan| ScannedColumn {
+                position,
+                name,
+                printable,
+                scan,
+            })
+        })
         .collect())
 }
 
@@ -116,20 +155,24 @@ pub fn scan_files(
             &detector,
             sample,
             &TextFormat::with_encoding(encoding),
+            None,
         )?;
+        if scans.iter().any(|c| !c.printable) {
+            findings.push(hidden_names_note(&display(path)));
+        }
         let mut any = false;
-        for (column, scan) in &scans {
-            for (kind, (n, rows)) in &scan.hits {
+        for column in &scans {
+            for (kind, (n, rows)) in &column.scan.hits {
                 any = true;
                 findings.push(
-                    Finding::new(
-                        "pii",
-                        Status::Fail,
-                        display(path),
-                        Some(column),
-                        format!("{} found", kind.name()),
-                    )
-                    .counted(*n, scan.values, rows.clone()),
+                    column
+                        .finding(
+                            "pii",
+                            Status::Fail,
+                            &display(path),
+                            format!("{} found", kind.name()),
+                        )
+                        .counted(*n, column.scan.values, rows.clone()),
                 );
             }
         }
@@ -144,6 +187,18 @@ pub fn scan_files(
         }
     }
     Ok(findings)
+}
+
+/// The note that a file's column names are replaced by positions.
+fn hidden_names_note(file: &str) -> Finding {
+    Finding::new(
+        "header",
+        Status::Info,
+        file,
+        None,
+        "some column names look like data (a headerless file?): those columns are named \
+         by position (#1 is the first), their names are not shown",
+    )
 }
 
 /// Whether a column name suggests personal data.
@@ -429,8 +484,11 @@ fn check_input(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<
         skip_bad: true,
         ..TextFormat::for_schema(path, schema)
     };
-    for (column, scan) in scan_file(path, &detector, sample, &format)? {
-        let Some(col) = schema.column(&column) else {
+    let declared = |n: &str| schema.column(n).is_some();
+    for ScannedColumn { name, scan, .. } in
+        scan_file(path, &detector, sample, &format, Some(&declared))?
+    {
+        let Some(col) = schema.column(&name) else {
             continue;
         };
         if !matches!(col.action, Action::Keep { .. }) || scan.hits.is_empty() {
@@ -568,15 +626,26 @@ fn check_output(
                 _ => {}
             }
         }
-        for (name, _) in &act {
-            if !exp.iter().any(|(n, _)| n == name) {
-                out.push(Finding::new(
+        let act_names: Vec<String> = act.iter().map(|a| a.0.clone()).collect();
+        let is_output = |n: &str| exp.iter().any(|e| e.0 == n);
+        let printable = detect::printable_names(&act_names, Some(&is_output));
+        if printable.contains(&false) {
+            out.push(hidden_names_note(&file));
+        }
+        for (position, (name, printable)) in act_names.iter().zip(printable).enumerate() {
+            if !is_output(name) {
+                let f = Finding::new(
                     "output.schema",
                     Status::Fail,
                     file.clone(),
                     Some(name),
                     "column is not an output of the schema",
-                ));
+                );
+                out.push(if printable {
+                    f
+                } else {
+                    f.at_position(position + 1)
+                });
             }
         }
         let common_exp: Vec<&String> = exp
@@ -676,30 +745,37 @@ fn check_output(
         .map(|c| (c.output.as_str(), c))
         .collect();
     let detector = Detector::new(phone_region(schema).as_deref().or(Some("CN")));
-    let scans = scan_file(path, &detector, sample, &TextFormat::default())?;
+    let is_output = |n: &str| by_output.contains_key(n);
+    let scans = scan_file(
+        path,
+        &detector,
+        sample,
+        &TextFormat::default(),
+        Some(&is_output),
+    )?;
     let mut clean = true;
-    for (column, scan) in &scans {
-        let col = by_output.get(column.as_str()).copied();
-        for (kind, (n, rows)) in &scan.hits {
+    for column in &scans {
+        let col = by_output.get(column.name.as_str()).copied();
+        for (kind, (n, rows)) in &column.scan.hits {
             clean = false;
             let allowed = col
                 .is_some_and(|c| matches!(c.action, Action::Keep { .. }) && c.allow_raw.is_some());
-            let mut f = Finding::new(
-                "output.pii",
-                if allowed { Status::Info } else { Status::Fail },
-                file.clone(),
-                Some(column),
-                format!(
-                    "{} found{}",
-                    kind.name(),
-                    if allowed {
-                        " (column kept raw with allow_raw)"
-                    } else {
-                        ""
-                    }
-                ),
-            )
-            .counted(*n, scan.values, rows.clone());
+            let mut f = column
+                .finding(
+                    "output.pii",
+                    if allowed { Status::Info } else { Status::Fail },
+                    &file,
+                    format!(
+                        "{} found{}",
+                        kind.name(),
+                        if allowed {
+                            " (column kept raw with allow_raw)"
+                        } else {
+                            ""
+                        }
+                    ),
+                )
+                .counted(*n, column.scan.values, rows.clone());
             if allowed {
                 f.rule = "output.pii-allowed";
             }

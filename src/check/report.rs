@@ -28,6 +28,10 @@ pub struct Finding {
     /// Column, when the finding is about one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<String>,
+    /// 1-based position of the column in its file, set instead of `column`
+    /// when the file's column name may be data and is not shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column_position: Option<usize>,
     /// Human-readable explanation; never contains a data value.
     pub message: String,
     /// Number of offending values or rows, when counted.
@@ -55,10 +59,28 @@ impl Finding {
             status,
             file: file.into(),
             column: column.map(str::to_string),
+            column_position: None,
             message: message.into(),
             count: None,
             rate: None,
             rows: Vec::new(),
+        }
+    }
+
+    /// Name the column by its 1-based position in the file (its name is
+    /// not shown).
+    pub fn at_position(mut self, position: usize) -> Finding {
+        self.column = None;
+        self.column_position = Some(position);
+        self
+    }
+
+    /// The column as reports name it: `"name"`, or `#3` by position.
+    fn column_label(&self) -> Option<String> {
+        match (&self.column, self.column_position) {
+            (Some(c), _) => Some(format!("{c:?}")),
+            (None, Some(p)) => Some(format!("#{p}")),
+            (None, None) => None,
         }
     }
 
@@ -126,8 +148,8 @@ impl Report {
     }
 
     fn location(f: &Finding) -> String {
-        match &f.column {
-            Some(c) => format!("{}: column {c:?}", f.file),
+        match f.column_label() {
+            Some(c) => format!("{}: column {c}", f.file),
             None => f.file.clone(),
         }
     }
@@ -186,9 +208,10 @@ impl Report {
             self.checks.len()
         ));
         for f in &self.checks {
-            let name = match &f.column {
-                Some(c) => format!("{} [{c}]", f.rule),
-                None => f.rule.to_string(),
+            let name = match (&f.column, f.column_position) {
+                (Some(c), _) => format!("{} [{c}]", f.rule),
+                (None, Some(p)) => format!("{} [#{p}]", f.rule),
+                (None, None) => f.rule.to_string(),
             };
             out.push_str(&format!(
                 "    <testcase classname=\"{}\" name=\"{}\"",
@@ -221,9 +244,10 @@ impl Report {
                 Status::Info => "notice",
                 Status::Pass => continue,
             };
-            let title = match &f.column {
-                Some(c) => format!("{} ({c})", f.rule),
-                None => f.rule.to_string(),
+            let title = match (&f.column, f.column_position) {
+                (Some(c), _) => format!("{} ({c})", f.rule),
+                (None, Some(p)) => format!("{} (column #{p})", f.rule),
+                (None, None) => f.rule.to_string(),
             };
             out.push_str(&format!(
                 "::{level} file={},title={}::{}\n",

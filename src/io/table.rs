@@ -54,6 +54,9 @@ pub fn is_txanon_output(path: &Path) -> Result<bool> {
 pub struct StringBatch {
     /// Column name and values (non-string columns cast to text, nulls kept).
     pub columns: Vec<(String, Arc<StringArray>)>,
+    /// 0-based position in the file of each of `columns` (non-text Parquet
+    /// columns are left out, and names need not be unique).
+    pub positions: Vec<usize>,
     /// Row numbers, one per row.
     pub rows: Vec<u64>,
 }
@@ -173,6 +176,7 @@ pub fn for_each_batch(
                     None => spans.iter().map(|s| s.2).collect(),
                 };
                 seen += rows.len() as u64;
+                let positions = (0..names.len()).collect();
                 let columns = names
                     .iter()
                     .enumerate()
@@ -185,7 +189,11 @@ pub fn for_each_batch(
                         )
                     })
                     .collect();
-                visit(&StringBatch { columns, rows })?;
+                visit(&StringBatch {
+                    columns,
+                    positions,
+                    rows,
+                })?;
             }
             if let Some(line) = input.unterminated_quote_line() {
                 return Err(Error::BadRecord {
@@ -222,14 +230,21 @@ pub fn for_each_batch(
                     n = n.min((l - seen) as usize);
                 }
                 let rows: Vec<u64> = (seen + 1..=seen + n as u64).collect();
-                let columns = batch
+                let (positions, columns) = batch
                     .schema()
                     .fields()
                     .iter()
                     .zip(batch.columns())
-                    .filter_map(|(f, c)| to_strings(&c.slice(0, n)).map(|s| (f.name().clone(), s)))
-                    .collect();
-                visit(&StringBatch { columns, rows })?;
+                    .enumerate()
+                    .filter_map(|(i, (f, c))| {
+                        to_strings(&c.slice(0, n)).map(|s| (i, (f.name().clone(), s)))
+                    })
+                    .unzip();
+                visit(&StringBatch {
+                    columns,
+                    positions,
+                    rows,
+                })?;
                 seen += n as u64;
                 if limit.is_some_and(|l| seen >= l) {
                     break;
