@@ -31,7 +31,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::io::csv::{null_regex, BadRecord, Chunk, CsvInput, DecodePlan, RecordSpans};
 use crate::io::json::JsonPlan;
-use crate::io::output::{check_targets, Target};
+use crate::io::output::{check_targets, commit, Staged, Target};
 use crate::io::parquet::{
     DatasetSink, ParquetSink, PartInfo, WriterSettings, DEFAULT_ROW_GROUP_ROWS,
 };
@@ -43,6 +43,9 @@ use crate::transform::batch::{BatchPlan, ColumnStats};
 
 /// The label written into every output file. Keyed tokens are pseudonyms.
 pub const OUTPUT_LABEL: &str = "pseudonymised personal data";
+
+/// Mode of the `--manifest` file.
+const MANIFEST_MODE: u32 = 0o644;
 
 /// Token spec version written into outputs.
 pub const TOKEN_SPEC: &str = "v1";
@@ -374,23 +377,6 @@ fn manifest_json(
         .map_err(|e| Error::Usage(format!("internal error: manifest: {e}")))?;
     bytes.push(b'\n');
     Ok(bytes)
-}
-
-/// Write a manifest file atomically (temporary name, fsync, rename).
-fn write_manifest_file(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let tmp = crate::io::parquet::temp_path_for(path);
-    let result = (|| -> std::io::Result<()> {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
-    }
-    Ok(())
 }
 
 /// One unit of parallel work.
@@ -1381,13 +1367,19 @@ fn run_pass(
             &privacy_metadata,
         )
     };
+    // The data is closed and fsync'd first, the manifest staged after it,
+    // and both renamed into place together, data first: a failure at any
+    // step (a full disk) leaves neither, and no manifest ever describes rows
+    // that are not in place.
     let (rows_written, files) = match sink {
         Some(Sink::File(sink)) => {
             let rows = sink.rows();
+            let (_, data) = sink.close(privacy_metadata.clone())?;
+            let mut staged = vec![data];
             if let Some(m) = &opts.manifest {
-                write_manifest_file(m, &manifest(rows, &[])?)?;
+                staged.push(Staged::file(m, &manifest(rows, &[])?, MANIFEST_MODE)?);
             }
-            sink.finish(privacy_metadata.clone())?;
+            commit(staged)?;
             (rows, Vec::new())
         }
         Some(Sink::Dataset(sink)) => {
@@ -1395,16 +1387,18 @@ fn run_pass(
             // The dataset's _manifest.json and `--manifest PATH` hold the
             // same bytes: build them once.
             let mut built = None;
-            let files = sink.finish(|files| {
+            let (files, data) = sink.close(|files| {
                 let bytes = manifest(rows, files)?;
                 if opts.manifest.is_some() {
                     built = Some(bytes.clone());
                 }
                 Ok(bytes)
             })?;
+            let mut staged = vec![data];
             if let (Some(m), Some(bytes)) = (&opts.manifest, &built) {
-                write_manifest_file(m, bytes)?;
+                staged.push(Staged::file(m, bytes, MANIFEST_MODE)?);
             }
+            commit(staged)?;
             (rows, files)
         }
         None => (rows_discarded, Vec::new()),

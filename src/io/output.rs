@@ -10,6 +10,11 @@
 //! parent directory resolved, so `./x`, `d/../x` and links to directories
 //! meet) and, for targets that exist, by device and inode.
 //!
+//! Outputs are then written under a temporary name beside the target
+//! ([`Staged`]) and renamed into place together ([`commit`]): the data
+//! first, the manifest describing it last, so no manifest ever claims rows
+//! that are not in place, and a failure at any step leaves neither.
+//!
 //! ```no_run
 //! use std::path::{Path, PathBuf};
 //! use txanon::io::output::{check_targets, Target};
@@ -20,9 +25,14 @@
 //! # Ok::<(), txanon::Error>(())
 //! ```
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
+
+/// Suffix marking txanon's temporary outputs.
+pub const TMP_MARKER: &str = ".txanon-tmp-";
 
 /// One path a run writes.
 #[derive(Debug, Clone, Copy)]
@@ -246,6 +256,197 @@ fn inode(path: &Path, follow: bool) -> Option<(u64, u64)> {
 #[cfg(not(unix))]
 fn inode(_: &Path, _: bool) -> Option<(u64, u64)> {
     None
+}
+
+/// Temporary outputs not yet committed or removed, for [`remove_temporaries`].
+static TEMPORARIES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+fn temporaries() -> MutexGuard<'static, Vec<PathBuf>> {
+    // A panic elsewhere while holding it leaves the list itself intact.
+    TEMPORARIES
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Remove every temporary output of this process that is not committed
+/// yet. For a process about to end without unwinding (a second interrupt):
+/// a commit under way finishes first, so each target holds its whole new
+/// output or nothing new.
+pub fn remove_temporaries() {
+    let mut list = temporaries();
+    for path in list.drain(..) {
+        remove_temp(&path);
+    }
+}
+
+/// A temporary output (file or directory) beside its target: removed when
+/// dropped, or by [`remove_temporaries`], unless [`commit`]ted.
+#[derive(Debug)]
+pub struct Staged {
+    temp: PathBuf,
+    target: PathBuf,
+    armed: bool,
+}
+
+impl Staged {
+    /// Reserve the temporary path of `target` (`.NAME.txanon-tmp-PID`),
+    /// removing temporaries of earlier runs that died. The caller creates it.
+    pub fn new(target: &Path) -> Staged {
+        remove_stale_temps(target);
+        let temp = temp_path_for(target);
+        temporaries().push(temp.clone());
+        Staged {
+            temp,
+            target: target.to_path_buf(),
+            armed: true,
+        }
+    }
+
+    /// Write `bytes` as a new file (mode `mode` on Unix), fsync'd, staged
+    /// for `target`.
+    pub fn file(target: &Path, bytes: &[u8], mode: u32) -> Result<Staged> {
+        use std::io::Write;
+        let staged = Staged::new(target);
+        let mut f = create_file(&staged.temp, mode)?;
+        f.write_all(bytes)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| Error::io(target, e))?;
+        Ok(staged)
+    }
+
+    /// Where the output is being written.
+    pub fn temp(&self) -> &Path {
+        &self.temp
+    }
+
+    /// Where it goes.
+    pub fn target(&self) -> &Path {
+        &self.target
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if self.armed {
+            remove_temp(&self.temp);
+            temporaries().retain(|p| p != &self.temp);
+        }
+    }
+}
+
+/// Rename staged outputs into place, in the order given (data first, the
+/// manifest that describes it last), and sync their directories. When one
+/// fails, the ones already renamed are removed again and the rest dropped:
+/// the targets hold all of the new outputs or none of them.
+pub fn commit(staged: Vec<Staged>) -> Result<()> {
+    // Held throughout, so a second interrupt waits for the renames.
+    let mut list = temporaries();
+    let mut done: Vec<PathBuf> = Vec::with_capacity(staged.len());
+    for mut s in staged {
+        if let Err(e) = std::fs::rename(&s.temp, &s.target) {
+            for target in &done {
+                remove_temp(target);
+            }
+            drop(list);
+            return Err(Error::io(&s.target, e));
+        }
+        s.armed = false;
+        list.retain(|p| p != &s.temp);
+        sync_dir(s.target.parent().unwrap_or(Path::new(".")));
+        done.push(s.target.clone());
+    }
+    Ok(())
+}
+
+/// Create a new file with `mode` (exactly, whatever the umask) on Unix.
+pub fn create_file(path: &Path, mode: u32) -> Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(mode);
+    }
+    let file = options.open(path).map_err(|e| Error::io(path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        file.set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(|e| Error::io(path, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    Ok(file)
+}
+
+/// The temporary path used while writing `target`.
+pub fn temp_path_for(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "output.parquet".into());
+    let tmp = format!(".{name}{TMP_MARKER}{}", std::process::id());
+    target.with_file_name(tmp)
+}
+
+/// Remove temporary files or directories of earlier runs for the same target
+/// whose process is gone (killed with SIGKILL, power loss):
+/// `.NAME.txanon-tmp-PID` where no process PID exists. Temporary outputs of
+/// live runs are left alone.
+pub fn remove_stale_temps(target: &Path) {
+    let Some(name) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+        return;
+    };
+    let prefix = format!(".{name}{TMP_MARKER}");
+    let dir = match target.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        let Some(pid) = file_name.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let Ok(pid) = pid.parse::<u32>() else {
+            continue;
+        };
+        if pid != std::process::id() && !process_alive(pid) {
+            remove_temp(&entry.path());
+        }
+    }
+}
+
+/// Remove a temporary output file or directory (best effort). A link is
+/// removed itself, never followed.
+fn remove_temp(path: &Path) {
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        let _ = std::fs::remove_dir_all(path);
+    } else {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
+fn process_alive(pid: u32) -> bool {
+    if cfg!(target_os = "linux") {
+        Path::new("/proc").join(pid.to_string()).exists()
+    } else {
+        true // cannot tell: keep the file
+    }
+}
+
+/// fsync a directory (a rename or new entry in it becomes durable).
+pub fn sync_dir(dir: &Path) {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
 }
 
 #[cfg(test)]

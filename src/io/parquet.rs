@@ -39,13 +39,12 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
+use crate::io::output::{commit, sync_dir, Staged};
+pub use crate::io::output::{remove_stale_temps, temp_path_for, TMP_MARKER};
 use crate::schema::{OutputCompression, OutputOptions};
 
 /// Default rows per row group.
 pub const DEFAULT_ROW_GROUP_ROWS: usize = 128 * 1024;
-
-/// Suffix marking txanon's temporary outputs.
-pub const TMP_MARKER: &str = ".txanon-tmp-";
 
 /// The manifest's file name inside a directory output.
 pub const MANIFEST: &str = "_manifest.json";
@@ -131,89 +130,6 @@ impl WriterSettings {
             }
         }
         b.build()
-    }
-}
-
-/// Removes the temporary file or directory unless committed.
-struct TempGuard {
-    path: PathBuf,
-    armed: bool,
-}
-
-impl Drop for TempGuard {
-    fn drop(&mut self) {
-        if self.armed {
-            remove_temp(&self.path);
-        }
-    }
-}
-
-/// The temporary path used while writing `target`.
-pub fn temp_path_for(target: &Path) -> PathBuf {
-    let name = target
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "output.parquet".into());
-    let tmp = format!(".{name}{TMP_MARKER}{}", std::process::id());
-    target.with_file_name(tmp)
-}
-
-/// Remove temporary files or directories of earlier runs for the same target
-/// whose process is gone (killed with SIGKILL, power loss):
-/// `.NAME.txanon-tmp-PID` where no process PID exists. Temporary outputs of
-/// live runs are left alone.
-pub fn remove_stale_temps(target: &Path) {
-    let Some(name) = target.file_name().map(|n| n.to_string_lossy().into_owned()) else {
-        return;
-    };
-    let prefix = format!(".{name}{TMP_MARKER}");
-    let dir = match target.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let file_name = entry.file_name();
-        let Some(pid) = file_name.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
-            continue;
-        };
-        let Ok(pid) = pid.parse::<u32>() else {
-            continue;
-        };
-        if pid != std::process::id() && !process_alive(pid) {
-            remove_temp(&entry.path());
-        }
-    }
-}
-
-/// Remove a temporary output file or directory (best effort). A link is
-/// removed itself, never followed.
-fn remove_temp(path: &Path) {
-    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
-        let _ = std::fs::remove_dir_all(path);
-    } else {
-        let _ = std::fs::remove_file(path);
-    }
-}
-
-fn process_alive(pid: u32) -> bool {
-    if cfg!(target_os = "linux") {
-        Path::new("/proc").join(pid.to_string()).exists()
-    } else {
-        true // cannot tell: keep the file
-    }
-}
-
-fn sync_dir(dir: &Path) {
-    let dir = if dir.as_os_str().is_empty() {
-        Path::new(".")
-    } else {
-        dir
-    };
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
     }
 }
 
@@ -467,7 +383,7 @@ fn encode_row_group(
 /// Streams record batches into a Parquet file that appears only on success.
 pub struct ParquetSink {
     target: PathBuf,
-    guard: TempGuard,
+    staged: Staged,
     part: Option<PartFile>,
 }
 
@@ -486,15 +402,11 @@ impl ParquetSink {
         schema: Arc<ArrowSchema>,
         settings: &WriterSettings,
     ) -> Result<ParquetSink> {
-        remove_stale_temps(target);
-        let tmp = temp_path_for(target);
-        let part = PartFile::create(&tmp, target, schema, settings)?;
+        let staged = Staged::new(target);
+        let part = PartFile::create(staged.temp(), target, schema, settings)?;
         Ok(ParquetSink {
             target: target.to_path_buf(),
-            guard: TempGuard {
-                path: tmp,
-                armed: true,
-            },
+            staged,
             part: Some(part),
         })
     }
@@ -516,18 +428,21 @@ impl ParquetSink {
     }
 
     /// Write what is pending, add the final metadata, fsync and rename into place.
-    pub fn finish(mut self, extra_metadata: Vec<(String, String)>) -> Result<u64> {
+    pub fn finish(self, extra_metadata: Vec<(String, String)>) -> Result<u64> {
+        let (rows, staged) = self.close(extra_metadata)?;
+        commit(vec![staged])?;
+        Ok(rows)
+    }
+
+    /// Write what is pending, add the final metadata and fsync, leaving the
+    /// file under its temporary name for [`commit`] (with a manifest).
+    pub fn close(mut self, extra_metadata: Vec<(String, String)>) -> Result<(u64, Staged)> {
         let part = self.part.take().ok_or_else(|| Error::Parquet {
             path: self.target.clone(),
             message: "writer already closed".into(),
         })?;
         let rows = part.close(&extra_metadata)?;
-        std::fs::rename(&self.guard.path, &self.target).map_err(|e| Error::io(&self.target, e))?;
-        self.guard.armed = false;
-        if let Some(dir) = self.target.parent() {
-            sync_dir(dir);
-        }
-        Ok(rows)
+        Ok((rows, self.staged))
     }
 }
 
@@ -544,7 +459,7 @@ struct Partition {
 /// Hive-partitioned by one output column; the directory appears only on success.
 pub struct DatasetSink {
     target: PathBuf,
-    guard: TempGuard,
+    staged: Staged,
     settings: WriterSettings,
     /// Schema of the files (the partition column removed).
     file_schema: Arc<ArrowSchema>,
@@ -614,15 +529,11 @@ impl DatasetSink {
             }
             None => schema.clone(),
         };
-        remove_stale_temps(target);
-        let tmp = temp_path_for(target);
-        std::fs::create_dir(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let staged = Staged::new(target);
+        std::fs::create_dir(staged.temp()).map_err(|e| Error::io(staged.temp(), e))?;
         Ok(DatasetSink {
             target: target.to_path_buf(),
-            guard: TempGuard {
-                path: tmp,
-                armed: true,
-            },
+            staged,
             settings: settings.clone(),
             file_schema,
             partition,
@@ -741,9 +652,9 @@ impl DatasetSink {
                 } else {
                     format!("{}/{name}", p.dir)
                 };
-                let dir = self.guard.path.join(&p.dir);
+                let dir = self.staged.temp().join(&p.dir);
                 std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-                let path = self.guard.path.join(&rel);
+                let path = self.staged.temp().join(&rel);
                 let shown = self.target.join(&rel);
                 let part =
                     PartFile::create(&path, &shown, self.file_schema.clone(), &self.settings)?;
@@ -797,9 +708,20 @@ impl DatasetSink {
     /// Close every file, write `manifest` as `_manifest.json`, fsync and
     /// rename the directory into place. Returns the files written.
     pub fn finish(
-        mut self,
+        self,
         manifest: impl FnOnce(&[PartInfo]) -> Result<Vec<u8>>,
     ) -> Result<Vec<PartInfo>> {
+        let (files, staged) = self.close(manifest)?;
+        commit(vec![staged])?;
+        Ok(files)
+    }
+
+    /// Close every file, write `manifest` as `_manifest.json` and fsync,
+    /// leaving the directory under its temporary name for [`commit`].
+    pub fn close(
+        mut self,
+        manifest: impl FnOnce(&[PartInfo]) -> Result<Vec<u8>>,
+    ) -> Result<(Vec<PartInfo>, Staged)> {
         let mut files = Vec::new();
         for p in &mut self.partitions {
             if let Some(part) = p.part.take() {
@@ -815,23 +737,18 @@ impl DatasetSink {
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));
         let bytes = manifest(&files)?;
-        let mpath = self.guard.path.join(MANIFEST);
+        let mpath = self.staged.temp().join(MANIFEST);
         std::fs::write(&mpath, bytes).map_err(|e| Error::io(&mpath, e))?;
         if let Ok(f) = File::open(&mpath) {
             f.sync_all().map_err(|e| Error::io(&mpath, e))?;
         }
         for p in &self.partitions {
-            sync_dir(&self.guard.path.join(&p.dir));
+            sync_dir(&self.staged.temp().join(&p.dir));
         }
-        sync_dir(&self.guard.path);
-        // An existing empty directory at the target is replaced (rename(2)
-        // allows that); anything else there was refused before the run.
-        std::fs::rename(&self.guard.path, &self.target).map_err(|e| Error::io(&self.target, e))?;
-        self.guard.armed = false;
-        if let Some(dir) = self.target.parent() {
-            sync_dir(dir);
-        }
-        Ok(files)
+        sync_dir(self.staged.temp());
+        // On commit an existing empty directory at the target is replaced
+        // (rename(2) allows that); anything else there was refused before the run.
+        Ok((files, self.staged))
     }
 }
 

@@ -33,3 +33,16 @@ check() { # name dir expected-message
 }
 check "full disk (64 KiB tmpfs)" "$full" "No space left on device"
 check "read-only file system" "$ro" "Read-only file system"
+# The manifest on the full file system, the data elsewhere: the data is
+# complete but must not appear without its manifest (issue 14).
+dd if=/dev/zero of="$full/filler" bs=1k count=64 2>/dev/null || true
+rc=0
+"$BIN" anonymize --schema schemas/transactions.toml --key-file "$key" -q \
+    --manifest "$full/m.json" -o "$work/out.parquet" data-samples/transactions.csv 2>"$work/stderr" || rc=$?
+if [ "$rc" -ne 2 ] || ! grep -q "No space left on device" "$work/stderr"; then
+    echo "manifest on a full disk: exit $rc"; cat "$work/stderr"; exit 1
+fi
+if [ -e "$work/out.parquet" ] || [ "$(ls -A "$full")" != filler ] || ls -A "$work" | grep -q txanon-tmp; then
+    echo "manifest on a full disk: left files behind"; ls -la "$work" "$full"; exit 1
+fi
+echo "manifest on a full disk (data elsewhere): exit 2, neither the data nor the manifest left"
