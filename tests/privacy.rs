@@ -381,7 +381,7 @@ output = "paid_years_ago"
 name = "email"
 action = "tokenize"
 as = "email"
-derive = [{ kind = "email_domain", output = "domain" }, { kind = "email_domain", output = "domain_all", all_domains = true }]
+derive = [{ kind = "email_domain", output = "domain" }, { kind = "email_domain", output = "domain_all", values = ["acme-widgets.de"] }]
 [[columns]]
 name = "mobile"
 action = "tokenize"
@@ -392,7 +392,7 @@ derive = [{ kind = "phone_region", output = "mobile_region" }]
 name = "addr"
 action = "tokenize"
 as = "address"
-derive = [{ kind = "address_region", output = "region" }]
+derive = [{ kind = "address_region", output = "region", values = ["tx"] }]
 "#;
 
 #[test]

@@ -626,3 +626,149 @@ fn issue14_scan_and_check_name_data_like_columns_by_position() {
         }
     }
 }
+
+/// Issue 14 (item 2): `address_region` copied the last part of any
+/// non-Chinese address (`Flat 3B, Rose Cottage, Jane Doe` released
+/// `jane doe`; an e-mail typed into the address field was released the same
+/// way) and `email_domain` generalized any domain to `*.` + its last label
+/// (`*.janedoe`). Derived outputs are allow-lists now: anything outside
+/// becomes null, counted as invalid, and `check` flags a released file
+/// whose derived column holds such text.
+#[test]
+fn issue14_derived_columns_release_only_allow_listed_values() {
+    use std::sync::Arc;
+    let env = TestEnv::new();
+    env.write(
+        "d.toml",
+        r#"
+[dataset]
+name = "derive"
+version = 1
+[[columns]]
+name = "id"
+action = "keep"
+[[columns]]
+name = "email"
+action = "tokenize"
+as = "email"
+derive = [{ kind = "email_domain", output = "domain" }]
+[[columns]]
+name = "mobile"
+action = "tokenize"
+as = "phone"
+region = "CN"
+derive = [{ kind = "phone_region", output = "mobile_region" }]
+[[columns]]
+name = "addr"
+action = "tokenize"
+as = "address"
+derive = [{ kind = "address_region", output = "region", values = ["tx"] }]
+"#,
+    );
+    env.write(
+        "d.csv",
+        "id,email,mobile,addr\n\
+         1,li.wei@163.com,138 0013 8000,浙江省 杭州市 西湖区 文三路 123 号\n\
+         2,jane@jane.janedoe,+44 7431 500880,\"Flat 3B, Rose Cottage, Jane Doe\"\n\
+         3,boss@acme.de,+1 201 555 0123,jane.doe@example.com\n\
+         4,x@y.com,+86 10 6552 9988,\"747 Main Dr., Austin, TX 78701\"\n",
+    );
+    env.key("k.key", TEST_KEY_HEX);
+    let run = env.anonymize(
+        &env.path("d.toml"),
+        &env.path("k.key"),
+        &["--json"],
+        "o.parquet",
+        &env.path("d.csv"),
+    );
+    run.success().never_says("jane");
+    let (out, _) = read_all(&env.path("o.parquet"));
+    let s = |v: &[Option<&str>]| v.iter().map(|x| x.map(str::to_string)).collect::<Vec<_>>();
+    assert_eq!(
+        strings(&out, "domain"),
+        s(&[Some("163.com"), None, Some("*.de"), Some("*.com")])
+    );
+    assert_eq!(
+        strings(&out, "mobile_region"),
+        s(&[Some("+86 138"), Some("+44"), Some("+1"), Some("+86")])
+    );
+    assert_eq!(
+        strings(&out, "region"),
+        s(&[Some("浙江省杭州市"), None, None, Some("tx")])
+    );
+    // Nulls made by the allow-list count as invalid values.
+    let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let invalid = |output: &str| {
+        summary["columns"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["output"] == output)
+            .map(|c| c["invalid"].as_u64().unwrap())
+    };
+    assert_eq!(invalid("domain"), Some(1));
+    assert_eq!(invalid("region"), Some(2));
+    let clean = env.run([
+        "check",
+        "--schema",
+        "d.toml",
+        "--format",
+        "json",
+        "o.parquet",
+    ]);
+    clean.success();
+    assert!(
+        !clean.stdout.contains("\"fail\""),
+        "check fails a clean release: {}",
+        clean.stdout
+    );
+
+    // A released file whose derived column holds raw text (as main made it):
+    // the same file with `jane doe` and `*.janedoe` in the derived columns.
+    let mut columns: Vec<arrow_array::ArrayRef> = out.columns().to_vec();
+    let schema = out.schema();
+    let idx = |n: &str| schema.index_of(n).unwrap();
+    columns[idx("region")] = Arc::new(arrow_array::StringArray::from(vec![
+        Some("浙江省杭州市"),
+        Some("jane doe"),
+        Some("jane.doe@example.com"),
+        Some("tx"),
+    ]));
+    columns[idx("domain")] = Arc::new(arrow_array::StringArray::from(vec![
+        Some("163.com"),
+        Some("*.janedoe"),
+        Some("*.de"),
+        Some("*.com"),
+    ]));
+    let forged = arrow_array::RecordBatch::try_new(schema.clone(), columns).unwrap();
+    let (_, kv) = read_parquet(&env.path("o.parquet"));
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_key_value_metadata(Some(
+            kv.into_iter()
+                .map(|(k, v)| parquet::file::metadata::KeyValue::new(k, v))
+                .collect(),
+        ))
+        .build();
+    let file = std::fs::File::create(env.path("forged.parquet")).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, schema, Some(props)).unwrap();
+    w.write(&forged).unwrap();
+    w.close().unwrap();
+    for format in ["text", "json", "junit", "github"] {
+        let check = env.run([
+            "check",
+            "--schema",
+            "d.toml",
+            "--format",
+            format,
+            "forged.parquet",
+        ]);
+        check
+            .exit(1)
+            .stdout_has("output.derived")
+            .never_says("jane");
+    }
+    env.run(["check", "--schema", "d.toml", "forged.parquet"])
+        .stdout_has("column \"region\": output.derived")
+        .stdout_has("(2 values, 50.00%); first at 2, 3")
+        .stdout_has("column \"domain\": output.derived");
+}

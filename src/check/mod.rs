@@ -792,6 +792,7 @@ fn check_output(
         ));
     }
     out.extend(check_token_shape(schema, path, &by_output, sample)?);
+    out.extend(check_derived_values(schema, path, sample)?);
     if let Some(privacy) = &schema.privacy {
         out.extend(check_privacy(privacy, path, &kv)?);
     }
@@ -922,6 +923,70 @@ fn recomputed_findings(
         }
     }
     Ok(out)
+}
+
+/// Every value of a derived output must belong to its allow-list
+/// ([`crate::transform::privacy::derived_value_allowed`]): an output made by
+/// an older txanon, another tool or an edited file may hold raw text there.
+fn check_derived_values(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<Finding>> {
+    use crate::transform::privacy::derived_value_allowed;
+    let derived: HashMap<&str, &crate::schema::Derived> = schema
+        .columns
+        .iter()
+        .flat_map(|c| c.derive.iter().map(|d| (d.output.as_str(), d)))
+        .collect();
+    if derived.is_empty() {
+        return Ok(Vec::new());
+    }
+    // Per output: (values outside the allow-list, values, first rows).
+    let mut bad: BTreeMap<String, (u64, u64, Vec<u64>)> = BTreeMap::new();
+    for_each_batch(path, sample, &TextFormat::default(), |batch| {
+        for (name, values) in &batch.columns {
+            let Some(d) = derived.get(name.as_str()) else {
+                continue;
+            };
+            let e = bad.entry(name.clone()).or_default();
+            for (i, v) in values.iter().enumerate() {
+                let Some(v) = v else { continue };
+                e.1 += 1;
+                if !derived_value_allowed(d, v) {
+                    e.0 += 1;
+                    if e.2.len() < FIRST_ROWS {
+                        e.2.push(batch.rows[i]);
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    let file = display(path);
+    Ok(bad
+        .into_iter()
+        .map(|(name, (n, total, rows))| {
+            let kind = derived.get(name.as_str()).map_or("", |d| d.kind.name());
+            if n == 0 {
+                Finding::new(
+                    "output.derived",
+                    Status::Pass,
+                    file.clone(),
+                    Some(&name),
+                    format!("every value is in the {kind} allow-list"),
+                )
+            } else {
+                Finding::new(
+                    "output.derived",
+                    Status::Fail,
+                    file.clone(),
+                    Some(&name),
+                    format!(
+                        "values outside the {kind} allow-list in a derived column (raw text may \
+                         have been released)"
+                    ),
+                )
+                .counted(n, total, rows)
+            }
+        })
+        .collect())
 }
 
 /// Every value of a tokenize column must be a token of the declared length and alphabet.

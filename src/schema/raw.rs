@@ -58,6 +58,7 @@ struct RawDerive {
     kind: String,
     output: String,
     all_domains: Option<bool>,
+    values: Option<Vec<String>>,
     #[serde(default)]
     quasi: bool,
     #[serde(default)]
@@ -963,9 +964,7 @@ impl RawColumn {
         if let Action::Tokenize { kind, .. } = &action {
             for d in self.derive.unwrap_or_default() {
                 let dk = match (d.kind.as_str(), kind) {
-                    ("email_domain", Kind::Email) => DerivedKind::EmailDomain {
-                        all_domains: d.all_domains.unwrap_or(false),
-                    },
+                    ("email_domain", Kind::Email) => DerivedKind::EmailDomain,
                     ("phone_region", Kind::Phone { .. }) => DerivedKind::PhoneRegion,
                     ("address_region", Kind::Address) => DerivedKind::AddressRegion,
                     ("email_domain" | "phone_region" | "address_region", _) => {
@@ -984,6 +983,26 @@ impl RawColumn {
                 if d.all_domains.is_some() && d.kind != "email_domain" {
                     return Err(at("all_domains applies only to email_domain".into()));
                 }
+                if d.all_domains == Some(true) {
+                    return Err(at(format!(
+                        "derived output {:?}: all_domains = true is no longer supported: a domain \
+                         outside a known list can name one person (a personal domain); list the \
+                         domains to keep in values = [...]",
+                        d.output
+                    )));
+                }
+                let values: Vec<String> = d
+                    .values
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|v| v.trim().to_string())
+                    .collect();
+                if values.iter().any(String::is_empty) {
+                    return Err(at(format!(
+                        "derived output {:?}: values must not be empty",
+                        d.output
+                    )));
+                }
                 if d.output.is_empty() {
                     return Err(at("derive output must not be empty".into()));
                 }
@@ -996,6 +1015,7 @@ impl RawColumn {
                 derive.push(Derived {
                     kind: dk,
                     output: d.output,
+                    values,
                     quasi: d.quasi,
                     sensitive: d.sensitive,
                 });

@@ -112,16 +112,14 @@ pub struct AgeSpec {
 /// What a derived output holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DerivedKind {
-    /// The normalized e-mail domain; with `all_domains = false` (default),
-    /// domains that are not known free-mail providers become `*.` + TLD.
-    EmailDomain {
-        /// Keep every domain as is.
-        all_domains: bool,
-    },
+    /// The normalized e-mail domain when it is a known free-mail provider or
+    /// declared in `values`; otherwise `*.` + its top-level domain when that
+    /// is a known one (see `transform::privacy::derive_value`).
+    EmailDomain,
     /// `+CC`, or `+86 1XX` for Chinese mobile numbers.
     PhoneRegion,
-    /// Province and city of a Chinese address; otherwise the last
-    /// comma-separated part without words holding digits.
+    /// Province and city of a Chinese address from the administrative
+    /// table; otherwise the address's region only when declared in `values`.
     AddressRegion,
 }
 
@@ -129,7 +127,7 @@ impl DerivedKind {
     /// Schema spelling.
     pub fn name(&self) -> &'static str {
         match self {
-            DerivedKind::EmailDomain { .. } => "email_domain",
+            DerivedKind::EmailDomain => "email_domain",
             DerivedKind::PhoneRegion => "phone_region",
             DerivedKind::AddressRegion => "address_region",
         }
@@ -143,6 +141,9 @@ pub struct Derived {
     pub kind: DerivedKind,
     /// Output column name.
     pub output: String,
+    /// Values the schema declares for this output, besides the kind's own
+    /// finite set (e-mail domains to keep, regions outside China).
+    pub values: Vec<String>,
     /// Quasi-identifier for `[privacy]`.
     pub quasi: bool,
     /// Sensitive attribute for `[privacy]`.

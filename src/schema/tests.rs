@@ -115,6 +115,8 @@ fn quasi_identifier_actions_validate_their_keys() {
         (col("action = \"tokenize\"\nas = \"email\"\nderive = [{ kind = \"city\", output = \"d\" }]"), "derive kind \"city\""),
         (col("action = \"tokenize\"\nas = \"email\"\nderive = [{ kind = \"email_domain\", output = \"a\" }]"), "derived output name \"a\" is used"),
         (col("action = \"tokenize\"\nas = \"phone\"\nderive = [{ kind = \"phone_region\", output = \"r\", all_domains = true }]"), "all_domains applies only"),
+        (col("action = \"tokenize\"\nas = \"email\"\nderive = [{ kind = \"email_domain\", output = \"d\", all_domains = true }]"), "list the domains to keep in values"),
+        (col("action = \"tokenize\"\nas = \"address\"\nderive = [{ kind = \"address_region\", output = \"d\", values = [\" \"] }]"), "values must not be empty"),
         (col("action = \"drop\"\nquasi = true") + &col("action = \"keep\"").replace("\"a\"", "\"b\""), "a dropped column has none"),
         (col("action = \"launder\""), "action = \"launder\" must be keep"),
     ];

@@ -19,8 +19,7 @@ use serde::Serialize;
 
 use crate::key::MasterKey;
 use crate::schema::{
-    Action, AgeAt, AgeSpec, BucketSpec, DerivedKind, MaskSpec, OnInvalid, Schema, ShiftSpec,
-    ValueType,
+    Action, AgeAt, AgeSpec, BucketSpec, Derived, MaskSpec, OnInvalid, Schema, ShiftSpec, ValueType,
 };
 use crate::transform::generalize::{date32, Granularity, TemporalParser, Truncated};
 use crate::transform::normalize::{nfkc_trim, normalize, Kind, Normalized};
@@ -121,7 +120,7 @@ enum Op {
     },
     Derive {
         source: Kind,
-        kind: DerivedKind,
+        derived: Derived,
     },
 }
 
@@ -243,7 +242,7 @@ impl BatchPlan {
                         input,
                         op: Op::Derive {
                             source: *kind,
-                            kind: d.kind,
+                            derived: d.clone(),
                         },
                     });
                 }
@@ -343,7 +342,7 @@ impl BatchPlan {
                     &mut st,
                     &mut sink,
                 ),
-                Op::Derive { source, kind } => qi::derive(input, source, *kind, &mut st),
+                Op::Derive { source, derived } => qi::derive(input, source, derived, &mut st),
             };
             arrays.push(array);
             stats.push(st);

@@ -20,7 +20,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::schema::{BucketRule, MaskSpec, Number, ValueType};
+use crate::schema::{BucketRule, Derived, DerivedKind, MaskSpec, Number, ValueType};
 
 /// Parse a value of a numeric column into its domain (exact or float).
 pub fn parse_number(s: &str, value_type: ValueType) -> Option<Number> {
@@ -239,16 +239,133 @@ pub const FREEMAIL: [&str; 40] = [
     "yandex.ru",
 ];
 
-/// The domain of a normalized e-mail address. Unless `all_domains`, a domain
-/// that is not a free-mail provider (a company's, a university's) becomes
-/// `*.` plus its last label, because it can name a small employer.
-pub fn email_domain(normalized: &str, all_domains: bool) -> Option<String> {
-    let (_, domain) = normalized.rsplit_once('@')?;
-    if all_domains || FREEMAIL.contains(&domain) {
-        return Some(domain.to_string());
+/// Generic top-level domains a company domain may be generalized to
+/// (`*.com`). Country-code TLDs are the ISO 3166 regions libphonenumber
+/// knows (plus `uk`, `eu` and [`IDN_CC_TLDS`]); any other TLD is not in the
+/// allow-list (a schema declares more in `values`).
+const GENERIC_TLDS: [&str; 20] = [
+    "aero", "asia", "biz", "cat", "com", "coop", "edu", "gov", "info", "int", "jobs", "mil",
+    "mobi", "museum", "name", "net", "org", "post", "pro", "tel",
+];
+
+/// Internationalized country-code TLDs of Greater China, in the ASCII
+/// (IDNA) form the e-mail normalizer writes: 中国, 中國, 香港, 澳門, 台湾, 台灣.
+const IDN_CC_TLDS: [&str; 6] = [
+    "xn--fiqs8s",
+    "xn--fiqz9s",
+    "xn--j6w193g",
+    "xn--mix891f",
+    "xn--kprw13d",
+    "xn--kpry57d",
+];
+
+/// Whether `tld` (lowercase, without the dot) is a known top-level domain.
+fn known_tld(tld: &str) -> bool {
+    GENERIC_TLDS.contains(&tld)
+        || IDN_CC_TLDS.contains(&tld)
+        || matches!(tld, "uk" | "eu")
+        || (tld.len() == 2
+            && tld.bytes().all(|b| b.is_ascii_lowercase())
+            && crate::transform::normalize::phone_region(&tld.to_ascii_uppercase()).is_some())
+}
+
+/// The declared value equal to `candidate` ignoring case, in its declared spelling.
+fn declared<'a>(d: &'a Derived, candidate: &str) -> Option<&'a str> {
+    d.values
+        .iter()
+        .find(|v| v.to_lowercase() == candidate.to_lowercase())
+        .map(String::as_str)
+}
+
+/// The derived output of a normalized source value, or `None` (written as
+/// null and counted as invalid) when it falls outside the output's allow-list.
+/// Every kind only ever yields a value of a known finite set:
+///
+/// - `email_domain`: the domain when it is a free-mail provider
+///   ([`FREEMAIL`]) or declared in `values`; otherwise `*.` + its top-level
+///   domain when that is a known TLD (generic or ISO 3166 country code) or
+///   `*.tld` is declared.
+/// - `phone_region`: `+CC` for a country calling code libphonenumber
+///   knows, or `+86 1XX` (carrier prefix) for a Chinese mobile number.
+/// - `address_region`: for a Chinese address, province and city as they
+///   appear in cpca's administrative table; otherwise the address's last
+///   comma-separated part without words holding digits, only when declared
+///   in `values` (and then in its declared spelling).
+pub fn derive_value(d: &Derived, normalized: &str) -> Option<String> {
+    let out = match d.kind {
+        DerivedKind::EmailDomain => {
+            let (_, domain) = normalized.rsplit_once('@')?;
+            if let Some(v) = declared(d, domain) {
+                Some(v.to_string())
+            } else if FREEMAIL.contains(&domain) {
+                Some(domain.to_string())
+            } else {
+                let tld = domain.rsplit('.').next()?;
+                let general = format!("*.{tld}");
+                match declared(d, &general) {
+                    Some(v) => Some(v.to_string()),
+                    None => known_tld(tld).then_some(general),
+                }
+            }
+        }
+        DerivedKind::PhoneRegion => phone_region(normalized),
+        DerivedKind::AddressRegion => match china_region(normalized) {
+            Some(r) => Some(r),
+            None => foreign_region(normalized)
+                .and_then(|r| declared(d, &r))
+                .map(str::to_string),
+        },
+    }?;
+    // The outputs above are built to be in the allow-list; the check keeps
+    // a future change from releasing anything else.
+    derived_value_allowed(d, &out).then_some(out)
+}
+
+/// Whether `value` belongs to the allow-list of derived output `d` (what
+/// [`derive_value`] can produce); `check` applies it to released files.
+pub fn derived_value_allowed(d: &Derived, value: &str) -> bool {
+    if declared(d, value).is_some_and(|v| v == value) {
+        return true;
     }
-    let tld = domain.rsplit('.').next()?;
-    Some(format!("*.{tld}"))
+    match d.kind {
+        DerivedKind::EmailDomain => {
+            FREEMAIL.contains(&value)
+                || value
+                    .strip_prefix("*.")
+                    .is_some_and(|tld| known_tld(tld) && !tld.contains('.'))
+        }
+        DerivedKind::PhoneRegion => {
+            let Some(rest) = value.strip_prefix('+') else {
+                return false;
+            };
+            match rest.split_once(' ') {
+                Some(("86", prefix)) => {
+                    prefix.len() == 3
+                        && prefix.starts_with('1')
+                        && prefix.bytes().all(|b| b.is_ascii_digit())
+                }
+                Some(_) => false,
+                None => {
+                    rest.len() <= 3
+                        && rest.bytes().all(|b| b.is_ascii_digit())
+                        && !rest.starts_with('0')
+                        && rest.parse::<i32>().is_ok_and(|cc| {
+                            rlibphonenumber::PHONE_NUMBER_UTIL
+                                .get_region_for_country_code(cc)
+                                .is_some()
+                        })
+                }
+            }
+        }
+        DerivedKind::AddressRegion => {
+            let parser = cpca::AddressParser::global();
+            parser.provinces().into_iter().any(|p| {
+                value.strip_prefix(p.as_str()).is_some_and(|city| {
+                    city.is_empty() || parser.cities_of_province(p).into_iter().any(|c| c == city)
+                })
+            })
+        }
+    }
 }
 
 /// The country calling code of an E.164 number (`+44`), or `+86 1XX` (the
@@ -278,19 +395,28 @@ fn is_cjk(c: char) -> bool {
     matches!(c, '\u{4e00}'..='\u{9fff}' | '\u{3400}'..='\u{4dbf}')
 }
 
-/// Province and city of a normalized address. Chinese addresses are parsed
-/// with `cpca` (administrative divisions from its bundled snapshot):
-/// `浙江省杭州市`, or `北京市` for a municipality. Other addresses give their
-/// last comma-separated part without words that hold digits (postcodes,
-/// house numbers): `... austin,tx 78701` gives `tx`.
-pub fn address_region(normalized: &str) -> Option<String> {
+/// Province and city of a normalized Chinese address, parsed with `cpca`
+/// (administrative divisions from its bundled snapshot): `浙江省杭州市`, or
+/// `北京市` for a municipality. `None` for an address without CJK text or
+/// without a province.
+pub fn china_region(normalized: &str) -> Option<String> {
+    if !normalized.chars().any(is_cjk) {
+        return None;
+    }
+    let parsed = cpca::parse(normalized);
+    let province = parsed.province?;
+    Some(match parsed.city {
+        Some(city) if city != province => format!("{province}{city}"),
+        _ => province,
+    })
+}
+
+/// The region part of a normalized address outside China: its last
+/// comma-separated part without words that hold digits (`... austin,tx
+/// 78701` gives `tx`). Free text: released only when declared.
+pub fn foreign_region(normalized: &str) -> Option<String> {
     if normalized.chars().any(is_cjk) {
-        let parsed = cpca::parse(normalized);
-        let province = parsed.province?;
-        return Some(match parsed.city {
-            Some(city) if city != province => format!("{province}{city}"),
-            _ => province,
-        });
+        return None;
     }
     let last = normalized.rsplit(',').next()?;
     let words: Vec<&str> = last
@@ -461,31 +587,58 @@ mod tests {
 
     #[test]
     fn derived_outputs() {
-        assert_eq!(email_domain("a@163.com", false).as_deref(), Some("163.com"));
+        let d = |kind, values: &[&str]| Derived {
+            kind,
+            output: "d".into(),
+            values: values.iter().map(|v| v.to_string()).collect(),
+            quasi: false,
+            sensitive: false,
+        };
+        let email = d(DerivedKind::EmailDomain, &[]);
+        let email_declared = d(DerivedKind::EmailDomain, &["Acme-Widgets.de"]);
+        let phone = d(DerivedKind::PhoneRegion, &[]);
+        let addr = d(DerivedKind::AddressRegion, &[]);
+        let addr_declared = d(DerivedKind::AddressRegion, &["TX"]);
+        let v = |d: &Derived, s: &str| derive_value(d, s);
+        assert_eq!(v(&email, "a@163.com").as_deref(), Some("163.com"));
+        assert_eq!(v(&email, "a@acme-widgets.de").as_deref(), Some("*.de"));
+        assert_eq!(v(&email, "a@acme.com").as_deref(), Some("*.com"));
+        // An unknown TLD is not generalized to itself.
+        assert_eq!(v(&email, "a@jane.janedoe"), None);
         assert_eq!(
-            email_domain("a@acme-widgets.de", false).as_deref(),
-            Some("*.de")
+            v(&email_declared, "a@acme-widgets.de").as_deref(),
+            Some("Acme-Widgets.de")
         );
+        assert_eq!(v(&phone, "+8613800138000").as_deref(), Some("+86 138"));
+        assert_eq!(v(&phone, "+861065529988").as_deref(), Some("+86"));
+        assert_eq!(v(&phone, "+447431500880").as_deref(), Some("+44"));
+        assert_eq!(v(&phone, "+12015550123").as_deref(), Some("+1"));
         assert_eq!(
-            email_domain("a@acme-widgets.de", true).as_deref(),
-            Some("acme-widgets.de")
-        );
-        assert_eq!(phone_region("+8613800138000").as_deref(), Some("+86 138"));
-        assert_eq!(phone_region("+861065529988").as_deref(), Some("+86"));
-        assert_eq!(phone_region("+447431500880").as_deref(), Some("+44"));
-        assert_eq!(phone_region("+12015550123").as_deref(), Some("+1"));
-        assert_eq!(
-            address_region("浙江省杭州市西湖区文三路123号").as_deref(),
+            v(&addr, "浙江省杭州市西湖区文三路123号").as_deref(),
             Some("浙江省杭州市")
         );
         assert_eq!(
-            address_region("北京市朝阳区黄河路210号").as_deref(),
+            v(&addr, "北京市朝阳区黄河路210号").as_deref(),
             Some("北京市")
         );
-        assert_eq!(
-            address_region("1364 cedar ln.,apt 11b,austin,tx 78701").as_deref(),
-            Some("tx")
-        );
-        assert_eq!(address_region("12345"), None);
+        // Text outside China is released only when declared.
+        let austin = "1364 cedar ln.,apt 11b,austin,tx 78701";
+        assert_eq!(v(&addr, austin), None);
+        assert_eq!(v(&addr_declared, austin).as_deref(), Some("TX"));
+        assert_eq!(v(&addr_declared, "flat 3b,rose cottage,jane doe"), None);
+        assert_eq!(v(&addr_declared, "jane.doe@example.com"), None);
+        assert_eq!(v(&addr, "12345"), None);
+        // The allow-lists as `check` applies them to released values.
+        for (d, ok, bad) in [
+            (&email, "*.de", "*.janedoe"),
+            (&email, "qq.com", "jane-doe.com"),
+            (&phone, "+86 138", "+86 13800138000"),
+            (&phone, "+44", "+999"),
+            (&addr, "浙江省杭州市", "jane doe"),
+            (&addr_declared, "TX", "tx 78701"),
+        ] {
+            assert!(derived_value_allowed(d, ok), "{ok}");
+            assert!(!derived_value_allowed(d, bad), "{bad}");
+        }
     }
 }

@@ -14,7 +14,7 @@ use chrono::NaiveDate;
 
 use super::{ColumnStats, IssueSink};
 use crate::schema::{
-    AgeAt, AgeSpec, BucketRule, BucketSpec, DerivedKind, MaskSpec, Number, OnInvalid, ShiftSpec,
+    AgeAt, AgeSpec, BucketRule, BucketSpec, Derived, MaskSpec, Number, OnInvalid, ShiftSpec,
     ValueType,
 };
 use crate::transform::generalize::{date32, Granularity, TemporalParser, Truncated};
@@ -348,7 +348,7 @@ pub(super) fn age(
 pub(super) fn derive(
     input: &StringArray,
     source: &Kind,
-    kind: DerivedKind,
+    derived: &Derived,
     st: &mut ColumnStats,
 ) -> ArrayRef {
     let len = input.len();
@@ -364,12 +364,7 @@ pub(super) fn derive(
             let Normalized::Value(v) = normalize(source, raw) else {
                 return None;
             };
-            match kind {
-                DerivedKind::EmailDomain { all_domains } => privacy::email_domain(&v, all_domains),
-                DerivedKind::PhoneRegion => privacy::phone_region(&v),
-                DerivedKind::AddressRegion => privacy::address_region(&v),
-            }
-            .map(String::into_boxed_str)
+            privacy::derive_value(derived, &v).map(String::into_boxed_str)
         });
         match derived {
             Some(d) => b.append_value(d),
