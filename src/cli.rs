@@ -158,6 +158,12 @@ pub struct AnonymizeArgs {
     #[arg(long, value_name = "PATH")]
     pub manifest: Option<PathBuf>,
 
+    /// Permission bits of every file written (Parquet, part files, manifests;
+    /// directories also get x where r is set), exactly, whatever the umask.
+    /// The rows are personal data: by default only the owner reads them.
+    #[arg(long, value_name = "OCTAL", default_value = "0600", value_parser = crate::io::output::parse_mode)]
+    pub mode: u32,
+
     /// Output: a Parquet file, or a directory of part files when the path ends
     /// in '/' or --partition-by is given. Written atomically as a new regular
     /// file; never an input, the schema, the key file, --manifest, a link,

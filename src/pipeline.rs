@@ -44,9 +44,6 @@ use crate::transform::batch::{BatchPlan, ColumnStats};
 /// The label written into every output file. Keyed tokens are pseudonyms.
 pub const OUTPUT_LABEL: &str = "pseudonymised personal data";
 
-/// Mode of the `--manifest` file.
-const MANIFEST_MODE: u32 = 0o644;
-
 /// Token spec version written into outputs.
 pub const TOKEN_SPEC: &str = "v1";
 
@@ -79,6 +76,8 @@ pub struct AnonymizeOptions {
     /// Files the run reads besides its inputs, each with what it is (`the
     /// schema`, `the key file`): no output may replace one.
     pub protected: Vec<(&'static str, PathBuf)>,
+    /// Permission bits of every file written (see [`WriterSettings::mode`]).
+    pub mode: u32,
 }
 
 impl AnonymizeOptions {
@@ -97,6 +96,7 @@ impl AnonymizeOptions {
             manifest: None,
             max_records: None,
             protected: Vec::new(),
+            mode: crate::io::output::DEFAULT_MODE,
         }
     }
 }
@@ -1081,6 +1081,7 @@ fn run_pass(
             .collect(),
         metadata: provenance(schema, key),
         pool: Some(pool.clone()),
+        mode: opts.mode,
     };
     let mut sink = match (write, opts.directory) {
         (false, _) => None,
@@ -1377,7 +1378,7 @@ fn run_pass(
             let (_, data) = sink.close(privacy_metadata.clone())?;
             let mut staged = vec![data];
             if let Some(m) = &opts.manifest {
-                staged.push(Staged::file(m, &manifest(rows, &[])?, MANIFEST_MODE)?);
+                staged.push(Staged::file(m, &manifest(rows, &[])?, opts.mode)?);
             }
             commit(staged)?;
             (rows, Vec::new())
@@ -1396,7 +1397,7 @@ fn run_pass(
             })?;
             let mut staged = vec![data];
             if let (Some(m), Some(bytes)) = (&opts.manifest, &built) {
-                staged.push(Staged::file(m, bytes, MANIFEST_MODE)?);
+                staged.push(Staged::file(m, bytes, opts.mode)?);
             }
             commit(staged)?;
             (rows, files)

@@ -1,27 +1,133 @@
 //! Issue 14: what `anonymize` leaves on disk. The data is complete and in
-//! place before the manifest that describes it, and a failure at any step
-//! leaves neither.
+//! place before the manifest that describes it, a failure at any step
+//! leaves neither, and every file is readable by its owner only unless
+//! `--mode` says otherwise.
 
 mod common;
 
 use common::*;
+
+/// Run `txanon ARGS` after the shell commands `setup` (a limit, a umask).
+#[cfg(unix)]
+fn run_after(env: &TestEnv, setup: &str, args: &[&str]) -> Run {
+    let mut cmd = std::process::Command::new("bash");
+    cmd.current_dir(env.dir.path())
+        .env_remove("TXANON_KEY")
+        .stdin(std::process::Stdio::null())
+        .arg("-c")
+        .arg(format!("{setup} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_txanon"))
+        .args(args);
+    run_command(cmd)
+}
 
 /// Run `txanon ARGS` with the size of any file it writes limited to
 /// `limit_kib` KiB (RLIMIT_FSIZE, SIGXFSZ ignored so a write past it fails
 /// with EFBIG): a full disk that strikes the larger of two outputs.
 #[cfg(unix)]
 fn run_with_file_size_limit(env: &TestEnv, limit_kib: u32, args: &[&str]) -> Run {
-    let mut cmd = std::process::Command::new("bash");
-    cmd.current_dir(env.dir.path())
-        .env_remove("TXANON_KEY")
-        .stdin(std::process::Stdio::null())
-        .arg("-c")
-        .arg(format!(
-            "ulimit -f {limit_kib} && trap '' XFSZ && exec \"$0\" \"$@\""
-        ))
-        .arg(env!("CARGO_BIN_EXE_txanon"))
-        .args(args);
-    run_command(cmd)
+    run_after(env, &format!("ulimit -f {limit_kib} && trap '' XFSZ"), args)
+}
+
+/// `anonymize -q --schema SAMPLE --key-file KEY EXTRA... SAMPLE.csv`.
+fn anonymize_args<'a>(key: &'a std::path::Path, extra: &[&'a str]) -> Vec<String> {
+    let mut a: Vec<String> = vec![
+        "anonymize".into(),
+        "-q".into(),
+        "--schema".into(),
+        repo("schemas/transactions.toml").display().to_string(),
+        "--key-file".into(),
+        key.display().to_string(),
+    ];
+    a.extend(extra.iter().map(|s| s.to_string()));
+    a.push(repo("data-samples/transactions.csv").display().to_string());
+    a
+}
+
+/// Permission bits of every file and directory under `root` (itself included).
+#[cfg(unix)]
+fn modes(root: &std::path::Path) -> Vec<(String, u32)> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut out = Vec::new();
+    let mut todo = vec![root.to_path_buf()];
+    while let Some(p) = todo.pop() {
+        let meta = std::fs::symlink_metadata(&p).unwrap();
+        out.push((p.display().to_string(), meta.permissions().mode() & 0o7777));
+        if meta.is_dir() {
+            todo.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Issue 14, item 8: outputs were created world-readable (0644 under the
+/// usual umask) although they hold personal data. Every file written (the
+/// Parquet file, part files, `_manifest.json`, the `--manifest` file) is
+/// now 0600 and every directory 0700, whatever the umask (even 000);
+/// `--mode 0640` gives 0640 and 0750; modes that take the owner's rights
+/// away or let others write are refused before anything is written.
+#[cfg(unix)]
+#[test]
+fn issue14_outputs_are_private_unless_mode_says_otherwise() {
+    let env = TestEnv::new();
+    let key = env.key("k.key", TEST_KEY_HEX);
+    let run = |umask: &str, extra: &[&str]| {
+        let args = anonymize_args(&key, extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_after(&env, &format!("umask {umask}"), &args)
+    };
+    for (umask, mode_flag, file_mode, dir_mode) in [
+        ("000", None, 0o600, 0o700),
+        ("022", None, 0o600, 0o700),
+        ("022", Some("0640"), 0o640, 0o750),
+        ("077", Some("640"), 0o640, 0o750),
+    ] {
+        let mut extra = vec![];
+        if let Some(m) = mode_flag {
+            extra.extend(["--mode", m]);
+        }
+        let mut file = extra.clone();
+        file.extend(["--manifest", "one.json", "-o", "one.parquet"]);
+        run(umask, &file).success();
+        let mut dir = extra.clone();
+        dir.extend([
+            "--manifest",
+            "parts.json",
+            "--partition-by",
+            "created_month",
+        ]);
+        dir.extend(["-o", "parts"]);
+        run(umask, &dir).success();
+        let mut seen = modes(&env.path("parts"));
+        seen.extend(modes(&env.path("one.parquet")));
+        seen.extend(modes(&env.path("one.json")));
+        seen.extend(modes(&env.path("parts.json")));
+        assert!(
+            seen.len() > 10,
+            "partitions, part files and manifests: {seen:?}"
+        );
+        assert!(seen.iter().any(|(p, _)| p.ends_with("_manifest.json")));
+        for (path, mode) in &seen {
+            let want = if std::path::Path::new(path).is_dir() {
+                dir_mode
+            } else {
+                file_mode
+            };
+            assert_eq!(
+                *mode, want,
+                "{path}: umask {umask}, --mode {mode_flag:?}: {mode:o}, want {want:o}"
+            );
+        }
+        for p in ["one.parquet", "one.json", "parts.json"] {
+            std::fs::remove_file(env.path(p)).unwrap();
+        }
+        std::fs::remove_dir_all(env.path("parts")).unwrap();
+    }
+    for bad in ["0666", "0602", "0400", "0x600", "u+rw"] {
+        run("022", &["--mode", bad, "-o", "bad.parquet"]).exit(2);
+    }
+    assert_eq!(env.files(), vec!["k.key"]);
 }
 
 /// Issue 14, item 5: the manifest was written before the Parquet file was
@@ -35,21 +141,7 @@ fn run_with_file_size_limit(env: &TestEnv, limit_kib: u32, args: &[&str]) -> Run
 fn issue14_a_full_disk_leaves_no_manifest_without_its_data() {
     let env = TestEnv::new();
     let key = env.key("k.key", TEST_KEY_HEX);
-    let schema = repo("schemas/transactions.toml");
-    let input = repo("data-samples/transactions.csv");
-    let args = |extra: &[&'static str]| {
-        let mut a = vec![
-            "anonymize",
-            "-q",
-            "--schema",
-            schema.to_str().unwrap(),
-            "--key-file",
-            key.to_str().unwrap(),
-        ];
-        a.extend(extra);
-        a.push(input.to_str().unwrap());
-        a
-    };
+    let args = |extra: &[&'static str]| anonymize_args(&key, extra);
     let before = env.files();
     // The manifest (under 1 KiB) fits in 8 KiB, the Parquet file (~100 KiB) does not.
     for extra in [
@@ -64,7 +156,9 @@ fn issue14_a_full_disk_leaves_no_manifest_without_its_data() {
             "parts",
         ][..],
     ] {
-        run_with_file_size_limit(&env, 8, &args(extra))
+        let args = args(extra);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_with_file_size_limit(&env, 8, &args)
             .exit(2)
             .stderr_has("File too large");
         assert_eq!(
@@ -74,12 +168,9 @@ fn issue14_a_full_disk_leaves_no_manifest_without_its_data() {
         );
     }
     // With room, both appear and agree.
-    run_with_file_size_limit(
-        &env,
-        1 << 20,
-        &args(&["--manifest", "m.json", "-o", "out.parquet"]),
-    )
-    .success();
+    let ok = args(&["--manifest", "m.json", "-o", "out.parquet"]);
+    let ok: Vec<&str> = ok.iter().map(String::as_str).collect();
+    run_with_file_size_limit(&env, 1 << 20, &ok).success();
     let m: serde_json::Value =
         serde_json::from_slice(&std::fs::read(env.path("m.json")).unwrap()).unwrap();
     let (batch, _) = read_all(&env.path("out.parquet"));

@@ -59,6 +59,7 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
         partition_by: args.partition_by.clone(),
         manifest: args.manifest.clone(),
         protected: read_files(args),
+        mode: args.mode,
         ..AnonymizeOptions::new(inputs, output_path(&args.output))
     };
     msg.catch_signals();

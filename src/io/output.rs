@@ -31,6 +31,11 @@ use std::sync::{Mutex, MutexGuard};
 
 use crate::error::{Error, Result};
 
+/// Permission bits of outputs unless `--mode` says otherwise: owner read
+/// and write only, since the rows are personal data (pseudonymised, not
+/// anonymous). Directories of a directory output get `x` where `r` is set.
+pub const DEFAULT_MODE: u32 = 0o600;
+
 /// Suffix marking txanon's temporary outputs.
 pub const TMP_MARKER: &str = ".txanon-tmp-";
 
@@ -379,6 +384,43 @@ pub fn create_file(path: &Path, mode: u32) -> Result<File> {
     Ok(file)
 }
 
+/// Create a new directory with `mode` plus `x` where `r` is set (exactly,
+/// whatever the umask) on Unix.
+pub fn create_dir(path: &Path, mode: u32) -> Result<()> {
+    std::fs::create_dir(path).map_err(|e| Error::io(path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = mode | ((mode & 0o444) >> 2);
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| Error::io(path, e))?;
+    }
+    #[cfg(not(unix))]
+    let _ = mode;
+    Ok(())
+}
+
+/// `--mode`: octal permission bits (`0600`, `640`, `0o640`) that let the
+/// owner read and write and do not let others write.
+pub fn parse_mode(text: &str) -> std::result::Result<u32, String> {
+    let digits = text.strip_prefix("0o").unwrap_or(text);
+    let mode = u32::from_str_radix(digits, 8)
+        .ok()
+        .filter(|m| *m <= 0o777 && !digits.is_empty())
+        .ok_or_else(|| format!("{text:?} is not an octal file mode such as 0600 or 0640"))?;
+    if mode & 0o600 != 0o600 {
+        return Err(format!(
+            "{text}: the owner must be able to read and write the output (u+rw)"
+        ));
+    }
+    if mode & 0o002 != 0 {
+        return Err(format!(
+            "{text}: outputs hold personal data; they are never writable by others"
+        ));
+    }
+    Ok(mode)
+}
+
 /// The temporary path used while writing `target`.
 pub fn temp_path_for(target: &Path) -> PathBuf {
     let name = target
@@ -457,6 +499,18 @@ mod tests {
         match check_targets(targets, inputs, read) {
             Ok(()) => panic!("accepted {targets:?}"),
             Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn modes_are_octal_owner_writable_and_never_world_writable() {
+        assert_eq!(parse_mode("0600"), Ok(0o600));
+        assert_eq!(parse_mode("640"), Ok(0o640));
+        assert_eq!(parse_mode("0o644"), Ok(0o644));
+        for bad in [
+            "", "0o", "8", "0x600", "1600", "0400", "0200", "0666", "0602", "-600",
+        ] {
+            assert!(parse_mode(bad).is_err(), "{bad:?} accepted");
         }
     }
 

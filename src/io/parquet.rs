@@ -20,7 +20,7 @@
 //! by the budget, not by the number of partitions.
 
 use std::collections::HashMap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -39,7 +39,7 @@ use parquet::file::writer::SerializedFileWriter;
 use parquet::schema::types::ColumnPath;
 
 use crate::error::{Error, Result};
-use crate::io::output::{commit, sync_dir, Staged};
+use crate::io::output::{commit, create_dir, create_file, sync_dir, Staged};
 pub use crate::io::output::{remove_stale_temps, temp_path_for, TMP_MARKER};
 use crate::schema::{OutputCompression, OutputOptions};
 
@@ -75,6 +75,10 @@ pub struct WriterSettings {
     /// Worker pool that encodes a row group's columns in parallel; `None`
     /// encodes them on the calling thread. The bytes are the same either way.
     pub pool: Option<Arc<rayon::ThreadPool>>,
+    /// Permission bits of every file written (exactly, whatever the umask;
+    /// directories also get `x` where `r` is set). Default
+    /// [`crate::io::output::DEFAULT_MODE`]: the rows are personal data.
+    pub mode: u32,
 }
 
 impl WriterSettings {
@@ -161,11 +165,7 @@ impl PartFile {
         schema: Arc<ArrowSchema>,
         settings: &WriterSettings,
     ) -> Result<PartFile> {
-        let file = OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(path)
-            .map_err(|e| Error::io(path, e))?;
+        let file = create_file(path, settings.mode)?;
         let props = settings.properties(&schema);
         let err = |e: parquet::errors::ParquetError| Error::Parquet {
             path: shown.to_path_buf(),
@@ -530,7 +530,7 @@ impl DatasetSink {
             None => schema.clone(),
         };
         let staged = Staged::new(target);
-        std::fs::create_dir(staged.temp()).map_err(|e| Error::io(staged.temp(), e))?;
+        create_dir(staged.temp(), settings.mode)?;
         Ok(DatasetSink {
             target: target.to_path_buf(),
             staged,
@@ -653,7 +653,9 @@ impl DatasetSink {
                     format!("{}/{name}", p.dir)
                 };
                 let dir = self.staged.temp().join(&p.dir);
-                std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+                if !dir.is_dir() {
+                    create_dir(&dir, self.settings.mode)?;
+                }
                 let path = self.staged.temp().join(&rel);
                 let shown = self.target.join(&rel);
                 let part =
@@ -738,10 +740,10 @@ impl DatasetSink {
         files.sort_by(|a, b| a.path.cmp(&b.path));
         let bytes = manifest(&files)?;
         let mpath = self.staged.temp().join(MANIFEST);
-        std::fs::write(&mpath, bytes).map_err(|e| Error::io(&mpath, e))?;
-        if let Ok(f) = File::open(&mpath) {
-            f.sync_all().map_err(|e| Error::io(&mpath, e))?;
-        }
+        let mut f = create_file(&mpath, self.settings.mode)?;
+        std::io::Write::write_all(&mut f, &bytes)
+            .and_then(|()| f.sync_all())
+            .map_err(|e| Error::io(&mpath, e))?;
         for p in &self.partitions {
             sync_dir(&self.staged.temp().join(&p.dir));
         }
@@ -896,6 +898,7 @@ mod tests {
             token_columns: vec!["token".into()],
             metadata: vec![("txanon.test".into(), "1".into())],
             pool,
+            mode: crate::io::output::DEFAULT_MODE,
         };
         let write = |pool: Option<Arc<rayon::ThreadPool>>, batch_rows: usize| -> Vec<u8> {
             let dir = tempfile::tempdir().unwrap();

@@ -62,6 +62,8 @@ pub struct RunOptions {
     /// Files the run reads besides its inputs (schema, key file), each with
     /// what it is: the output may not replace one.
     pub protected: Vec<(&'static str, PathBuf)>,
+    /// Permission bits of the output file (`--mode`).
+    pub mode: u32,
 }
 
 /// What a run did (no values).
@@ -202,6 +204,7 @@ pub async fn anonymize(
         // DataFusion's own threads are busy producing batches; encoding
         // serially here also checks that the bytes do not depend on it.
         pool: None,
+        mode: opts.mode,
     };
     let mut sink = ParquetSink::create(&opts.output, out_schema.clone(), &settings)
         .map_err(|e| anyhow::anyhow!("{e}"))?;

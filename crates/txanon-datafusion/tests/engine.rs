@@ -70,6 +70,7 @@ fn run_df(schema: &Schema, udfs: &Udfs, inputs: Vec<PathBuf>, output: &Path) -> 
         batch_rows: 1000,
         row_group_rows: 131072,
         protected: Vec::new(),
+        mode: txanon::io::output::DEFAULT_MODE,
     };
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(engine::anonymize(

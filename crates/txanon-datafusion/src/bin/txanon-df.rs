@@ -184,6 +184,7 @@ async fn anonymize(args: &AnonymizeArgs, msg: &Messages) -> anyhow::Result<()> {
             .or(schema.output.row_group_rows)
             .unwrap_or(txanon::io::parquet::DEFAULT_ROW_GROUP_ROWS),
         protected: txanon::cmd::anonymize::read_files(args),
+        mode: args.mode,
     };
     if args.partition_by.is_some()
         || args.manifest.is_some()
