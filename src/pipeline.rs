@@ -1353,7 +1353,7 @@ fn run_pass(
     };
     let privacy = match meter.as_ref().map(|m| m.verdict(write)).transpose()? {
         Some(crate::privacy::Verdict::Suppress(classes)) => return Ok(Pass::Suppress(classes)),
-        Some(crate::privacy::Verdict::Release(report)) => Some(report),
+        Some(crate::privacy::Verdict::Release(report)) => Some(*report),
         None => None,
     };
     let privacy_metadata = crate::privacy::metadata(schema, privacy.as_ref());

@@ -34,15 +34,27 @@ fn texts(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
         .collect()
 }
 
-/// Class sizes over the quasi-identifier columns, computed here.
-fn class_sizes(batch: &RecordBatch, quasi: &[&str]) -> HashMap<Vec<Option<String>>, u64> {
+/// Distinct non-null `entity` values per class of the quasi-identifier
+/// columns, computed here.
+fn class_sizes(
+    batch: &RecordBatch,
+    quasi: &[&str],
+    entity: &str,
+) -> HashMap<Vec<Option<String>>, u64> {
     let cols: Vec<Vec<Option<String>>> = quasi.iter().map(|q| texts(batch, q)).collect();
-    let mut sizes = HashMap::new();
+    let who = texts(batch, entity);
+    let mut people: HashMap<Vec<Option<String>>, HashSet<String>> = HashMap::new();
     for row in 0..batch.num_rows() {
         let key: Vec<Option<String>> = cols.iter().map(|c| c[row].clone()).collect();
-        *sizes.entry(key).or_insert(0u64) += 1;
+        let set = people.entry(key).or_default();
+        if let Some(w) = &who[row] {
+            set.insert(w.clone());
+        }
     }
-    sizes
+    people
+        .into_iter()
+        .map(|(k, set)| (k, set.len() as u64))
+        .collect()
 }
 
 fn meta<'a>(kv: &'a [(String, String)], key: &str) -> &'a str {
@@ -85,13 +97,18 @@ fn sample_private_schema_suppresses_exactly_the_small_classes() {
     let p = &summary["privacy"];
 
     let (all, _) = read_all(&env.path("all.parquet"));
-    let sizes = class_sizes(&all, &QUASI);
+    let sizes = class_sizes(&all, &QUASI, "account_token");
     let small: HashSet<&Vec<Option<String>>> = sizes
         .iter()
         .filter(|(_, &n)| n < 5)
         .map(|(k, _)| k)
         .collect();
-    let expected_suppressed: u64 = sizes.values().filter(|&&n| n < 5).sum();
+    let expected_suppressed = {
+        let cols: Vec<Vec<Option<String>>> = QUASI.iter().map(|q| texts(&all, q)).collect();
+        (0..all.num_rows())
+            .filter(|&r| small.contains(&cols.iter().map(|c| c[r].clone()).collect::<Vec<_>>()))
+            .count() as u64
+    };
     assert!(
         expected_suppressed > 0,
         "the sample must exercise suppression"
@@ -102,12 +119,16 @@ fn sample_private_schema_suppresses_exactly_the_small_classes() {
     assert_eq!(summary["rows_written"], 3000 - expected_suppressed);
 
     let (out, kv) = read_all(&env.path("out.parquet"));
-    let out_sizes = class_sizes(&out, &QUASI);
+    let out_sizes = class_sizes(&out, &QUASI, "account_token");
     let k_out = *out_sizes.values().min().unwrap();
     assert!(k_out >= 5);
     assert_eq!(p["k"], k_out);
     assert_eq!(meta(&kv, "txanon.privacy.k"), k_out.to_string());
     assert_eq!(meta(&kv, "txanon.privacy.min_k"), "5");
+    assert_eq!(meta(&kv, "txanon.privacy.k_counts"), "entities");
+    assert_eq!(meta(&kv, "txanon.privacy.entity"), "account_token");
+    assert_eq!(p["k_counts"], "entities");
+    assert_eq!(p["entity"], "account_token");
     assert_eq!(
         meta(&kv, "txanon.privacy.suppressed_rows"),
         expected_suppressed.to_string()
@@ -155,7 +176,7 @@ fn sample_private_schema_suppresses_exactly_the_small_classes() {
     text.success()
         .stderr_has(&format!("suppressed {expected_suppressed} rows"))
         .stderr_has(&format!(
-            "k = {k_out} over (home_region, age_band, channel)"
+            "k = {k_out} (distinct account_token values) over (home_region, age_band, channel)"
         ))
         .stderr_has("unicity by account_token (seed 2010)");
 }
@@ -169,7 +190,9 @@ fn fail_exits_2_and_writes_nothing() {
     );
     let run = anonymize_sample(&env, "fail.toml", "out.parquet", &[]);
     run.exit(2)
-        .stderr_has("privacy gate: k = 1 is below [privacy].min_k = 5")
+        .stderr_has(
+            "privacy gate: k = 1 (distinct account_token values) is below [privacy].min_k = 5",
+        )
         .stderr_has("nothing was written");
     assert_eq!(
         env.files(),
@@ -245,7 +268,7 @@ fn check_recomputes_k_and_fails_below_min_k() {
     assert!(k_finding["message"]
         .as_str()
         .unwrap()
-        .starts_with("k = 1 over"));
+        .starts_with("k = 1 (distinct account_token values) over"));
 }
 
 #[test]
@@ -597,6 +620,10 @@ fn privacy_schema_errors_name_the_key() {
             "[privacy].entity = \"nope\"",
         ),
         (
+            format!("[privacy]\nmin_k = 5\n{base}quasi = true\n"),
+            "[privacy] needs entity",
+        ),
+        (
             format!("{base}quasi = true\nsensitive = true\n[privacy]\nmin_k = 2\n"),
             "both quasi and sensitive",
         ),
@@ -636,4 +663,184 @@ fn an_age_without_a_reference_date_is_named_never_echoed() {
         .never_says("CANARY-PAID");
     let (out, _) = read_all(&env.path("o.parquet"));
     assert_eq!(texts(&out, "born"), vec![Some("30".to_string())]);
+}
+
+/// `[privacy]` over one quasi-identifier (`region`), k counted in distinct
+/// `acct_token` values; `acct` is tokenized, so the output holds no raw id.
+fn entity_schema(min_k: u64, on_violation: &str) -> String {
+    format!(
+        "[dataset]\nname = \"t\"\nversion = 1\n\
+         [privacy]\nmin_k = {min_k}\non_violation = \"{on_violation}\"\nentity = \"acct_token\"\n\
+         [[columns]]\nname = \"acct\"\naction = \"tokenize\"\nas = \"id\"\nnamespace = \"account\"\noutput = \"acct_token\"\n\
+         [[columns]]\nname = \"region\"\naction = \"keep\"\nquasi = true\n\
+         [[columns]]\nname = \"n\"\naction = \"keep\"\n"
+    )
+}
+
+/// Region "north": six customers with 1-3 rows each. Region "lonely": one
+/// customer's 20 rows, interleaved with the others.
+fn planted_csv() -> String {
+    let mut csv = String::from("acct,region,n\n");
+    for i in 0..32 {
+        if i % 3 == 0 && i / 3 < 6 {
+            csv.push_str(&format!("1000{},north,{i}\n", i / 3));
+        }
+        if i < 20 {
+            csv.push_str(&format!("9999,lonely,{i}\n"));
+        }
+        if i % 5 == 1 && i < 20 {
+            csv.push_str(&format!("1000{},north,{i}\n", i % 6));
+        }
+    }
+    csv
+}
+
+#[test]
+fn one_customers_twenty_rows_never_pass_min_k_5() {
+    let env = TestEnv::new();
+    env.write("in.csv", planted_csv());
+    env.key("k.key", TEST_KEY_HEX);
+    env.write("fail.toml", entity_schema(5, "fail"));
+    env.write("suppress.toml", entity_schema(5, "suppress"));
+    env.write("lenient.toml", entity_schema(1, "fail"));
+
+    // fail: exit 2, nothing written, the figure counts the one customer.
+    anonymize_in(&env, "fail.toml", "f.parquet", &[])
+        .exit(2)
+        .stderr_has("k = 1 (distinct acct_token values) is below [privacy].min_k = 5")
+        .stderr_has("20 row(s) in 1 class(es) with fewer than 5 distinct acct_token values")
+        .never_says("lonely")
+        .never_says("9999");
+    assert!(!env.path("f.parquet").exists());
+    assert!(
+        env.files().iter().all(|f| !f.contains("f.parquet")),
+        "{:?}",
+        env.files()
+    );
+
+    // suppress: exactly the 20 rows go, whatever the thread count or batch size.
+    let (_, input_rows) = {
+        let csv = planted_csv();
+        let lonely = csv.lines().filter(|l| l.contains(",lonely,")).count();
+        (lonely, csv.lines().count() - 1)
+    };
+    for (threads, out) in [("1", "s1.parquet"), ("2", "s2.parquet")] {
+        let run = anonymize_in(
+            &env,
+            "suppress.toml",
+            out,
+            &[
+                "--json",
+                "--quiet",
+                "--threads",
+                threads,
+                "--batch-rows",
+                "3",
+            ],
+        );
+        run.success();
+        let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let p = &summary["privacy"];
+        assert_eq!(p["suppressed_rows"], 20);
+        assert_eq!(p["suppressed_classes"], 1);
+        assert_eq!(p["k"], 6);
+        assert_eq!(summary["rows_written"], input_rows as u64 - 20);
+    }
+    assert_eq!(
+        std::fs::read(env.path("s1.parquet")).unwrap(),
+        std::fs::read(env.path("s2.parquet")).unwrap(),
+        "--threads 1 and 2 give the same bytes with suppression"
+    );
+    let (out, kv) = read_all(&env.path("s1.parquet"));
+    assert!(texts(&out, "region")
+        .iter()
+        .all(|r| r.as_deref() == Some("north")));
+    assert_eq!(class_sizes(&out, &["region"], "acct_token").len(), 1);
+    assert_eq!(meta(&kv, "txanon.privacy.k"), "6");
+    assert_eq!(meta(&kv, "txanon.privacy.k_counts"), "entities");
+    assert_eq!(meta(&kv, "txanon.privacy.entity"), "acct_token");
+
+    // The file written without the gate fails `check` against min_k = 5:
+    // check recomputes entity-k from the file itself.
+    anonymize_in(&env, "lenient.toml", "all.parquet", &["--quiet"]).success();
+    let (all, kv) = read_all(&env.path("all.parquet"));
+    assert_eq!(all.num_rows(), input_rows);
+    assert_eq!(meta(&kv, "txanon.privacy.k"), "1");
+    env.run(["check", "--schema", "suppress.toml", "all.parquet"])
+        .exit(1)
+        .stdout_has("k = 1 (distinct acct_token values)");
+    env.run(["check", "--schema", "suppress.toml", "s1.parquet"])
+        .success();
+}
+
+#[test]
+fn null_entities_never_lift_a_class() {
+    // "north": 4 customers plus 30 rows with no account; "none": only rows
+    // with no account. Neither may pass min_k = 5.
+    let mut csv = String::from("acct,region,n\n");
+    for i in 0..34 {
+        if i < 4 {
+            csv.push_str(&format!("2000{i},north,{i}\n"));
+        } else {
+            csv.push_str(&format!(",north,{i}\n"));
+        }
+        if i < 6 {
+            csv.push_str(&format!(",none,{i}\n"));
+        }
+    }
+    let env = TestEnv::new();
+    env.write("in.csv", &csv);
+    env.key("k.key", TEST_KEY_HEX);
+    env.write("fail.toml", entity_schema(5, "fail"));
+    env.write("suppress.toml", entity_schema(5, "suppress"));
+    env.write("four.toml", entity_schema(4, "suppress"));
+    anonymize_in(&env, "fail.toml", "f.parquet", &[])
+        .exit(2)
+        .stderr_has("k = 0 (distinct acct_token values)");
+    assert!(!env.path("f.parquet").exists());
+    // Suppression removes both classes: nothing is left, which is not a release.
+    anonymize_in(&env, "suppress.toml", "s.parquet", &[]).exit(2);
+    assert!(!env.path("s.parquet").exists());
+    // min_k = 4: "north" has 4 customers (34 rows) and stays; "none" (k = 0) goes.
+    let run = anonymize_in(&env, "four.toml", "o.parquet", &["--json", "--quiet"]);
+    run.success();
+    let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let p = &summary["privacy"];
+    assert_eq!((p["k"].as_u64(), p["rows"].as_u64()), (Some(4), Some(34)));
+    assert_eq!(p["null_entity_rows"], 30);
+    assert_eq!(
+        (
+            p["suppressed_rows"].as_u64(),
+            p["suppressed_classes"].as_u64()
+        ),
+        (Some(6), Some(1))
+    );
+    let (out, kv) = read_all(&env.path("o.parquet"));
+    assert_eq!(
+        class_sizes(&out, &["region"], "acct_token")
+            .values()
+            .copied()
+            .collect::<Vec<_>>(),
+        vec![4]
+    );
+    assert_eq!(meta(&kv, "txanon.privacy.null_entity_rows"), "30");
+}
+
+#[test]
+fn entity_row_counts_rows_for_one_row_per_person_data() {
+    let env = TestEnv::new();
+    env.write("in.csv", planted_csv());
+    env.key("k.key", TEST_KEY_HEX);
+    env.write(
+        "rows.toml",
+        entity_schema(5, "fail").replace("entity = \"acct_token\"", "entity = \"row\""),
+    );
+    let run = anonymize_in(&env, "rows.toml", "o.parquet", &["--json", "--quiet"]);
+    run.success();
+    let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(summary["privacy"]["entity"], "row");
+    assert!(summary["privacy"]["unicity"].is_null());
+    let (_, kv) = read_all(&env.path("o.parquet"));
+    assert_eq!(meta(&kv, "txanon.privacy.entity"), "row");
+    assert_eq!(meta(&kv, "txanon.privacy.k"), "10");
 }

@@ -10,9 +10,11 @@
 # 6. A directory of CSV, gzip CSV, GB18030 CSV and Parquet becomes a
 #    month-partitioned dataset that DuckDB, Polars and pyarrow read back
 #    equal to the single-file run, with partition pruning.
-# 6b. pyCANON recomputes k and l of the sample released through
-#    schemas/transactions-private.toml, and the suppressed rows are checked
-#    against an unsuppressed run; on_violation = "fail" writes nothing.
+# 6b. pyCANON recomputes k (distinct customers per class) and l of the sample
+#    released through schemas/transactions-private.toml, and the suppressed
+#    rows are checked against an unsuppressed run; on_violation = "fail"
+#    writes nothing. DuckDB recomputes the release's entity-k
+#    (count(DISTINCT account_token) per class) and finds it >= 5.
 # 7. A dictionary attack over 10^6 CN mobiles: unkeyed hashes and a wrong key
 #    find nothing, the right key re-identifies every phone.
 #    The unkeyed MD5/SHA-1/SHA-256 of every canary value appear nowhere.
@@ -69,6 +71,8 @@ stage "partitioned dataset read by DuckDB, Polars and pyarrow" \
     python3 tests/formats/check_dataset.py target/debug/txanon
 stage "disclosure risk vs pyCANON (pycanon_check.py)" \
     python3 tests/risk/pycanon_check.py target/debug/txanon
+stage "entity-k of the showcase release vs DuckDB (entity_k_duckdb.py)" \
+    python3 tests/risk/entity_k_duckdb.py target/debug/txanon
 stage "dictionary attack: the key is the whole protection" \
     python3 tests/attack/dictionary.py target/debug/txanon
 stage "canary hashes: no unkeyed MD5/SHA-1/SHA-256 of a canary anywhere" \

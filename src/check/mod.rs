@@ -466,13 +466,14 @@ fn check_input(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<
             file.clone(),
             None,
             format!(
-                "predicted before any suppression: k = {} over ({}); {} rows in {} classes below min_k {} \
-                 (measured with a throwaway key: shifted dates differ from a keyed run)",
-                p.k,
+                "predicted before any suppression: {} over ({}); {} rows in {} classes with fewer than \
+                 {} {} (measured with a throwaway key: shifted dates differ from a keyed run)",
+                p.k_figure(),
                 p.quasi.join(", "),
                 p.rows_below_min_k,
                 p.classes_below_min_k,
-                p.min_k
+                p.min_k,
+                p.unit()
             ),
         ));
     }
@@ -855,8 +856,8 @@ fn recomputed_findings(
 ) -> Result<Vec<Finding>> {
     let mut out = Vec::new();
     let summary = format!(
-        "k = {} over ({}) in {} classes of {} rows (min_k {})",
-        r.k,
+        "{} over ({}) in {} classes of {} rows (min_k {})",
+        r.k_figure(),
         r.quasi.join(", "),
         r.classes,
         r.rows,
@@ -870,11 +871,43 @@ fn recomputed_findings(
             Status::Fail,
             file,
             None,
-            format!("{summary}: rows in classes smaller than min_k"),
+            format!(
+                "{summary}: rows in classes with fewer than min_k {}",
+                r.unit()
+            ),
         )
         .counted(r.rows_below_min_k, r.rows, Vec::new())
     });
     if let Some(kv) = kv {
+        // A footer k that counted rows (written before k counted entities)
+        // is not the figure recomputed here: say so rather than compare.
+        if kv.contains_key("txanon.privacy.k") {
+            let counts = kv.get("txanon.privacy.k_counts").map(String::as_str);
+            let entity = kv.get("txanon.privacy.entity").map(String::as_str);
+            let same = counts == Some(r.k_counts) && entity == Some(r.entity.as_str());
+            out.push(Finding::new(
+                "output.privacy.metadata",
+                if same { Status::Pass } else { Status::Fail },
+                file,
+                None,
+                if same {
+                    format!(
+                        "txanon.privacy.k counts entities ({}), as the schema's [privacy].entity",
+                        r.unit()
+                    )
+                } else {
+                    format!(
+                        "txanon.privacy.k_counts = {} and txanon.privacy.entity = {} in the footer, but the \
+                         schema counts k in {} (k_counts = \"entities\", entity = {}): the file's k is \
+                         not the schema's figure; re-run anonymize",
+                        counts.unwrap_or("(absent: k counted rows)"),
+                        entity.unwrap_or("(absent)"),
+                        r.unit(),
+                        r.entity
+                    )
+                },
+            ));
+        }
         if let Some(written) = kv.get("txanon.privacy.k") {
             let same = *written == r.k.to_string();
             out.push(Finding::new(

@@ -1,13 +1,19 @@
-//! Disclosure-risk measurement over an output stream: k-anonymity,
-//! l-diversity and unicity, and the `[privacy]` gate built on them.
+//! Disclosure-risk measurement over an output stream: k-anonymity counted
+//! in people (entity-k), l-diversity and unicity, and the `[privacy]` gate
+//! built on them.
 //!
 //! [`RiskMeter`] is fed the output batches in order (by the `anonymize`
 //! writer, or by `check` reading an output file back) and keeps:
 //!
 //! - one entry per *equivalence class* (distinct combination of the
-//!   quasi-identifier values): its row count and, per `sensitive` column, the
-//!   set of distinct values in it. Memory grows with the number of classes
-//!   (times distinct sensitive values per class), not with rows.
+//!   quasi-identifier values): its row count, its distinct entities (the
+//!   numbers of the `[privacy].entity` values seen in it, kept up to
+//!   `max(min_k, K_COUNTED_UP_TO)` = at least 1000 per class, then only
+//!   "at least that many"), and per `sensitive` column the set of distinct
+//!   values in it. Memory grows with the number of classes (times the
+//!   entities counted and distinct sensitive values per class), not with rows.
+//! - one number per distinct entity (its value as the key of a map), needed
+//!   to tell entities apart.
 //! - for unicity, per entity (distinct value of `[privacy].entity`), the
 //!   distinct classes ("points") its rows fall in, up to
 //!   `[privacy].max_points` (default 1024) per entity; beyond that a seeded
@@ -16,10 +22,21 @@
 //!
 //! [`RiskMeter::finish`] gives a [`PrivacyReport`]:
 //!
-//! - `k`: the size of the smallest class;
-//! - rows and classes below `min_k`, and their share of rows;
-//! - per sensitive column, `l`: the fewest distinct sensitive values in any class;
-//! - unicity for p = 2 and p = 4: for each entity with at least p distinct
+//! - `k` (*entity-k*): the fewest **distinct entities** in any class. With
+//!   `entity = "account_token"` a class of twenty purchases by one customer
+//!   has k = 1; with `entity = "row"` (one row per person, such as a customer
+//!   table) every row is its own entity and k counts rows. A row whose
+//!   entity is null stays in its class (and in `rows`) but counts as no one:
+//!   it can never lift a class to `min_k`, and a class holding only such
+//!   rows has k = 0. Counting per class stops at the cap above, so when k
+//!   equals `k_counted_up_to` the true k is at least that.
+//! - classes with fewer than `min_k` distinct entities, the rows in them, and
+//!   their share of rows; `on_violation = "suppress"` removes exactly those
+//!   classes' rows.
+//! - per sensitive column, `l`: the fewest distinct sensitive values in any
+//!   class (values, not people: rows of one entity with one value count once);
+//! - unicity (entity column only) for p = 2 and p = 4, counted in entities:
+//!   for each entity with at least p distinct
 //!   points, p of them are drawn at random; the entity is *unique* when no
 //!   other entity has all p points. The figure is the share of such entities
 //!   among those with at least p points (the measure of de Montjoye et al.,
@@ -48,7 +65,12 @@ use arrow_schema::DataType;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::schema::{OnViolation, PrivacyOptions};
+use crate::schema::{OnViolation, PrivacyEntity, PrivacyOptions};
+
+/// Distinct entities are counted exactly per class up to
+/// `max(min_k, K_COUNTED_UP_TO)`; a class that reaches it stops counting
+/// (its entity list is freed), so memory per class stays bounded.
+pub const K_COUNTED_UP_TO: u64 = 1000;
 
 /// The p values of the unicity measure.
 pub const UNICITY_P: [usize; 2] = [2, 4];
@@ -74,7 +96,28 @@ impl Suppression {
 #[derive(Debug, Default)]
 struct Class {
     rows: u64,
+    /// Distinct entities in the class (entity = "row": its rows), up to the cap.
+    people: u64,
+    /// The entity numbers counted in `people`, ascending; freed at the cap.
+    entities: Vec<u32>,
     sensitive: Vec<HashSet<Box<str>>>,
+}
+
+impl Class {
+    /// Count entity `e` once; `cap` bounds the list kept.
+    fn add_person(&mut self, e: u32, cap: u64) {
+        if self.people >= cap {
+            return;
+        }
+        if let Err(pos) = self.entities.binary_search(&e) {
+            self.people += 1;
+            if self.people >= cap {
+                self.entities = Vec::new();
+            } else {
+                self.entities.insert(pos, e);
+            }
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -97,6 +140,9 @@ pub struct RiskMeter {
     suppress: Option<Suppression>,
     suppressed_rows: u64,
     rows: u64,
+    null_entity_rows: u64,
+    /// Per-class count limit of distinct entities (see [`K_COUNTED_UP_TO`]).
+    cap: u64,
     key: Vec<u8>,
 }
 
@@ -148,15 +194,27 @@ pub struct PrivacyReport {
     pub min_k: u64,
     /// `[privacy].on_violation`.
     pub on_violation: &'static str,
+    /// What k counts: always `"entities"` (distinct values of `entity`, or
+    /// rows when `entity = "row"`).
+    pub k_counts: &'static str,
+    /// `[privacy].entity`: the entity column, or `"row"`.
+    pub entity: String,
     /// Rows measured (after any suppression).
     pub rows: u64,
     /// Equivalence classes.
     pub classes: u64,
-    /// Size of the smallest class (0 when there are no rows).
+    /// Fewest distinct entities in any class (0 when there are no rows, or
+    /// when a class holds only rows whose entity is null).
     pub k: u64,
-    /// Classes smaller than `min_k`.
+    /// Distinct entities are counted up to this many per class: when `k`
+    /// equals it, k is at least that. `None` with `entity = "row"` (exact).
+    pub k_counted_up_to: Option<u64>,
+    /// Rows whose entity is null: they belong to their class but count as
+    /// no one, so they can never lift a class to `min_k`.
+    pub null_entity_rows: u64,
+    /// Classes with fewer than `min_k` distinct entities.
     pub classes_below_min_k: u64,
-    /// Rows in classes smaller than `min_k`.
+    /// Rows in classes with fewer than `min_k` distinct entities.
     pub rows_below_min_k: u64,
     /// `rows_below_min_k / rows`.
     pub share_below_min_k: f64,
@@ -166,19 +224,42 @@ pub struct PrivacyReport {
     pub suppressed_classes: u64,
     /// l-diversity per sensitive column.
     pub l_diversity: Vec<LDiversity>,
-    /// Unicity, when `[privacy].entity` is set.
+    /// Unicity, when `[privacy].entity` names a column.
     pub unicity: Option<Unicity>,
     /// `k >= min_k` (an empty input passes; a fully suppressed one does not).
     pub passed: bool,
 }
 
 impl PrivacyReport {
+    /// What k counts, for messages: `distinct account_token values`, or
+    /// `rows, one per person` with `entity = "row"`.
+    pub fn unit(&self) -> String {
+        if self.k_counted_up_to.is_some() {
+            format!("distinct {} values", self.entity)
+        } else {
+            "rows, one per person".to_string()
+        }
+    }
+
+    /// k with its unit: `k = 5 (distinct account_token values)`, or
+    /// `k >= 1000 (...)` when every class reached the counting limit.
+    pub fn k_figure(&self) -> String {
+        match self.k_counted_up_to {
+            Some(cap) if self.k >= cap => {
+                format!("k >= {} ({}, counted up to {cap})", self.k, self.unit())
+            }
+            _ => format!("k = {} ({})", self.k, self.unit()),
+        }
+    }
+
     /// The `txanon.privacy.*` footer entries.
     pub fn metadata(&self) -> Vec<(String, String)> {
         let mut m = vec![
             ("txanon.privacy.quasi".into(), self.quasi.join(",")),
             ("txanon.privacy.min_k".into(), self.min_k.to_string()),
             ("txanon.privacy.k".into(), self.k.to_string()),
+            ("txanon.privacy.k_counts".into(), self.k_counts.to_string()),
+            ("txanon.privacy.entity".into(), self.entity.clone()),
             ("txanon.privacy.classes".into(), self.classes.to_string()),
             (
                 "txanon.privacy.rows_below_min_k".into(),
@@ -193,6 +274,13 @@ impl PrivacyReport {
                 self.suppressed_rows.to_string(),
             ),
         ];
+        if let Some(cap) = self.k_counted_up_to {
+            m.push(("txanon.privacy.k_counted_up_to".into(), cap.to_string()));
+            m.push((
+                "txanon.privacy.null_entity_rows".into(),
+                self.null_entity_rows.to_string(),
+            ));
+        }
         for l in &self.l_diversity {
             m.push((format!("txanon.privacy.l.{}", l.column), l.l.to_string()));
         }
@@ -212,8 +300,8 @@ impl PrivacyReport {
     /// One line per figure, for the text summary and messages.
     pub fn lines(&self) -> Vec<String> {
         let mut out = vec![format!(
-            "privacy: k = {} over ({}) in {} classes of {} rows; min_k {} ({}): {}",
-            self.k,
+            "privacy: {} over ({}) in {} classes of {} rows; min_k {} ({}): {}",
+            self.k_figure(),
             self.quasi.join(", "),
             self.classes,
             self.rows,
@@ -222,14 +310,21 @@ impl PrivacyReport {
             if self.passed { "pass" } else { "FAIL" }
         )];
         out.push(format!(
-            "  rows in classes below {}: {} ({:.2}%) in {} classes; suppressed {} rows in {} classes",
+            "  rows in classes with fewer than {} {}: {} ({:.2}%) in {} classes; suppressed {} rows in {} classes",
             self.min_k,
+            self.unit(),
             self.rows_below_min_k,
             self.share_below_min_k * 100.0,
             self.classes_below_min_k,
             self.suppressed_rows,
             self.suppressed_classes
         ));
+        if self.null_entity_rows > 0 {
+            out.push(format!(
+                "  rows with a null {}: {} (they count as no one)",
+                self.entity, self.null_entity_rows
+            ));
+        }
         for l in &self.l_diversity {
             out.push(format!(
                 "  l-diversity of {}: l = {} ({} classes with one value)",
@@ -274,6 +369,8 @@ impl RiskMeter {
             suppress,
             suppressed_rows: 0,
             rows: 0,
+            null_entity_rows: 0,
+            cap: opts.min_k.max(K_COUNTED_UP_TO),
             key: Vec::new(),
         }
     }
@@ -283,7 +380,7 @@ impl RiskMeter {
     pub fn columns(&self) -> Vec<String> {
         let mut c = self.opts.quasi.clone();
         c.extend(self.opts.sensitive.iter().cloned());
-        c.extend(self.opts.entity.iter().cloned());
+        c.extend(self.opts.entity.column().map(str::to_string));
         c
     }
 
@@ -305,7 +402,7 @@ impl RiskMeter {
             .collect::<Result<Vec<StringArray>>>()?;
         let nq = self.opts.quasi.len();
         let ns = self.opts.sensitive.len();
-        if texts.len() != nq + ns + usize::from(self.opts.entity.is_some()) {
+        if texts.len() != nq + ns + usize::from(self.opts.entity.column().is_some()) {
             return Err(Error::Usage(
                 "privacy: a quasi-identifier, sensitive or entity column is missing".into(),
             ));
@@ -340,41 +437,56 @@ impl RiskMeter {
                         .map_err(|_| Error::Usage("privacy: more than 4 billion classes".into()))?;
                     self.classes.insert(self.key.clone().into_boxed_slice(), id);
                     self.stats.push(Class {
-                        rows: 0,
                         sensitive: vec![HashSet::new(); ns],
+                        ..Class::default()
                     });
                     id
                 }
             };
+            // Who the row is about: an entity number, or no one (null).
+            let person = match texts.get(nq + ns) {
+                None => None,
+                Some(col) if col.is_null(row) => {
+                    self.null_entity_rows += 1;
+                    None
+                }
+                Some(col) => Some(self.entity_number(col.value(row))?),
+            };
             let class = &mut self.stats[id as usize];
             class.rows += 1;
+            match (&self.opts.entity, person) {
+                (PrivacyEntity::Row, _) => class.people += 1,
+                (PrivacyEntity::Column(_), Some(e)) => class.add_person(e, self.cap),
+                (PrivacyEntity::Column(_), None) => {}
+            }
             for (set, col) in class.sensitive.iter_mut().zip(&texts[nq..nq + ns]) {
                 let v = if col.is_null(row) { "" } else { col.value(row) };
                 if !set.contains(v) {
                     set.insert(v.into());
                 }
             }
-            if let Some(col) = texts.get(nq + ns) {
-                if !col.is_null(row) {
-                    self.add_point(col.value(row), id);
-                }
+            if let Some(e) = person {
+                self.add_point(e, id);
             }
         }
         Ok(keep.map(BooleanArray::from))
     }
 
-    fn add_point(&mut self, entity: &str, point: u32) {
-        let idx = match self.entity_index.get(entity) {
-            Some(&i) => i as usize,
-            None => {
-                self.entity_index
-                    .insert(entity.into(), self.entities.len() as u32);
-                self.entities.push(Entity::default());
-                self.entities.len() - 1
-            }
-        };
+    /// The entity's number, in order of first appearance.
+    fn entity_number(&mut self, entity: &str) -> Result<u32> {
+        if let Some(&i) = self.entity_index.get(entity) {
+            return Ok(i);
+        }
+        let i = u32::try_from(self.entities.len())
+            .map_err(|_| Error::Usage("privacy: more than 4 billion entities".into()))?;
+        self.entity_index.insert(entity.into(), i);
+        self.entities.push(Entity::default());
+        Ok(i)
+    }
+
+    fn add_point(&mut self, entity: u32, point: u32) {
         let max = self.opts.max_points;
-        let e = &mut self.entities[idx];
+        let e = &mut self.entities[entity as usize];
         let Err(pos) = e.points.binary_search(&point) else {
             return;
         };
@@ -393,13 +505,14 @@ impl RiskMeter {
         }
     }
 
-    /// Classes below `min_k`, for a suppressing second pass.
+    /// Classes with fewer than `min_k` distinct entities, for a suppressing
+    /// second pass.
     pub fn suppression(&self) -> Suppression {
         Suppression {
             classes: self
                 .classes
                 .iter()
-                .filter(|(_, &id)| self.stats[id as usize].rows < self.opts.min_k)
+                .filter(|(_, &id)| self.stats[id as usize].people < self.opts.min_k)
                 .map(|(k, _)| k.clone())
                 .collect(),
         }
@@ -408,8 +521,8 @@ impl RiskMeter {
     /// The figures.
     pub fn finish(&self) -> PrivacyReport {
         let min_k = self.opts.min_k;
-        let k = self.stats.iter().map(|c| c.rows).min().unwrap_or(0);
-        let below: Vec<&Class> = self.stats.iter().filter(|c| c.rows < min_k).collect();
+        let k = self.stats.iter().map(|c| c.people).min().unwrap_or(0);
+        let below: Vec<&Class> = self.stats.iter().filter(|c| c.people < min_k).collect();
         let rows_below: u64 = below.iter().map(|c| c.rows).sum();
         let l_diversity = self
             .opts
@@ -431,7 +544,7 @@ impl RiskMeter {
                     .count() as u64,
             })
             .collect();
-        let unicity = self.opts.entity.as_ref().map(|entity| self.unicity(entity));
+        let unicity = self.opts.entity.column().map(|entity| self.unicity(entity));
         PrivacyReport {
             quasi: self.opts.quasi.clone(),
             min_k,
@@ -439,9 +552,13 @@ impl RiskMeter {
                 OnViolation::Fail => "fail",
                 OnViolation::Suppress => "suppress",
             },
+            k_counts: "entities",
+            entity: self.opts.entity.name().to_string(),
             rows: self.rows,
             classes: self.stats.len() as u64,
             k,
+            k_counted_up_to: self.opts.entity.column().map(|_| self.cap),
+            null_entity_rows: self.null_entity_rows,
             classes_below_min_k: below.len() as u64,
             rows_below_min_k: rows_below,
             share_below_min_k: if self.rows == 0 {
@@ -554,7 +671,7 @@ impl SplitMix64 {
 #[derive(Debug)]
 pub enum Verdict {
     /// Write the output; these are its figures.
-    Release(PrivacyReport),
+    Release(Box<PrivacyReport>),
     /// Classes below `min_k` exist and `on_violation = "suppress"`: run a
     /// second pass that removes them.
     Suppress(Suppression),
@@ -578,7 +695,7 @@ impl RiskMeter {
     pub fn verdict(&self, enforce: bool) -> Result<Verdict> {
         let report = self.finish();
         if !enforce || report.passed {
-            return Ok(Verdict::Release(report));
+            return Ok(Verdict::Release(Box::new(report)));
         }
         if self.opts.on_violation == OnViolation::Suppress && self.suppress.is_none() {
             return Ok(Verdict::Suppress(self.suppression()));
@@ -590,13 +707,14 @@ impl RiskMeter {
             )
         } else {
             format!(
-                "k = {} is below [privacy].min_k = {}: {} row(s) in {} class(es) smaller than {} over ({}); \
+                "{} is below [privacy].min_k = {}: {} row(s) in {} class(es) with fewer than {} {} over ({}); \
                  on_violation = \"fail\": nothing was written (coarsen the quasi-identifiers or use \"suppress\")",
-                report.k,
+                report.k_figure(),
                 report.min_k,
                 report.rows_below_min_k,
                 report.classes_below_min_k,
                 report.min_k,
+                report.unit(),
                 report.quasi.join(", ")
             )
         };

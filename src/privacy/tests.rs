@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::schema::{OnViolation, PrivacyOptions};
+use crate::schema::{OnViolation, PrivacyEntity, PrivacyOptions};
 
 fn opts(min_k: u64) -> PrivacyOptions {
     PrivacyOptions {
@@ -11,7 +11,7 @@ fn opts(min_k: u64) -> PrivacyOptions {
         on_violation: OnViolation::Suppress,
         quasi: vec!["a".into()],
         sensitive: vec!["s".into()],
-        entity: Some("e".into()),
+        entity: PrivacyEntity::Column("e".into()),
         seed: 7,
         max_points: 1024,
     }
@@ -37,8 +37,11 @@ fn k_l_and_rows_below() {
     assert_eq!(m.columns(), vec!["a", "s", "e"]);
     assert!(m.observe(&arrays()).unwrap().is_none());
     let r = m.finish();
+    // x: A, A, B (2 people); y: B, C (2); null: C (1).
     assert_eq!((r.rows, r.classes, r.k), (6, 3, 1));
     assert_eq!((r.classes_below_min_k, r.rows_below_min_k), (1, 1));
+    assert_eq!((r.k_counts, r.entity.as_str()), ("entities", "e"));
+    assert_eq!(r.k_figure(), "k = 1 (distinct e values)");
     assert!(!r.passed);
     assert_eq!(r.l_diversity[0].l, 1);
     assert_eq!(r.l_diversity[0].classes_with_one_value, 2);
@@ -98,4 +101,100 @@ fn unicity_is_reproducible_and_depends_on_the_seed_only() {
     // A small reservoir samples, reproducibly.
     assert_eq!(run(3, 4), run(3, 4));
     assert!(run(3, 4).sampled_entities > 0);
+}
+
+/// One quasi-identifier column `a`, no sensitive column, entity `e`.
+fn entity_opts(min_k: u64, entity: PrivacyEntity) -> PrivacyOptions {
+    PrivacyOptions {
+        sensitive: Vec::new(),
+        entity,
+        ..opts(min_k)
+    }
+}
+
+fn strings(v: &[Option<&str>]) -> ArrayRef {
+    Arc::new(StringArray::from(v.to_vec()))
+}
+
+#[test]
+fn k_counts_distinct_entities_not_rows() {
+    // Class "x": 20 rows of one customer. Class "y": 5 customers, 1 row each.
+    let mut a = vec![Some("x"); 20];
+    a.extend([Some("y"); 5]);
+    let mut e = vec![Some("C1"); 20];
+    e.extend([Some("C2"), Some("C3"), Some("C4"), Some("C5"), Some("C6")]);
+    let arrays = vec![strings(&a), strings(&e)];
+    let mut m = RiskMeter::new(&entity_opts(5, PrivacyEntity::Column("e".into())), None);
+    m.observe(&arrays).unwrap();
+    let r = m.finish();
+    assert_eq!((r.rows, r.classes, r.k), (25, 2, 1));
+    assert_eq!((r.classes_below_min_k, r.rows_below_min_k), (1, 20));
+    assert!(!r.passed);
+    // Suppression removes the one-customer class, whatever its row count.
+    let mut second = RiskMeter::new(
+        &entity_opts(5, PrivacyEntity::Column("e".into())),
+        Some(m.suppression()),
+    );
+    let kept: Vec<bool> = second
+        .observe(&arrays)
+        .unwrap()
+        .unwrap()
+        .iter()
+        .map(|b| b.unwrap())
+        .collect();
+    assert_eq!(kept.iter().filter(|&&k| !k).count(), 20);
+    assert!(kept[20..].iter().all(|&k| k));
+    let r = second.finish();
+    assert_eq!((r.rows, r.k, r.suppressed_rows), (5, 5, 20));
+    assert!(r.passed);
+
+    // With entity = "row" the same table counts rows: both classes pass.
+    let mut rows = RiskMeter::new(&entity_opts(5, PrivacyEntity::Row), None);
+    assert_eq!(rows.columns(), vec!["a"]);
+    rows.observe(&arrays[..1]).unwrap();
+    let r = rows.finish();
+    assert_eq!(
+        (r.k, r.k_counted_up_to, r.unicity.is_none()),
+        (5, None, true)
+    );
+    assert_eq!(r.k_figure(), "k = 5 (rows, one per person)");
+    assert!(r.passed);
+}
+
+#[test]
+fn null_entities_count_as_no_one() {
+    // Class "x": 2 customers and 10 rows with a null entity; class "z": only nulls.
+    let mut a = vec![Some("x"); 12];
+    a.extend([Some("z"); 3]);
+    let mut e = vec![Some("C1"), Some("C2")];
+    e.extend([None; 13]);
+    let mut m = RiskMeter::new(&entity_opts(3, PrivacyEntity::Column("e".into())), None);
+    m.observe(&[strings(&a), strings(&e)]).unwrap();
+    let r = m.finish();
+    assert_eq!((r.rows, r.k, r.null_entity_rows), (15, 0, 13));
+    assert_eq!((r.classes_below_min_k, r.rows_below_min_k), (2, 15));
+    assert_eq!(m.suppression().len(), 2);
+    assert!(r
+        .lines()
+        .iter()
+        .any(|l| l.contains("rows with a null e: 13")));
+}
+
+#[test]
+fn counting_stops_at_the_cap_and_says_so() {
+    let n = K_COUNTED_UP_TO as usize + 10;
+    let a = vec![Some("x"); n];
+    let names: Vec<String> = (0..n).map(|i| format!("C{i}")).collect();
+    let e: Vec<Option<&str>> = names.iter().map(|s| Some(s.as_str())).collect();
+    let mut m = RiskMeter::new(&entity_opts(5, PrivacyEntity::Column("e".into())), None);
+    m.observe(&[strings(&a), strings(&e)]).unwrap();
+    let r = m.finish();
+    assert_eq!(
+        (r.k, r.k_counted_up_to),
+        (K_COUNTED_UP_TO, Some(K_COUNTED_UP_TO))
+    );
+    assert!(r
+        .k_figure()
+        .starts_with("k >= 1000 (distinct e values, counted up to 1000)"));
+    assert!(r.passed);
 }

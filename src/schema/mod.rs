@@ -435,7 +435,7 @@ impl Schema {
 
 pub use spec::{
     AgeAt, AgeSpec, Bands, BucketRule, BucketSpec, Derived, DerivedKind, EntityKey, MaskSpec,
-    Number, OnViolation, PrivacyOptions, ShiftSpec,
+    Number, OnViolation, PrivacyEntity, PrivacyOptions, ShiftSpec,
 };
 
 mod spec;

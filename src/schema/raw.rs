@@ -8,8 +8,8 @@ use serde::Deserialize;
 use super::{
     Action, AgeAt, AgeSpec, Bands, BucketRule, BucketSpec, Column, ColumnWriteOptions, Derived,
     DerivedKind, EntityKey, InputFormat, InputOptions, MaskSpec, Number, OnInvalid, OnViolation,
-    OutputCompression, OutputOptions, PrivacyOptions, Schema, ShiftSpec, TokenEncoding,
-    TokenOptions, ValueType,
+    OutputCompression, OutputOptions, PrivacyEntity, PrivacyOptions, Schema, ShiftSpec,
+    TokenEncoding, TokenOptions, ValueType,
 };
 use crate::io::csv::Dialect;
 use crate::io::source::TextEncoding;
@@ -564,18 +564,41 @@ fn resolve_privacy(
             ))
         }
     };
-    if let Some(e) = &raw.entity {
-        if !outputs.contains(e) {
+    let entity = match raw.entity.as_deref() {
+        None => {
             return Err(format!(
-                "[privacy].entity = {e:?} is not an output column (name the token column's output)"
-            ));
+                "[privacy] needs entity: k counts distinct people, not rows (a class of five \
+                 purchases by one customer is one person). Add entity = \"<output column>\" \
+                 naming who each row is about (typically the account token, one of: {}), or \
+                 entity = \"row\" when every row is a different person",
+                outputs.join(", ")
+            ))
         }
-        if quasi.contains(e) {
-            return Err(format!(
-                "[privacy].entity = {e:?} cannot also be a quasi-identifier"
-            ));
+        Some("row") => {
+            if outputs.iter().any(|o| o == "row") {
+                return Err(
+                    "[privacy].entity = \"row\" is ambiguous: an output column is named \
+                     \"row\"; rename that column's output"
+                        .into(),
+                );
+            }
+            PrivacyEntity::Row
         }
-    }
+        Some(e) => {
+            if !outputs.iter().any(|o| o == e) {
+                return Err(format!(
+                    "[privacy].entity = {e:?} is not an output column (name the token column's output, \
+                     or \"row\" when every row is a different person)"
+                ));
+            }
+            if quasi.iter().any(|q| q == e) {
+                return Err(format!(
+                    "[privacy].entity = {e:?} cannot also be a quasi-identifier"
+                ));
+            }
+            PrivacyEntity::Column(e.to_string())
+        }
+    };
     let seed = u64::try_from(raw.seed)
         .map_err(|_| format!("[privacy].seed = {} must not be negative", raw.seed))?;
     let max_points = usize::try_from(raw.max_points)
@@ -592,7 +615,7 @@ fn resolve_privacy(
         on_violation,
         quasi,
         sensitive,
-        entity: raw.entity,
+        entity,
         seed,
         max_points,
     }))

@@ -159,6 +159,35 @@ pub enum OnViolation {
     Suppress,
 }
 
+/// `[privacy].entity`: what k counts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PrivacyEntity {
+    /// `entity = "row"`: every row is a different person (a customer table);
+    /// k counts rows.
+    Row,
+    /// An output column identifying the person (typically the account
+    /// token); k counts its distinct non-null values per class.
+    Column(String),
+}
+
+impl PrivacyEntity {
+    /// The entity column, if k counts a column's values.
+    pub fn column(&self) -> Option<&str> {
+        match self {
+            PrivacyEntity::Row => None,
+            PrivacyEntity::Column(c) => Some(c),
+        }
+    }
+
+    /// As written in the schema and the footer: the column name, or `row`.
+    pub fn name(&self) -> &str {
+        match self {
+            PrivacyEntity::Row => "row",
+            PrivacyEntity::Column(c) => c,
+        }
+    }
+}
+
 /// `[privacy]`, resolved to output column names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PrivacyOptions {
@@ -170,8 +199,9 @@ pub struct PrivacyOptions {
     pub quasi: Vec<String>,
     /// Output names of the sensitive attributes.
     pub sensitive: Vec<String>,
-    /// Output name of the entity (token) column for unicity.
-    pub entity: Option<String>,
+    /// Who a row is about: k counts distinct entities per class, and
+    /// unicity is measured per entity.
+    pub entity: PrivacyEntity,
     /// Seed of the unicity draws.
     pub seed: u64,
     /// Distinct points kept per entity for unicity (reservoir beyond it).

@@ -140,7 +140,7 @@ fn privacy_resolves_to_output_names_and_derived_columns_follow_their_source() {
     let p = s.privacy.as_ref().unwrap();
     assert_eq!(p.quasi, vec!["region", "age"]);
     assert_eq!(p.sensitive, vec!["amount"]);
-    assert_eq!(p.entity.as_deref(), Some("who_token"));
+    assert_eq!(p.entity.column(), Some("who_token"));
     assert_eq!((p.min_k, p.seed, p.max_points), (5, 9, 1024));
     assert_eq!(p.on_violation, OnViolation::Suppress);
     let got = fields(&s);

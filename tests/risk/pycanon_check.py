@@ -9,13 +9,16 @@ Usage (from the repository root, after `cargo build`):
 It anonymizes the sample (data-samples/transactions.csv) with
 schemas/transactions-private.toml and two variants made by editing that file:
 
-1. as written (min_k = 5, on_violation = "suppress"): pyCANON's k on the
-   output must equal txanon.privacy.k and be at least 5, and pyCANON's l of
-   amount_band must equal txanon.privacy.l.amount_band;
-2. min_k = 1 (nothing suppressed): pyCANON's k must equal txanon's, and the
-   rows in classes smaller than 5, counted here with pandas, must be exactly
-   the rows the suppressing run removed (count reported in the summary and the
-   footer, and the same txn_ids);
+1. as written (min_k = 5, on_violation = "suppress"): txanon's k counts
+   distinct entities (account_token) per class, so pyCANON's k is taken over
+   the output reduced to one row per (class, entity) with null entities
+   dropped (txanon counts them as no one); it must equal txanon.privacy.k and
+   be at least 5, and pyCANON's l of amount_band (over all rows: l counts
+   values, not people) must equal txanon.privacy.l.amount_band;
+2. min_k = 1 (nothing suppressed): pyCANON's entity-k must equal txanon's,
+   and the rows in classes with fewer than 5 distinct entities, counted here
+   with pandas, must be exactly the rows the suppressing run removed (count
+   reported in the summary and the footer, and the same txn_ids);
 3. on_violation = "fail": exit 2 and no output file.
 
 It also recomputes unicity (p = 2 and 4) from the suppressed output with an
@@ -72,6 +75,12 @@ def prepared(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     for c in columns:
         df[c] = df[c].astype(object).where(df[c].notna(), NULL)
     return df
+
+
+def per_entity(df: pd.DataFrame, quasi: list[str], entity: str) -> pd.DataFrame:
+    """One row per (class, entity), null entities dropped: pyCANON's k of
+    this table is the number of distinct entities in the smallest class."""
+    return prepared(df, quasi)[quasi + [entity]].dropna(subset=[entity]).drop_duplicates()
 
 
 MASK64 = (1 << 64) - 1
@@ -167,9 +176,11 @@ def main() -> int:
         summary = json.loads(procs["suppress"].stdout)["privacy"]
         df, meta = load(outs["suppress"])
         quasi = meta["txanon.privacy.quasi"].split(",")
+        entity = meta.get("txanon.privacy.entity", "account_token")
         sensitive = "amount_band"
-        print(f"min_k = 5, suppress ({len(df)} rows, quasi-identifiers {quasi}):")
-        k = anonymity.k_anonymity(prepared(df, quasi), quasi)
+        print(f"min_k = 5, suppress ({len(df)} rows, quasi-identifiers {quasi}, k in {entity}):")
+        expect("txanon.privacy.k_counts", meta.get("txanon.privacy.k_counts"), "entities")
+        k = anonymity.k_anonymity(per_entity(df, quasi, entity), quasi)
         expect("pyCANON k == txanon.privacy.k", str(k), meta["txanon.privacy.k"])
         expect("pyCANON k == summary k", k, summary["k"])
         expect("k >= 5", k >= 5, True)
@@ -179,12 +190,12 @@ def main() -> int:
 
         full, full_meta = load(outs["lenient"])
         print(f"min_k = 1 ({len(full)} rows):")
-        k_full = anonymity.k_anonymity(prepared(full, quasi), quasi)
+        k_full = anonymity.k_anonymity(per_entity(full, quasi, entity), quasi)
         expect("pyCANON k == txanon.privacy.k", str(k_full), full_meta["txanon.privacy.k"])
-        sizes = prepared(full, quasi).groupby(quasi)[quasi[0]].transform("size")
-        small = sizes < 5
+        people = prepared(full, quasi).groupby(quasi)[entity].transform("nunique")
+        small = people < 5
         print("suppression:")
-        expect("rows in classes < 5 (pandas) == suppressed_rows (summary)",
+        expect("rows in classes with < 5 entities (pandas) == suppressed_rows (summary)",
                int(small.sum()), summary["suppressed_rows"])
         expect("== txanon.privacy.suppressed_rows", str(int(small.sum())),
                meta["txanon.privacy.suppressed_rows"])
