@@ -991,8 +991,11 @@ fn run(
         Pass::Done(summary) => Ok(*summary),
         Pass::Suppress(classes) => {
             reporter.warn(&format!(
-                "privacy: {} class(es) below [privacy].min_k; suppressing their rows in a second pass over the input",
-                classes.len()
+                "privacy: {} class(es) with fewer than [privacy].min_k = {} distinct entities ({}); \
+                 suppressing their rows in a second pass over the input",
+                classes.len(),
+                schema.privacy.as_ref().map_or(0, |p| p.min_k),
+                schema.privacy.as_ref().map_or("row", |p| p.entity.name())
             ));
             match run_pass(schema, key, opts, reporter, write, Some(classes))? {
                 Pass::Done(summary) => Ok(*summary),

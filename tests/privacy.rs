@@ -771,6 +771,25 @@ fn one_customers_twenty_rows_never_pass_min_k_5() {
         .stdout_has("k = 1 (distinct acct_token values)");
     env.run(["check", "--schema", "suppress.toml", "s1.parquet"])
         .success();
+
+    // The same rows with a footer from before k counted entities (no
+    // k_counts, no entity): check says the footer's k is not the schema's.
+    let (released, kv) = read_all(&env.path("s1.parquet"));
+    let props = parquet::file::properties::WriterProperties::builder()
+        .set_key_value_metadata(Some(
+            kv.into_iter()
+                .filter(|(k, _)| k != "txanon.privacy.k_counts" && k != "txanon.privacy.entity")
+                .map(|(k, v)| parquet::file::metadata::KeyValue::new(k, v))
+                .collect(),
+        ))
+        .build();
+    let file = std::fs::File::create(env.path("old.parquet")).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, released.schema(), Some(props)).unwrap();
+    w.write(&released).unwrap();
+    w.close().unwrap();
+    env.run(["check", "--schema", "suppress.toml", "old.parquet"])
+        .exit(1)
+        .stdout_has("txanon.privacy.k_counts = (absent: k counted rows)");
 }
 
 #[test]
