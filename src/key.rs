@@ -27,6 +27,10 @@ use crate::error::{Error, Result};
 /// Minimum master key length in bytes.
 pub const MIN_KEY_BYTES: usize = 32;
 
+/// Largest key file read: a key is 64 hex characters or a few more, so
+/// anything bigger is the wrong file or a device such as `/dev/zero`.
+pub const MAX_KEY_FILE_BYTES: usize = 4096;
+
 /// Name of the environment variable that may hold the key in hex.
 pub const KEY_ENV: &str = "TXANON_KEY";
 
@@ -98,10 +102,17 @@ impl MasterKey {
     pub fn load(path: Option<&Path>) -> Result<(MasterKey, KeySource)> {
         match path {
             Some(path) => {
-                let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                    Error::Key(format!("cannot read key file {}: {e}", path.display()))
-                })?);
-                let key = MasterKey::from_hex(&text).map_err(|e| match e {
+                let bytes =
+                    Zeroizing::new(crate::io::read_bounded(path, MAX_KEY_FILE_BYTES).map_err(
+                        |e| Error::Key(format!("cannot read key file {}: {e}", path.display())),
+                    )?);
+                let text = std::str::from_utf8(&bytes).map_err(|_| {
+                    Error::Key(format!(
+                        "key file {}: not text (expected hex characters)",
+                        path.display()
+                    ))
+                })?;
+                let key = MasterKey::from_hex(text).map_err(|e| match e {
                     Error::Key(m) => Error::Key(format!("{}: {m}", path.display())),
                     other => other,
                 })?;

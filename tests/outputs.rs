@@ -177,3 +177,91 @@ fn issue14_a_full_disk_leaves_no_manifest_without_its_data() {
     assert_eq!(m["rows"]["written"], batch.num_rows() as u64);
     assert_eq!(batch.num_rows(), 3000);
 }
+
+/// Issue 14, item 6: `--key-file /dev/zero` grew to gigabytes (and aborted
+/// under a memory limit); so did `--schema /dev/zero`. Files that are small
+/// by nature are read with a bound: a device or an oversized file is an
+/// error naming the file and the limit, never its content, within a 1 GiB
+/// address-space limit, for every command that reads them.
+#[cfg(unix)]
+#[test]
+fn issue14_key_and_schema_files_are_read_with_a_bound() {
+    let env = TestEnv::new();
+    let key = env.key("k.key", TEST_KEY_HEX);
+    // A key file with a valid key followed by a canary: too big, and the
+    // message quotes neither.
+    let canary = "CANARYc0ffee";
+    let big = env.write(
+        "big.key",
+        format!("{TEST_KEY_HEX}\n{}", canary.repeat(1000)),
+    );
+    let schema = repo("schemas/transactions.toml").display().to_string();
+    let input = repo("data-samples/transactions.csv").display().to_string();
+    let limited = "ulimit -v 1048576";
+    for key_file in ["/dev/zero", big.to_str().unwrap()] {
+        for args in [
+            vec![
+                "anonymize",
+                "--schema",
+                &schema,
+                "--key-file",
+                key_file,
+                "-o",
+                "o.parquet",
+                &input,
+            ],
+            vec!["check", "--schema", &schema, "--key-file", key_file, &input],
+            vec![
+                "token",
+                "--schema",
+                &schema,
+                "--column",
+                "mobile",
+                "--key-file",
+                key_file,
+                "13800138000",
+            ],
+        ] {
+            let run = run_after(&env, limited, &args);
+            run.exit(2)
+                .stderr_has(key_file)
+                .stderr_has("larger than 4096 bytes")
+                .never_says(canary)
+                .never_says(TEST_KEY_HEX);
+        }
+    }
+    let big_schema = env.write("big.toml", "# CANARYc0ffee\n".repeat(400_000));
+    for schema_file in ["/dev/zero", big_schema.to_str().unwrap()] {
+        let key = key.to_str().unwrap();
+        for args in [
+            vec![
+                "anonymize",
+                "--schema",
+                schema_file,
+                "--key-file",
+                key,
+                "-o",
+                "o.parquet",
+                &input,
+            ],
+            vec!["check", "--schema", schema_file, &input],
+            vec![
+                "token",
+                "--schema",
+                schema_file,
+                "--column",
+                "mobile",
+                "--key-file",
+                key,
+                "1",
+            ],
+        ] {
+            run_after(&env, limited, &args)
+                .exit(2)
+                .stderr_has(schema_file)
+                .stderr_has("larger than 4194304 bytes")
+                .never_says(canary);
+        }
+    }
+    assert!(!env.path("o.parquet").exists());
+}

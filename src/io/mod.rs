@@ -15,3 +15,22 @@ pub mod parquet;
 pub mod parquet_input;
 pub mod source;
 pub mod table;
+
+/// Read a file that is small by nature (a key, a schema) whole, refusing
+/// one larger than `limit` bytes after reading at most one byte past it: a
+/// device such as `/dev/zero` or a wrong file must not grow memory without
+/// end. The buffer is allocated once (never moved by growth), so a caller
+/// that zeroizes it leaves no copy behind. The error names the limit, never
+/// the content.
+pub fn read_bounded(path: &std::path::Path, limit: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path)?;
+    let mut bytes = Vec::with_capacity(limit.saturating_add(1));
+    file.take(limit as u64 + 1).read_to_end(&mut bytes)?;
+    if bytes.len() > limit {
+        return Err(std::io::Error::other(format!(
+            "larger than {limit} bytes; refusing to read further"
+        )));
+    }
+    Ok(bytes)
+}

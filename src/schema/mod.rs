@@ -383,10 +383,15 @@ pub struct Schema {
     pub privacy: Option<PrivacyOptions>,
 }
 
+/// Largest schema file read (a schema of thousands of columns with
+/// comments is well under it; a device such as `/dev/zero` is not).
+pub const MAX_SCHEMA_BYTES: usize = 4 << 20;
+
 impl Schema {
     /// Read and validate a schema file.
     pub fn load(path: &Path) -> Result<Schema> {
-        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        let bytes =
+            crate::io::read_bounded(path, MAX_SCHEMA_BYTES).map_err(|e| Error::io(path, e))?;
         let text = std::str::from_utf8(&bytes).map_err(|_| Error::Schema {
             path: path.to_path_buf(),
             message: "file is not UTF-8".into(),
