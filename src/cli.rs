@@ -53,6 +53,16 @@ pub enum Command {
     Init(InitArgs),
     /// Write a new random 32-byte key as 64 hex characters (file mode 0600).
     Keygen(KeygenArgs),
+    /// Write the release report: one self-contained HTML page (verdict,
+    /// provenance, columns, risk figures and charts) about an output.
+    ///
+    /// Built from the output only (footer metadata, manifest, the released
+    /// data); the page holds counts, column names and generalized labels,
+    /// never a value, token or class key. It needs no script and makes no
+    /// network request.
+    ///
+    /// Exit codes: 0 written, 2 error.
+    Report(ReportArgs),
     /// Run SQL over dumps in a local Apache DataFusion session with txanon's
     /// UDFs registered (tables `input` and `anonymized`), for key holders.
     ///
@@ -164,6 +174,11 @@ pub struct AnonymizeArgs {
     #[arg(long, value_name = "OCTAL", default_value = "0600", value_parser = crate::io::output::parse_mode)]
     pub mode: u32,
 
+    /// Also write the release report (one self-contained HTML page, as
+    /// `txanon report` makes) to this file, from the output just written.
+    #[arg(long, value_name = "report.html")]
+    pub report: Option<PathBuf>,
+
     /// Output: a Parquet file, or a directory of part files when the path ends
     /// in '/' or --partition-by is given. Written atomically as a new regular
     /// file; never an input, the schema, the key file, --manifest, a link,
@@ -186,6 +201,29 @@ pub struct AnonymizeArgs {
     /// sorted by path) and glob patterns (quote them: 'dumps/*.csv.gz').
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
+}
+
+/// `txanon report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The schema the release was written with: adds the `check` verdict,
+    /// each column's action, and the recomputed risk figures and class sizes.
+    #[arg(long, value_name = "SCHEMA.toml")]
+    pub schema: Option<std::path::PathBuf>,
+
+    /// The run manifest of a single-file release (`anonymize --manifest`):
+    /// inputs with sizes and SHA-256, and the run's row counts. A dataset
+    /// directory's own _manifest.json is read without it.
+    #[arg(long, value_name = "PATH")]
+    pub manifest: Option<std::path::PathBuf>,
+
+    /// The HTML file to write (mode 0600, atomically).
+    #[arg(long, short = 'o', value_name = "report.html")]
+    pub output: std::path::PathBuf,
+
+    /// The release: a Parquet file or a dataset directory written by anonymize.
+    #[arg(value_name = "FILE.parquet|DATASET/")]
+    pub release: std::path::PathBuf,
 }
 
 /// `txanon check`.

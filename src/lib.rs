@@ -54,6 +54,7 @@ pub mod key;
 pub mod messages;
 pub mod pipeline;
 pub mod privacy;
+pub mod report;
 pub mod schema;
 pub mod transform;
 

@@ -49,6 +49,7 @@ fn run(cli: &Cli, msg: &Messages) -> anyhow::Result<ExitCode> {
         Command::Scan(args) => txanon::cmd::scan::run(args, msg),
         Command::Init(args) => txanon::cmd::init::run(args, msg),
         Command::Keygen(args) => txanon::cmd::keygen::run(args, msg),
+        Command::Report(args) => txanon::cmd::report::run(args, msg),
         Command::Token(args) => txanon::cmd::token::run(args, msg),
         Command::Sql(_) => {
             txanon::cmd::external::run_df("`txanon sql`", std::env::args_os().skip(1).collect())

@@ -78,6 +78,10 @@ pub struct AnonymizeOptions {
     pub protected: Vec<(&'static str, PathBuf)>,
     /// Permission bits of every file written (see [`WriterSettings::mode`]).
     pub mode: u32,
+    /// Also write the release report here (by the caller, after the run):
+    /// checked with the other outputs before any input is read, and every
+    /// input's SHA-256 is computed for it.
+    pub report: Option<PathBuf>,
 }
 
 impl AnonymizeOptions {
@@ -97,6 +101,7 @@ impl AnonymizeOptions {
             max_records: None,
             protected: Vec::new(),
             mode: crate::io::output::DEFAULT_MODE,
+            report: None,
         }
     }
 }
@@ -756,6 +761,9 @@ pub fn check_outputs(opts: &AnonymizeOptions) -> Result<()> {
     if let Some(m) = &opts.manifest {
         targets.push(Target::file(m, "--manifest"));
     }
+    if let Some(r) = &opts.report {
+        targets.push(Target::file(r, "--report"));
+    }
     check_targets(&targets, &opts.inputs, &opts.protected)
 }
 
@@ -1348,7 +1356,7 @@ fn run_pass(
             numeric_text_columns: fp.numeric_text.clone(),
         })
         .collect();
-    let want_manifest = write && (opts.directory || opts.manifest.is_some());
+    let want_manifest = write && (opts.directory || opts.manifest.is_some() || opts.report.is_some());
     let inputs = if want_manifest {
         hash_inputs(inputs, reporter)?
     } else {

@@ -47,8 +47,7 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
     let inputs = expand_inputs(&args.inputs)?;
     // A directory output is asked for explicitly (a trailing '/' or
     // --partition-by): `-o existing_dir` is refused rather than filled.
-    let directory =
-        args.partition_by.is_some() || args.output.as_os_str().to_string_lossy().ends_with('/');
+    let directory = directory_output(args);
     let opts = AnonymizeOptions {
         threads,
         drop_undeclared: args.drop_undeclared,
@@ -60,6 +59,7 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
         manifest: args.manifest.clone(),
         protected: read_files(args),
         mode: args.mode,
+        report: args.report.clone(),
         ..AnonymizeOptions::new(inputs, output_path(&args.output))
     };
     msg.catch_signals();
@@ -82,6 +82,24 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
     if !args.quiet {
         msg.block(&render(&summary));
     }
+    if let Some(report) = &args.report {
+        crate::report::build(
+            &opts.output,
+            crate::report::Sources {
+                schema: Some(&schema),
+                manifest: None,
+                run: Some(&summary),
+            },
+        )
+        .and_then(|page| crate::report::render(&page))
+        .and_then(|html| crate::report::write(report, &html))
+        .with_context(|| {
+            format!(
+                "the output was written, but not the report {}",
+                report.display()
+            )
+        })?;
+    }
     Ok(ExitCode::Success)
 }
 
@@ -94,9 +112,15 @@ pub fn read_files(args: &AnonymizeArgs) -> Vec<(&'static str, std::path::PathBuf
     read
 }
 
+/// Whether the output is a directory: asked for explicitly (a trailing '/'
+/// or --partition-by).
+fn directory_output(args: &AnonymizeArgs) -> bool {
+    args.partition_by.is_some() || args.output.as_os_str().to_string_lossy().ends_with('/')
+}
+
 /// The output path without a trailing '/' (a directory output is renamed
 /// into place by name).
-fn output_path(p: &std::path::Path) -> std::path::PathBuf {
+pub fn output_path(p: &std::path::Path) -> std::path::PathBuf {
     let text = p.to_string_lossy();
     let trimmed = text.trim_end_matches('/');
     if trimmed.is_empty() {

@@ -5,5 +5,6 @@ pub mod check;
 pub mod external;
 pub mod init;
 pub mod keygen;
+pub mod report;
 pub mod scan;
 pub mod token;

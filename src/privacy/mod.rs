@@ -518,6 +518,12 @@ impl RiskMeter {
         }
     }
 
+    /// The size of every class in the unit k counts, in no particular
+    /// order (for distributions; class keys never leave this module).
+    pub fn class_sizes(&self) -> Vec<u64> {
+        self.stats.iter().map(|c| c.rows).collect()
+    }
+
     /// The figures.
     pub fn finish(&self) -> PrivacyReport {
         let min_k = self.opts.min_k;
