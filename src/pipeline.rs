@@ -351,7 +351,7 @@ fn manifest_json(
     inputs: &[InputSummary],
     (rows_written, bad_rows): (u64, u64),
     files: &[PartInfo],
-    privacy: &[(String, String)],
+    (privacy, columns): (&[(String, String)], &[ColumnSummary]),
 ) -> Result<Vec<u8>> {
     let value = serde_json::json!({
         "txanon_version": env!("CARGO_PKG_VERSION"),
@@ -373,6 +373,7 @@ fn manifest_json(
         },
         "partition_by": opts.partition_by,
         "files": files,
+        "columns": columns,
         "privacy": privacy
             .iter()
             .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
@@ -1356,7 +1357,8 @@ fn run_pass(
             numeric_text_columns: fp.numeric_text.clone(),
         })
         .collect();
-    let want_manifest = write && (opts.directory || opts.manifest.is_some() || opts.report.is_some());
+    let want_manifest =
+        write && (opts.directory || opts.manifest.is_some() || opts.report.is_some());
     let inputs = if want_manifest {
         hash_inputs(inputs, reporter)?
     } else {
@@ -1367,6 +1369,29 @@ fn run_pass(
         Some(crate::privacy::Verdict::Release(report)) => Some(*report),
         None => None,
     };
+    let mut plan_stats = plan.columns.iter().zip(stats).peekable();
+    let mut columns = Vec::with_capacity(plan.columns.len());
+    for c in &schema.columns {
+        let stats = if c.action == Action::Drop {
+            ColumnStats::default()
+        } else {
+            plan_stats.next().map(|(_, s)| s).unwrap_or_default()
+        };
+        columns.push(ColumnSummary {
+            name: c.name.clone(),
+            output: (c.action != Action::Drop).then(|| c.output.clone()),
+            action: c.action.name(),
+            stats,
+        });
+        while let Some((p, s)) = plan_stats.next_if(|(p, _)| p.derived) {
+            columns.push(ColumnSummary {
+                name: c.name.clone(),
+                output: Some(p.output.clone()),
+                action: "derive",
+                stats: s,
+            });
+        }
+    }
     let privacy_metadata = crate::privacy::metadata(schema, privacy.as_ref());
     let manifest = |rows: u64, files: &[PartInfo]| {
         manifest_json(
@@ -1376,7 +1401,7 @@ fn run_pass(
             &inputs,
             (rows, bad_rows),
             files,
-            &privacy_metadata,
+            (&privacy_metadata, &columns),
         )
     };
     // The data is closed and fsync'd first, the manifest staged after it,
@@ -1417,29 +1442,6 @@ fn run_pass(
     };
 
     let elapsed = started.elapsed().as_secs_f64();
-    let mut plan_stats = plan.columns.iter().zip(stats).peekable();
-    let mut columns = Vec::with_capacity(plan.columns.len());
-    for c in &schema.columns {
-        let stats = if c.action == Action::Drop {
-            ColumnStats::default()
-        } else {
-            plan_stats.next().map(|(_, s)| s).unwrap_or_default()
-        };
-        columns.push(ColumnSummary {
-            name: c.name.clone(),
-            output: (c.action != Action::Drop).then(|| c.output.clone()),
-            action: c.action.name(),
-            stats,
-        });
-        while let Some((p, s)) = plan_stats.next_if(|(p, _)| p.derived) {
-            columns.push(ColumnSummary {
-                name: c.name.clone(),
-                output: Some(p.output.clone()),
-                action: "derive",
-                stats: s,
-            });
-        }
-    }
     Ok(Pass::Done(Box::new(Summary {
         txanon_version: env!("CARGO_PKG_VERSION"),
         schema: format!("{} v{}", schema.name, schema.version),

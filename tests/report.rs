@@ -389,7 +389,7 @@ fn report_without_schema_and_refused_paths() {
     // The report never replaces the release or a file it reads.
     env.run(["report", "-o", "out.parquet", "out.parquet"])
         .exit(2);
-    assert!(read_parquet(&env.path("out.parquet")).0.len() > 0);
+    assert!(!read_parquet(&env.path("out.parquet")).0.is_empty());
     env.anonymize(
         &schema,
         &key,
@@ -398,11 +398,25 @@ fn report_without_schema_and_refused_paths() {
         &input,
     )
     .exit(2)
-    .stderr_has("also an output");
+    .stderr_has("give each output its own path");
     assert!(!env.path("o2.parquet").exists());
     env.anonymize(&schema, &key, &["--report", "in.csv"], "o3.parquet", &input)
         .exit(2);
     assert!(!env.path("o3.parquet").exists());
+    // Nor inside a dataset directory, where readers would take it for data.
+    env.anonymize(&schema, &key, &["--report", "ds/r.html"], "ds/", &input)
+        .exit(2);
+    assert!(!env.path("ds").exists());
+    env.anonymize(
+        &schema,
+        &key,
+        &["--partition-by", "created_month"],
+        "ds/",
+        &input,
+    )
+    .success();
+    env.run(["report", "-o", "ds/r.html", "ds"]).exit(2);
+    assert!(!env.path("ds/r.html").exists());
     // A file txanon did not write is not a release.
     env.run(["report", "-o", "r2.html", "in.csv"]).exit(2);
     assert!(!env.path("r2.html").exists());
