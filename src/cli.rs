@@ -217,9 +217,14 @@ pub struct ReportArgs {
     #[arg(long, value_name = "PATH")]
     pub manifest: Option<std::path::PathBuf>,
 
-    /// The HTML file to write (mode 0600, atomically).
+    /// The HTML file to write (atomically, as a new regular file).
     #[arg(long, short = 'o', value_name = "report.html")]
     pub output: std::path::PathBuf,
+
+    /// Permission bits of the page, exactly, whatever the umask. It
+    /// describes personal data: by default only the owner reads it.
+    #[arg(long, value_name = "OCTAL", default_value = "0600", value_parser = crate::io::output::parse_mode)]
+    pub mode: u32,
 
     /// The release: a Parquet file or a dataset directory written by anonymize.
     #[arg(value_name = "FILE.parquet|DATASET/")]

@@ -92,7 +92,7 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
             },
         )
         .and_then(|page| crate::report::render(&page))
-        .and_then(|html| crate::report::write(report, &html))
+        .and_then(|html| crate::report::write(report, &html, args.mode))
         .with_context(|| {
             format!(
                 "the output was written, but not the report {}",

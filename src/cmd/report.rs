@@ -42,6 +42,6 @@ pub fn run(args: &ReportArgs, _msg: &Messages) -> Result<ExitCode> {
     )
     .with_context(|| format!("report of {}", target.display()))?;
     let html = render(&page)?;
-    write(&args.output, &html)?;
+    write(&args.output, &html, args.mode)?;
     Ok(ExitCode::Success)
 }

@@ -320,26 +320,12 @@ pub fn render(page: &Page) -> Result<String> {
         .map_err(|e| Error::Usage(format!("internal error: rendering the report: {e}")))
 }
 
-/// Write the page atomically (temporary name, fsync, rename), readable by
-/// the owner only, like the release it describes.
-pub fn write(path: &Path, html: &str) -> Result<()> {
-    use std::io::Write;
-    let tmp = crate::io::parquet::temp_path_for(path);
-    let result = (|| -> std::io::Result<()> {
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp)?;
-        f.write_all(html.as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if let Err(e) = result {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::io(path, e));
-    }
-    Ok(())
+/// Write the page like every other output: a new file with `mode` (0600
+/// by default: it describes personal data), staged beside its target,
+/// fsync'd and renamed into place ([`crate::io::output`]).
+pub fn write(path: &Path, html: &str, mode: u32) -> Result<()> {
+    use crate::io::output::{commit, Staged};
+    commit(vec![Staged::file(path, html.as_bytes(), mode)?])
 }
 
 /// The Parquet files of a dataset directory (sorted), or the file itself.
