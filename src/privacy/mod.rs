@@ -521,7 +521,7 @@ impl RiskMeter {
     /// The size of every class in the unit k counts, in no particular
     /// order (for distributions; class keys never leave this module).
     pub fn class_sizes(&self) -> Vec<u64> {
-        self.stats.iter().map(|c| c.rows).collect()
+        self.stats.iter().map(|c| c.people).collect()
     }
 
     /// The figures.

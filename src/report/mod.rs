@@ -1106,7 +1106,10 @@ fn risk(out: &Output, run: &RunRecord, schema: Option<&Schema>, pass: &DataPass)
             "k".to_string(),
             k_text,
             format!(
-                "the smallest group of {unit} sharing one combination of the quasi-identifiers ({})",
+                "the smallest group of {unit}{} sharing one combination of the quasi-identifiers ({})",
+                get("entity")
+                    .filter(|e| *e != "row")
+                    .map_or(String::new(), |e| format!(" (distinct {e})")),
                 quasi.replace(',', ", ")
             ),
         ),
