@@ -759,6 +759,8 @@ fn one_customers_twenty_rows_never_pass_min_k_5() {
     assert_eq!(meta(&kv, "txanon.privacy.k"), "6");
     assert_eq!(meta(&kv, "txanon.privacy.k_counts"), "entities");
     assert_eq!(meta(&kv, "txanon.privacy.entity"), "acct_token");
+    assert_eq!(meta(&kv, "txanon.privacy.k_counted_up_to"), "1000");
+    assert_eq!(meta(&kv, "txanon.privacy.null_entity_rows"), "0");
 
     // The file written without the gate fails `check` against min_k = 5:
     // check recomputes entity-k from the file itself.
