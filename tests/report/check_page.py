@@ -21,6 +21,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+        "source", "track", "wbr"}
+
+
 class Dom(HTMLParser):
     def __init__(self):
         super().__init__(convert_charrefs=True)
@@ -43,18 +47,20 @@ class Dom(HTMLParser):
         if tag == "figure" and a.get("id"):
             self.charts[a["id"]] = 0
             self.svg_in_chart[a["id"]] = False
-        current = next((s for s in reversed(self.stack) if s in self.charts), None)
+        current = next((i for t, i in reversed(self.stack) if i in self.charts), None)
         if current:
             if tag == "svg":
                 self.svg_in_chart[current] = True
             if tag == "rect" and "bar" in (a.get("class") or "").split():
                 self.charts[current] += 1
-        if tag not in ("rect", "line", "meta", "br", "path") and not tag.endswith("/"):
-            self.stack.append(a.get("id") or tag)
+        if tag not in VOID:
+            self.stack.append((tag, a.get("id")))
 
     def handle_endtag(self, tag):
-        if self.stack:
-            self.stack.pop()
+        # Pop up to the matching start tag (tolerates unclosed elements).
+        if any(t == tag for t, _ in self.stack):
+            while self.stack and self.stack.pop()[0] != tag:
+                pass
 
     def handle_data(self, data):
         self.text.append(data)
@@ -107,7 +113,7 @@ def main():
     manifest = json.loads(Path(args.manifest).read_text())
     release = Path(args.release)
     files = sorted(release.rglob("*.parquet")) if release.is_dir() else [release]
-    fp = pq.ParquetFile(files[0]).schema_arrow.metadata[b"txanon.key.fingerprint"].decode()
+    fp = pq.ParquetFile(files[0]).metadata.metadata[b"txanon.key.fingerprint"].decode()
     if fp != manifest["key_fingerprint"]:
         errors.append("manifest and footer fingerprints differ")
     if fp not in text:

@@ -68,12 +68,13 @@ browse() {
 render() { # NAME HTML RELEASE MANIFEST CHART...
     local name=$1 html=$2 release=$3 manifest=$4
     shift 4
-    local charts=()
+    local charts=() url
     for c in "$@"; do charts+=(--chart "$c"); done
-    browse --dump-dom "file://$PWD/$html" >"$tmp/$name.dom" 2>"$tmp/$name.log"
-    browse --window-size=1100,7000 --screenshot="$tmp/$name.full.png" "file://$PWD/$html" \
+    url="file://$(realpath "$html")"
+    browse --dump-dom "$url" >"$tmp/$name.dom" 2>"$tmp/$name.log"
+    browse --window-size=1100,7000 --screenshot="$tmp/$name.full.png" "$url" \
         >/dev/null 2>>"$tmp/$name.log"
-    browse --window-size=390,9000 --screenshot="$tmp/$name.phone.png" "file://$PWD/$html" \
+    browse --window-size=390,9000 --screenshot="$tmp/$name.phone.png" "$url" \
         >/dev/null 2>>"$tmp/$name.log"
     python3 tests/report/check_page.py --html "$html" --dom "$tmp/$name.dom" \
         --log "$tmp/$name.log" --release "$release" --manifest "$manifest" \
