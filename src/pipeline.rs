@@ -44,8 +44,13 @@ use crate::transform::batch::{BatchPlan, ColumnStats};
 /// The label written into every output file. Keyed tokens are pseudonyms.
 pub const OUTPUT_LABEL: &str = "pseudonymised personal data";
 
-/// Token spec version written into outputs.
-pub const TOKEN_SPEC: &str = "v1";
+/// Token spec version written into outputs (docs/TOKEN-SPEC.md). v1.1 pins
+/// the e-mail domain's UTS #46 profile; every value valid under v1 and v1.1
+/// has the same token under both.
+pub const TOKEN_SPEC: &str = "v1.1";
+
+/// Token spec versions whose outputs `check` accepts.
+pub const KNOWN_TOKEN_SPECS: [&str; 2] = ["v1", TOKEN_SPEC];
 
 /// Options of one `anonymize` run (already validated by the CLI).
 #[derive(Debug, Clone)]

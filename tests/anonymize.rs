@@ -73,7 +73,7 @@ fn sample_becomes_typed_parquet_with_provenance() {
         );
     }
     let get = |k: &str| kv.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
-    assert_eq!(get("txanon.token.spec").as_deref(), Some("v1"));
+    assert_eq!(get("txanon.token.spec").as_deref(), Some("v1.1"));
     assert_eq!(get("txanon.rows").as_deref(), Some("3000"));
     assert_eq!(
         get("txanon.key.fingerprint").as_deref(),

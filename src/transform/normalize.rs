@@ -19,6 +19,7 @@ use std::cell::RefCell;
 use std::collections::HashMap;
 
 use icu_normalizer::ComposingNormalizerBorrowed;
+use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
 use rlibphonenumber::{PhoneNumber, PhoneNumberFormat, Region};
 
 /// The kinds of identifier a tokenize column can hold.
@@ -190,22 +191,46 @@ fn email(base: &str, simple: bool) -> Normalized<'static> {
     if domain.split('.').any(str::is_empty) {
         return Normalized::Invalid("email: domain has an empty label");
     }
-    let ascii = if domain.is_ascii() {
-        Cow::Borrowed(domain)
-    } else {
-        match idna::domain_to_ascii(domain) {
-            Ok(d) => Cow::Owned(d),
-            Err(_) => return Normalized::Invalid("email: domain fails UTS #46 ToASCII"),
-        }
+    let Some(ascii) = email_domain_to_ascii(domain) else {
+        return Normalized::Invalid("email: domain fails UTS #46 ToASCII (e-mail profile)");
     };
-    if ascii.split('.').any(|l| l.is_empty() || l.len() > 63) {
-        return Normalized::Invalid("email: domain label empty or longer than 63");
-    }
     let mut out = String::with_capacity(local.len() + 1 + ascii.len());
     out.push_str(local);
     out.push('@');
     out.push_str(&ascii);
     Normalized::Value(Cow::Owned(out))
+}
+
+/// The UTS #46 implementation (the `idna` crate on ICU4X's Unicode data).
+const UTS46: Uts46 = Uts46::new();
+
+/// UTS #46 ToASCII of an e-mail domain under the profile of token spec
+/// v1.1 (docs/TOKEN-SPEC.md, "E-mail domain profile"), or `None` when the
+/// domain is not valid under it:
+///
+/// | UTS #46 flag | value | here |
+/// |---|---|---|
+/// | Transitional_Processing | false | the crate never applies it |
+/// | UseSTD3ASCIIRules | true | [`AsciiDenyList::STD3`] |
+/// | CheckHyphens | true | [`Hyphens::Check`] |
+/// | CheckBidi | true | always on in the crate |
+/// | CheckJoiners | true | always on in the crate |
+/// | VerifyDnsLength | true | [`DnsLength::Verify`] (no root dot) |
+/// | IgnoreInvalidPunycode | false | always off in the crate |
+///
+/// ASCII domains go through it too: an `xn--` label must decode to a valid
+/// label, and `-abc`, `ab--c` or `a_b` are labels no DNS name has. The
+/// result is checked against Unicode's conformance file
+/// `tests/vectors/IdnaTestV2.txt` by `tests/vectors.rs`.
+pub fn email_domain_to_ascii(domain: &str) -> Option<Cow<'_, str>> {
+    UTS46
+        .to_ascii(
+            domain.as_bytes(),
+            AsciiDenyList::STD3,
+            Hyphens::Check,
+            DnsLength::Verify,
+        )
+        .ok()
 }
 
 /// Fold white space runs to one space, drop a space next to a "sticky"
@@ -431,6 +456,47 @@ mod tests {
         assert_eq!(value(&Kind::Email, "a b@c.com"), None);
         assert_eq!(value(&Kind::Email, "@c.com"), None);
         assert_eq!(value(&Kind::Email, "a@.c.com"), None);
+    }
+
+    #[test]
+    fn unicode_versions_are_those_named_in_the_spec() {
+        // docs/TOKEN-SPEC.md names the Unicode version of each step; an update
+        // of the toolchain or of ICU4X's data that changes one fails here, and
+        // the spec's table has to follow.
+        assert_eq!(
+            char::UNICODE_VERSION,
+            (17, 0, 0),
+            "std: lowercase, White_Space"
+        );
+        // ICU4X's data (UTS #46 table, NFKC; one crate, icu_normalizer_data)
+        // is Unicode 18.0: U+3E8AC, unassigned in 17.0, is a valid label.
+        assert_eq!(
+            email_domain_to_ascii("\u{3E8AC}.com").as_deref(),
+            Some("xn--t92s.com")
+        );
+    }
+
+    #[test]
+    fn email_domain_profile_flags() {
+        for (domain, ascii) in [
+            ("例子.中国", Some("xn--fsqu00a.xn--fiqs8s")),
+            ("xn--n3h.net", Some("xn--n3h.net")),
+            ("ab--c.com", None),               // CheckHyphens
+            ("-abc.com", None),                // CheckHyphens
+            ("a_b.com", None),                 // UseSTD3ASCIIRules
+            ("xn--a.com", None),               // xn-- label must decode to a valid label
+            ("0à.א", None),                    // CheckBidi
+            ("a\u{200c}b.com", None),          // CheckJoiners
+            ("faß.de", Some("xn--fa-hia.de")), // non-transitional
+        ] {
+            assert_eq!(email_domain_to_ascii(domain).as_deref(), ascii, "{domain}");
+        }
+        // VerifyDnsLength: 253 bytes pass, 254 do not.
+        let label = "a".repeat(63);
+        let d253 = format!("{label}.{label}.{label}.{}.com", "b".repeat(57));
+        assert_eq!(d253.len(), 253);
+        assert!(email_domain_to_ascii(&d253).is_some());
+        assert!(email_domain_to_ascii(&d253.replacen('b', "bb", 1)).is_none());
     }
 
     #[test]

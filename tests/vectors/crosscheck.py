@@ -40,7 +40,7 @@ Exit status: 0 when everything matches (one summary line is printed), 1 on
 any mismatch (up to --max-report of them are listed), 2 when the check could
 not run (missing module, unreadable or malformed schema/key/CSV/Parquet).
 
-Requirements: Python >= 3.11 (tomllib, zoneinfo), phonenumbers (for
+Requirements: Python >= 3.11 (tomllib, zoneinfo), phonenumbers and idna (for
 reference.py), pyarrow, duckdb and polars, all from PyPI.
 
 Value rules beyond the brief, chosen to match txanon's documented behaviour
@@ -70,7 +70,6 @@ import re
 import sys
 import time
 import tomllib
-import unicodedata
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass
@@ -506,26 +505,6 @@ class Expected:
     leak_candidates: dict[str, dict[str, int]]  # tokenize outputs: raw-ish value -> first row
 
 
-# reference.py converts e-mail domains with Python's IDNA 2003 codec, which
-# agrees with UTS #46 non-transitional processing (the spec, and what txanon
-# does) except around (1) the "deviation" characters: IDNA 2003 maps "ß" to
-# "ss" and "ς" to "σ", UTS #46 keeps them (punycode); (2) ZWJ/ZWNJ: IDNA 2003
-# drops them, UTS #46 rejects them where the CONTEXTJ rules fail; (3) the
-# RFC 5893 bidi rule, which UTS #46 applies to any domain with a right-to-left
-# or Arabic-number character (e.g. a label starting with an Arabic-Indic
-# digit is rejected).  Tokens of such domains cannot be checked with
-# reference.py; mismatches on them are labelled with IDNA_NOTE.
-IDNA_DEVIATIONS = frozenset("ßς\u200c\u200d")
-IDNA_NOTE = (", domain has an IDNA deviation (ß ς ZWJ ZWNJ) or right-to-left / "
-             "Arabic-number character: reference.py's IDNA 2003 codec differs from "
-             "UTS #46 there, the expected token may be wrong")
-
-
-def idna_unreliable(domain: str) -> bool:
-    return bool(IDNA_DEVIATIONS & set(domain)) or any(
-        unicodedata.bidirectional(ch) in ("R", "AL", "AN") for ch in domain)
-
-
 class Tokenizer:
     """Tokens for one column, cached by raw value (inputs repeat a lot).  On
     the first sight of a raw value it also records the leak-check
@@ -546,8 +525,7 @@ class Tokenizer:
 
     def __call__(self, raw: str, row: int):
         """raw -> (status, normalised value or None, token or None).  The
-        status is reference.py's ("ok", "empty", "invalid"), with a note
-        appended where reference.py is known to be unreliable."""
+        status is reference.py's ("ok", "empty", "invalid")."""
         hit = self.cache.get(raw)
         if hit is None:
             c = self.col
@@ -556,9 +534,6 @@ class Tokenizer:
             policy = "token" if c.on_invalid == "token" else "null"
             hit = self.ref.tokenize_with(self.key_for, c.namespace, c.kind, raw, c.region,
                                          self.schema.bits, self.schema.encoding, policy)
-            if c.kind == "email" and hit[0] == "ok":
-                if idna_unreliable(self.ref.base_normalize(raw).lower().rpartition("@")[2]):
-                    hit = (hit[0] + IDNA_NOTE,) + hit[1:]
             self.cache[raw] = hit
             for text in (raw, self.ref.base_normalize(raw), hit[1] or ""):
                 if len(text) >= 6:
@@ -874,7 +849,7 @@ def check_metadata(ref, schema: Schema, master: bytes, pf, rows: int, report: Re
     meta = {k.decode("utf-8", "replace"): v.decode("utf-8", "replace")
             for k, v in (pf.metadata.metadata or {}).items()}
     want = {
-        "txanon.token.spec": "v1",
+        "txanon.token.spec": ref.SPEC,
         "txanon.schema.sha256": schema.sha256,
         "txanon.schema.name": str(schema.name),
         "txanon.schema.version": str(schema.version),
