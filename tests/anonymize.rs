@@ -419,6 +419,11 @@ const CANARIES: &[&str] = &[
     "CANARY-PHONE",
     "CANARY-DATE",
     "CANARY-AMOUNT",
+    "CANARY-BIRTH",
+    "CANARY-BOOL",
+    "CANARY-COUNT",
+    "CANARY-CUR",
+    "CANARY-CHANNEL",
 ];
 
 #[test]
@@ -476,17 +481,64 @@ fn canary_values_never_reach_messages_or_tokenized_output() {
             input,
         ]),
     ];
-    assert_eq!(runs[0].code, Some(2));
-    assert_eq!(runs[3].code, Some(0));
+    // Every run must take the path it is meant to test: a refused flag or a
+    // run stopped early would say nothing and pass "never says".
+    // 0: stops at the first bad record; 1: same with --json; 2: two bad
+    // records exceed --max-bad-rows 1; 3: both skipped.
+    let expected = [
+        (2, "canaries.csv:4: created_at"),
+        (2, "canaries.csv:4: created_at"),
+        (2, "2 bad records exceed --max-bad-rows 1"),
+        (0, "\"bad_rows\": 2"),
+    ];
+    for (run, (code, says)) in runs.iter().zip(expected) {
+        run.exit(code);
+        assert!(
+            run.stderr.contains(says) || run.stdout.contains(says),
+            "expected {says:?}\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
     for run in &runs {
         for canary in CANARIES {
             run.never_says(canary);
         }
     }
+    // The file plants a canary in every column (data-samples/invalid/README.md).
+    let text = std::fs::read_to_string(input).unwrap();
+    let header: Vec<&str> = HEADER.split(',').collect();
+    assert_eq!(text.lines().next(), Some(HEADER));
+    let planted = |column: usize| {
+        let mut records =
+            arrow_csv::ReaderBuilder::new(std::sync::Arc::new(arrow_schema::Schema::new(
+                header
+                    .iter()
+                    .map(|h| arrow_schema::Field::new(*h, DataType::Utf8, true))
+                    .collect::<Vec<_>>(),
+            )))
+            .with_header(true)
+            .build(std::fs::File::open(input).unwrap())
+            .unwrap();
+        let batch = records.next().unwrap().unwrap();
+        let col = batch
+            .column(column)
+            .as_any()
+            .downcast_ref::<arrow_array::StringArray>()
+            .unwrap();
+        (0..col.len()).any(|i| {
+            let v = col.value(i).to_lowercase();
+            CANARIES.iter().any(|c| v.contains(&c.to_lowercase()))
+        })
+    };
+    for (i, name) in header.iter().enumerate() {
+        assert!(planted(i), "no canary in column {name}");
+    }
     let (batch, _) = read_all(&env.path("d.parquet"));
-    assert_eq!(batch.num_rows(), 5);
+    assert_eq!(batch.num_rows(), 6);
     for field in batch.schema().fields() {
-        if field.name() == "txn_id" || field.name() == "merchant_id" {
+        // Untyped `keep` columns pass their values through by design.
+        if ["txn_id", "merchant_id", "currency", "channel"].contains(&field.name().as_str()) {
             continue;
         }
         let text = format!("{:?}", batch.column_by_name(field.name()).unwrap());
@@ -885,4 +937,53 @@ fn interrupt_leaves_no_file() {
 #[test]
 fn terminate_leaves_no_file() {
     interrupt_run("-TERM", 143);
+}
+
+/// The loud demo-key warning itself (src/messages.rs::demo_key_warning), not
+/// the summary's "(DEMO KEY: protects nothing)" tag: `-q` drops the summary,
+/// so only the warning can satisfy these checks, for `anonymize` and for
+/// `token`. Deleting the `msg.demo_key_warning()` call in src/cmd/anonymize.rs
+/// or src/cmd/token.rs fails this test; a real key must not trigger it.
+#[test]
+fn demo_key_warning_is_loud_under_quiet_and_for_token() {
+    const WARNING: &str = "USING THE PUBLISHED DEMO KEY";
+    const CONSEQUENCE: &str = "they protect NOTHING";
+    let env = TestEnv::new();
+    let (s, i) = (
+        repo("schemas/transactions.toml"),
+        repo("data-samples/transactions.csv"),
+    );
+    let demo = repo("data-samples/demo.key");
+    let real = env.key("real.key", TEST_KEY_HEX);
+    let token = |key: &std::path::Path| {
+        let (s, k) = (s.to_str().unwrap(), key.to_str().unwrap());
+        env.run([
+            "token",
+            "--schema",
+            s,
+            "--column",
+            "mobile",
+            "--key-file",
+            k,
+            "+86 138 0013 8000",
+        ])
+    };
+    // -q: the summary (the other place that names the demo key) is off.
+    env.anonymize(&s, &demo, &[], "quiet.parquet", &i)
+        .success()
+        .stderr_has(WARNING)
+        .stderr_has(CONSEQUENCE)
+        .stderr_lacks("protects nothing");
+    env.anonymize(&s, &demo, &["--json"], "json.parquet", &i)
+        .success()
+        .stderr_has(WARNING);
+    token(&demo)
+        .success()
+        .stderr_has(WARNING)
+        .stderr_has(CONSEQUENCE);
+    // Negative control: the same runs under another key say nothing of it.
+    env.anonymize(&s, &real, &[], "real.parquet", &i)
+        .success()
+        .stderr_lacks(WARNING);
+    token(&real).success().stderr_lacks(WARNING);
 }

@@ -7,7 +7,10 @@
 //! sample header so mutations explore the body), then the file's bytes.
 //! Properties: no panic; never the "record boundaries disagree" internal
 //! error (the chunker and the decoder must agree on every input); with an
-//! unlimited bad-row allowance every record is either written or counted bad;
+//! unlimited bad-row allowance every record is either written or counted bad,
+//! and for plain-text input the records read equal an independent count by
+//! csv-core (tests/support/count_records.rs), so a record lost without being
+//! counted fails here (the chunker's own count could not show that);
 //! the only errors are header, bad-record and bad-row-limit errors, plus
 //! I/O errors for files that start with gzip or zstd magic bytes and Parquet
 //! read errors for files that start with `PAR1`.
@@ -17,6 +20,9 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
+
+#[path = "../../tests/support/count_records.rs"]
+mod count_records;
 use txanon::io::source::{detect, Compression::*, Detected};
 use txanon::key::MasterKey;
 use txanon::pipeline::{dry_run, AnonymizeOptions, SilentReporter};
@@ -51,13 +57,14 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let f = fixture();
-    {
-        let mut file = std::fs::File::create(&f.input).expect("temp input");
-        if sel & 0x80 != 0 {
-            file.write_all(HEADER.as_bytes()).expect("write");
-        }
-        file.write_all(body).expect("write");
+    let mut bytes = Vec::with_capacity(HEADER.len() + body.len());
+    if sel & 0x80 != 0 {
+        bytes.extend_from_slice(HEADER.as_bytes());
     }
+    bytes.extend_from_slice(body);
+    std::fs::File::create(&f.input)
+        .and_then(|mut file| file.write_all(&bytes))
+        .expect("temp input");
     // What txanon's content detection makes of the file (gzip, zstd, Parquet
     // or plain text): it decides which errors below are legitimate.
     let detected = detect(&f.input).expect("the input was just written");
@@ -72,6 +79,14 @@ fuzz_target!(|data: &[u8]| {
                 summary.rows_read,
                 "every record is written or counted bad"
             );
+            if detected == Detected::Text(txanon::io::source::Compression::None) {
+                // The header (the first record) is not a row.
+                let records = count_records::count_records(&bytes).saturating_sub(1);
+                assert_eq!(
+                    summary.rows_read, records,
+                    "records read vs csv-core's count"
+                );
+            }
         }
         Err(Error::BadRecord { column, rule, .. }) => {
             assert_ne!(column, "(chunk)", "chunker and decoder disagree: {rule}");

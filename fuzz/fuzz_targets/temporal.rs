@@ -6,9 +6,13 @@
 //! then `FORMAT\nVALUE` when a declared format is used, else `VALUE`.
 //! Formats go through `validate_format` first, as the schema loader does.
 //! Properties: no panic; the truncated period contains the parsed instant
-//! and is never finer than asked for (truncating again changes nothing).
+//! and is never finer than asked for (truncating again changes nothing); the
+//! start is the period's first day by definition (a Monday, day 1 of the
+//! month, of a quarter's first month, 1 January), so an identity function or
+//! a wrong boundary fails. The exact expected values are also checked against
+//! a table computed by Python's datetime (tests/vectors/date_truncation.csv).
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate, Weekday};
 use chrono_tz::Tz;
 use libfuzzer_sys::fuzz_target;
 use txanon::schema::ValueType;
@@ -47,6 +51,30 @@ fn check_date_period(d: NaiveDate, to: Granularity) {
         (d - t).num_days() <= max_days,
         "period longer than its unit"
     );
+    // The period start by its definition, not by the code's arithmetic: an
+    // identity function passes the checks above but fails these.
+    match to {
+        Granularity::Hour | Granularity::Day => assert_eq!(t, d, "day changed"),
+        Granularity::Week => {
+            // Monday, unless the Monday is before chrono's first day.
+            if t != NaiveDate::MIN {
+                assert_eq!(t.weekday(), Weekday::Mon, "week start not a Monday");
+            }
+        }
+        Granularity::Month => {
+            assert_eq!((t.year(), t.month(), t.day()), (d.year(), d.month(), 1));
+        }
+        Granularity::Quarter => {
+            assert_eq!((t.year(), t.day()), (d.year(), 1));
+            assert!(
+                [1, 4, 7, 10].contains(&t.month()),
+                "quarter starts in month {}",
+                t.month()
+            );
+            assert!(d.month() - t.month() < 3, "quarter too far back");
+        }
+        Granularity::Year => assert_eq!(t.ordinal(), 1, "year start not 1 January"),
+    }
     let _ = date32(t);
 }
 

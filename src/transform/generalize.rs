@@ -392,6 +392,43 @@ mod tests {
         );
     }
 
+    /// Every row of tests/vectors/date_truncation.csv, computed by Python's
+    /// datetime (tests/vectors/date_truncation.py), not by this code: an
+    /// identity function, a Sunday week start or a wrong quarter fails here.
+    #[test]
+    fn truncation_matches_the_python_table() {
+        let table = include_str!("../../tests/vectors/date_truncation.csv");
+        let parse = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        let units = [
+            Granularity::Day,
+            Granularity::Week,
+            Granularity::Month,
+            Granularity::Quarter,
+            Granularity::Year,
+        ];
+        let mut rows = 0;
+        let mut moved = [0usize; 5];
+        for line in table.lines().skip(1) {
+            let cells: Vec<NaiveDate> = line.split(',').map(parse).collect();
+            assert_eq!(cells.len(), 6, "{line}");
+            let date = cells[0];
+            for (i, to) in units.into_iter().enumerate() {
+                assert_eq!(truncate_date(date, to), cells[i + 1], "{to:?} of {date}");
+                moved[i] += usize::from(cells[i + 1] != date);
+            }
+            // Timestamps truncate through the same function on their local date.
+            let p = TemporalParser::new(ValueType::Timestamp, None, chrono_tz::UTC);
+            if let Some(t) = p.parse_timestamp(&format!("{date}T12:34:56Z")) {
+                assert_eq!(t.truncate(Granularity::Month), Truncated::Date(cells[3]));
+            }
+            rows += 1;
+        }
+        assert!(rows >= 300, "only {rows} rows");
+        // The table exercises real truncation for every unit but `day`.
+        assert_eq!(moved[0], 0);
+        assert!(moved[1..].iter().all(|&n| n > rows / 2), "{moved:?}");
+    }
+
     #[test]
     fn dst_gap_is_invalid_and_fold_takes_earliest() {
         let p = TemporalParser::new(ValueType::Timestamp, None, chrono_tz::America::New_York);

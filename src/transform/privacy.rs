@@ -467,6 +467,12 @@ mod tests {
                 let tail: String = s.chars().skip(n - last).collect();
                 let head: String = s.chars().take(first).collect();
                 prop_assert!(m.ends_with(&tail) && m.starts_with(&head));
+                // Every character between the kept ends is the mask character
+                // (an identity function keeps both ends and the length too).
+                let middle: String = m.chars().skip(first).take(n - first - last).collect();
+                prop_assert!(middle.chars().all(|c| c == '*'), "{:?} -> {:?}", s, m);
+                let expected = format!("{head}{}{tail}", "*".repeat(n - first - last));
+                prop_assert_eq!(m, expected);
             } else {
                 prop_assert!(m.chars().all(|c| c == '*'));
             }

@@ -98,18 +98,78 @@ mod tests {
         MasterKey::from_hex(&format!("{byte:02x}").repeat(32)).unwrap()
     }
 
+    /// HMAC-SHA256 from its definition (RFC 2104) over plain SHA-256, not
+    /// through the `hmac` crate the tokenizer uses.
+    fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut block = [0u8; 64];
+        if key.len() > 64 {
+            block[..32].copy_from_slice(&Sha256::digest(key));
+        } else {
+            block[..key.len()].copy_from_slice(key);
+        }
+        let pad = |byte: u8| block.map(|b| b ^ byte);
+        let inner = Sha256::new()
+            .chain_update(pad(0x36))
+            .chain_update(message)
+            .finalize();
+        let outer = Sha256::new()
+            .chain_update(pad(0x5c))
+            .chain_update(inner)
+            .finalize();
+        outer.into()
+    }
+
+    /// docs/TOKEN-SPEC.md v1 computed by hand: HKDF-Expand with L = 32 is a
+    /// single HMAC block, T(1) = HMAC(master, info || 0x01).
+    fn spec_token(master: &[u8], context: &str, namespace: &str, bits: u16, value: &str) -> String {
+        let info = format!("txanon/v1/{context}/{namespace}\u{1}");
+        let ns_key = hmac_sha256(master, info.as_bytes());
+        hex::encode(&hmac_sha256(&ns_key, value.as_bytes())[..usize::from(bits / 8)])
+    }
+
+    #[test]
+    fn the_hand_made_hmac_matches_rfc_4231() {
+        // RFC 4231 test cases 2 and 6 (key longer than the block).
+        assert_eq!(
+            hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+        assert_eq!(
+            hex::encode(hmac_sha256(
+                &[0xaa; 131],
+                b"Test Using Larger Than Block-Size Key - Hash Key First"
+            )),
+            "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+        );
+    }
+
     proptest! {
+        /// Same key, same token, compared with an independent computation of
+        /// the spec (not with a second Tokenizer, which would share any bug);
+        /// another key, context or namespace gives another token.
         #[test]
-        fn same_key_same_token_other_scope_other_token(v in "\\PC{1,30}") {
-            let a = Tokenizer::new(&key(1), "", "phone", 128, TokenEncoding::Hex);
-            let b = Tokenizer::new(&key(1), "", "phone", 128, TokenEncoding::Hex);
-            prop_assert_eq!(a.token(&v), b.token(&v));
-            let other_key = Tokenizer::new(&key(2), "", "phone", 128, TokenEncoding::Hex);
-            let other_ctx = Tokenizer::new(&key(1), "r2", "phone", 128, TokenEncoding::Hex);
-            let other_ns = Tokenizer::new(&key(1), "", "email", 128, TokenEncoding::Hex);
+        fn same_key_same_token_other_scope_other_token(
+            v in "\\PC{1,30}",
+            k in 1u8..=254,
+            ctx in "[a-z0-9]{0,6}",
+            ns in "(phone|email|id|address)",
+            bits in prop::sample::select(vec![96u16, 128, 200, 256]),
+        ) {
+            let master = [k; 32];
+            let a = Tokenizer::new(&key(k), &ctx, &ns, bits, TokenEncoding::Hex);
+            prop_assert_eq!(a.token(&v), spec_token(&master, &ctx, &ns, bits, &v));
+            let other_key = Tokenizer::new(&key(k.wrapping_add(1)), &ctx, &ns, bits, TokenEncoding::Hex);
+            let other_ctx = Tokenizer::new(&key(k), &format!("{ctx}x"), &ns, bits, TokenEncoding::Hex);
+            let other_ns = Tokenizer::new(&key(k), &ctx, &format!("{ns}2"), bits, TokenEncoding::Hex);
             prop_assert_ne!(a.token(&v), other_key.token(&v));
             prop_assert_ne!(a.token(&v), other_ctx.token(&v));
             prop_assert_ne!(a.token(&v), other_ns.token(&v));
+            // base64url carries the same bytes.
+            let b64 = Tokenizer::new(&key(k), &ctx, &ns, bits, TokenEncoding::Base64Url);
+            use base64::Engine as _;
+            let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(b64.token(&v)).unwrap();
+            prop_assert_eq!(hex::encode(bytes), a.token(&v));
         }
     }
 

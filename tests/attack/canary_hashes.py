@@ -6,7 +6,10 @@ Runs `txanon anonymize` over data-samples/invalid/canaries.csv (normal,
 bytes and every output value for the MD5, SHA-1 and SHA-256 hex (lower and
 upper case) of every canary value outside the `keep` columns, in each
 spelling a careless tool might hash: as written, trimmed, lowercased, digits
-only, and with +86. Zero hits expected. A planted hash shows the search works.
+only, and with +86; each hash also cut to the token length the schema
+declares ([tokens].bits, as hex), the way an unkeyed "token" would be made.
+Zero hits expected. A planted hash, and a planted truncated hash, show the
+search works.
 
     python3 tests/attack/canary_hashes.py [path/to/txanon]
 """
@@ -16,6 +19,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import tomllib
 
 import pyarrow.parquet as pq
 
@@ -33,12 +37,23 @@ def spellings(value):
     return {s for s in out if s}
 
 
+def token_hex_len():
+    with open(SCHEMA, "rb") as f:
+        bits = tomllib.load(f).get("tokens", {}).get("bits", 128)
+    if bits % 8 or not 96 <= bits <= 256:
+        sys.exit(f"unexpected [tokens].bits {bits} in {SCHEMA}")
+    return bits // 4
+
+
+TOKEN_HEX = token_hex_len()
+
+
 def hashes(text):
     data = text.encode("utf-8")
     out = set()
     for algo in (hashlib.md5, hashlib.sha1, hashlib.sha256):
         h = algo(data).hexdigest()
-        out |= {h, h.upper()}
+        out |= {h, h.upper(), h[:TOKEN_HEX], h[:TOKEN_HEX].upper()}
     return out
 
 
@@ -52,20 +67,27 @@ def main():
             if column not in KEEP and value:
                 for s in spellings(value):
                     needles |= hashes(s)
-    assert len(needles) > 100, len(needles)
+    if len(needles) <= 100:
+        sys.exit(f"only {len(needles)} needles: the canary file lost its canaries")
 
     def hits(hay):
         return sorted(n for n in needles if n in hay)
 
+    # Positive controls: a full hash and one cut to the token length (the
+    # SHA-256 of the first canary mobile, which is longer than a token).
     planted = "x " + next(iter(needles)) + " y"
-    assert hits(planted), "the search finds a planted hash"
+    if not hits(planted):
+        sys.exit("the search does not find a planted hash")
+    cut = hashlib.sha256(rows[0]["mobile"].encode("utf-8")).hexdigest()[:TOKEN_HEX]
+    if len(cut) != TOKEN_HEX or not hits("token=" + cut + ";"):
+        sys.exit("the search does not find a hash truncated to the token length")
 
     key = os.path.join(ROOT, "data-samples/demo.key")
     failures = []
     with tempfile.TemporaryDirectory() as tmp:
         cases = [
-            ("text", [], {0, 2}),
-            ("json", ["--json"], {0, 2}),
+            ("text", [], {2}),  # stops at the bad record on line 4
+            ("json", ["--json"], {2}),
             ("bad-rows", ["--max-bad-rows", "5"], {0}),
             ("bad-rows-json", ["--max-bad-rows", "5", "--json"], {0}),
         ]
@@ -99,8 +121,8 @@ def main():
     if failures:
         print("\n".join(failures))
         sys.exit(1)
-    print(f"canary hashes: {len(needles)} MD5/SHA-1/SHA-256 spellings of {len(rows)} rows' canaries, "
-          "none in stdout, stderr, output bytes or values")
+    print(f"canary hashes: {len(needles)} MD5/SHA-1/SHA-256 spellings (full and cut to "
+          f"{TOKEN_HEX} hex) of {len(rows)} rows' canaries, none in stdout, stderr, output bytes or values")
 
 
 if __name__ == "__main__":

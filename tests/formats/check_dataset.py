@@ -11,7 +11,8 @@ and checks with DuckDB, Polars and pyarrow (none written here) that:
 - the dataset reads back with hive partitioning, `created_month` as DATE;
 - per-month row counts and every row (tokens included) equal the single run;
 - DuckDB prunes partitions: a one-month filter scans one file.
-Exit status 0 on success.
+Exit status 0 on success, 1 with the failed checks listed. The checks are
+plain `if`s, not `assert` (which `python -O` strips).
 """
 import csv
 import gzip
@@ -39,6 +40,16 @@ def csv_text(header, rows):
     w.writerow(header)
     w.writerows(rows)
     return buf.getvalue()
+
+
+FAILURES = []
+
+
+def check(ok, what):
+    """Record a failed check; unlike `assert`, survives `python -O`."""
+    if not ok:
+        FAILURES.append(str(what))
+    return ok
 
 
 def run(binary, *args):
@@ -72,25 +83,28 @@ def main() -> int:
         con = duckdb.connect()
         glob = f"{tmp}/out/**/*.parquet"
         kind = con.sql(f"SELECT typeof(created_month) FROM read_parquet('{glob}', hive_partitioning = true) LIMIT 1").fetchall()[0][0]
-        assert kind == "DATE", kind
+        check(kind == "DATE", f"created_month is {kind}, not DATE")
         cols_sql = "txn_id, account_token, mobile_token, email_token, home_address_token, shipping_address_token, birth_year, amount, currency, merchant_id, channel, is_refund, item_count, created_month"
         got = con.sql(f"SELECT {cols_sql} FROM read_parquet('{glob}', hive_partitioning = true) ORDER BY ALL").fetchall()
         want = con.sql(f"SELECT {cols_sql} FROM read_parquet('{tmp}/ref.parquet') ORDER BY ALL").fetchall()
-        assert len(got) == len(rows) == len(want), (len(got), len(rows), len(want))
-        assert got == want, "dataset rows differ from the single-file run"
+        check(len(got) == len(rows) == len(want), f"row counts: dataset {len(got)}, sample {len(rows)}, single file {len(want)}")
+        check(got == want, "dataset rows differ from the single-file run")
         per_month = con.sql(f"SELECT created_month, count(*) FROM read_parquet('{glob}', hive_partitioning = true) GROUP BY 1 ORDER BY 1").fetchall()
         ref_month = con.sql(f"SELECT created_month, count(*) FROM read_parquet('{tmp}/ref.parquet') GROUP BY 1 ORDER BY 1").fetchall()
-        assert per_month == ref_month
+        check(per_month == ref_month, f"per-month counts differ: {per_month} vs {ref_month}")
         month = per_month[len(per_month) // 2][0]
         plan = con.sql(f"EXPLAIN ANALYZE SELECT count(*) FROM read_parquet('{glob}', hive_partitioning = true) WHERE created_month = DATE '{month}'").fetchall()[0][1]
-        assert f"Scanning Files: 1/{len(per_month)}" in plan, plan
+        check(f"Scanning Files: 1/{len(per_month)}" in plan, f"no partition pruning:\n{plan}")
 
         lf = pl.scan_parquet(glob, hive_partitioning=True).collect()
-        assert lf.schema["created_month"] == pl.Date, lf.schema
-        assert lf.height == len(rows)
+        check(lf.schema["created_month"] == pl.Date, f"Polars schema {lf.schema}")
+        check(lf.height == len(rows), f"Polars reads {lf.height} rows, expected {len(rows)}")
         table = ds.dataset(tmp / "out", format="parquet", partitioning="hive").to_table()
-        assert table.num_rows == len(rows)
-        assert table.schema.field("amount").type == pa.decimal128(12, 2)
+        check(table.num_rows == len(rows), f"pyarrow reads {table.num_rows} rows, expected {len(rows)}")
+        check(table.schema.field("amount").type == pa.decimal128(12, 2), f"amount is {table.schema.field('amount').type}")
+        if FAILURES:
+            print("dataset check FAILED:\n" + "\n".join(FAILURES))
+            return 1
         print(f"dataset ok: {len(rows)} rows in {len(per_month)} month partitions; "
               f"DuckDB, Polars and pyarrow agree with the single-file run; a one-month query scans 1/{len(per_month)} files")
     return 0
