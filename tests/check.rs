@@ -356,14 +356,9 @@ fn scan_reports_kinds_rates_and_rows_but_never_values() {
 
 #[test]
 fn corpora_never_panic() {
-    let dir = repo("../shared/corpora");
-    if !dir.is_dir() {
-        eprintln!(
-            "SKIPPED: {} not found; corpus robustness test did not run",
-            dir.display()
-        );
+    let Some(dir) = corpora_dir("tests/check.rs::corpora_never_panic") else {
         return;
-    }
+    };
     let env = TestEnv::new();
     let mut files = Vec::new();
     for sub in [

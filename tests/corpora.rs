@@ -1,6 +1,7 @@
 //! Third-party CSV edge cases (csv-spectrum, in ../shared/corpora): every file
 //! must come out exactly as its reference JSON says, or fail with a clean
-//! error naming file, line and rule. Skipped, visibly, when the corpora are absent.
+//! error naming file, line and rule. Skipped, visibly, when the corpora are
+//! absent; a failure instead under CI=true (tests/common/mod.rs::corpora_dir).
 
 mod common;
 
@@ -8,16 +9,7 @@ use common::*;
 use std::path::PathBuf;
 
 fn corpora() -> Option<PathBuf> {
-    let dir = repo("../shared/corpora/csv-spectrum");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: {} not found; corpus tests did not run",
-            dir.display()
-        );
-        None
-    }
+    corpora_dir("tests/corpora.rs").map(|d| d.join("csv-spectrum"))
 }
 
 fn keep_all_schema(columns: &[String]) -> String {

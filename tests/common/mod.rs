@@ -275,3 +275,31 @@ pub fn strings(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
 
 /// The header of the sample dump.
 pub const HEADER: &str = "txn_id,created_at,account_id,customer_name,id_card,mobile,email,home_address,shipping_address,birth_date,amount,currency,merchant_id,channel,is_refund,item_count,ip_address";
+
+/// True under CI (`CI=true`, as GitHub Actions, GitLab and .ci/run set it):
+/// there a missing test resource is a failure, not a skip.
+pub fn under_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true" || v == "1")
+}
+
+/// The third-party corpora (`$TXANON_CORPORA`, else `../shared/corpora` next
+/// to the repository), or `None` after printing why the test is skipped.
+/// Under CI a missing corpus fails the test instead: a skip there would be
+/// counted as a pass.
+pub fn corpora_dir(test: &str) -> Option<PathBuf> {
+    let dir = std::env::var_os("TXANON_CORPORA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo("../shared/corpora"));
+    if dir.is_dir() {
+        return Some(dir);
+    }
+    let why = format!(
+        "{test}: corpora directory {} not found (set TXANON_CORPORA or check out ../shared/corpora)",
+        dir.display()
+    );
+    if under_ci() {
+        panic!("{why}; CI=true, so this is a failure, not a skip");
+    }
+    eprintln!("SKIPPED: {why}; the test did not run");
+    None
+}

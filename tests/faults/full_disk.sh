@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Write faults: a full file system and a read-only one (small tmpfs mounts;
-# needs root, as CI and the project machines run; skipped visibly otherwise).
+# needs root, as CI and the project machines run; skipped visibly otherwise,
+# and a failure under CI=true, where a skip would count as a pass).
 # Each must end in exit 2 with a clear message and nothing at the target:
 # neither the output nor a temporary file.
 #
@@ -15,6 +16,10 @@ mkdir -p "$full" "$ro"
 cleanup() { umount "$full" 2>/dev/null || true; umount "$ro" 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 if ! mount -t tmpfs -o size=64k tmpfs "$full" 2>/dev/null || ! mount -t tmpfs -o size=64k,ro tmpfs "$ro" 2>/dev/null; then
+    if [ "${CI:-}" = true ] || [ "${CI:-}" = 1 ]; then
+        echo "FAILED: cannot mount a tmpfs here (needs root); under CI=true the write-fault tests must run"
+        exit 1
+    fi
     echo "SKIPPED: cannot mount a tmpfs here (needs root); write-fault tests did not run"
     exit 0
 fi
