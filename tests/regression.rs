@@ -772,3 +772,98 @@ derive = [{ kind = "address_region", output = "region", values = ["tx"] }]
         .stdout_has("(2 values, 50.00%); first at 2, 3")
         .stdout_has("column \"domain\": output.derived");
 }
+
+/// Issue 14 (item 8, partition value): a value too long for a directory
+/// name made the file system's error print the path, and with it the
+/// value. The error names the column and the rule now.
+#[test]
+fn issue14_partition_value_too_long_for_a_directory_is_not_printed() {
+    let env = TestEnv::new();
+    env.write("s.toml", KEEP_SCHEMA);
+    let long = format!("zqc{}", "longpartitionvalue".repeat(20));
+    env.write("in.csv", format!("id,note\n1,short\n2,{long}\n"));
+    env.key("k.key", TEST_KEY_HEX);
+    let run = env.anonymize(
+        &env.path("s.toml"),
+        &env.path("k.key"),
+        &["--partition-by", "note"],
+        "dir/",
+        &env.path("in.csv"),
+    );
+    run.exit(2)
+        .stderr_has("partition column \"note\" is too long for a directory name")
+        .never_says("zqc")
+        .never_says("longpartitionvalue");
+    assert!(!env.path("dir").exists());
+    assert_eq!(env.files(), ["in.csv", "k.key", "s.toml"]);
+}
+
+/// Issue 14 (item 8, Parquet dates): a Parquet date outside chrono's range
+/// became null without counting as invalid, bypassing `on_invalid =
+/// "error"`. It is an invalid value now and follows `on_invalid`.
+#[test]
+fn issue14_parquet_date_out_of_range_is_invalid_and_follows_on_invalid() {
+    use std::sync::Arc;
+    let env = TestEnv::new();
+    let schema = |on_invalid: &str| {
+        format!(
+            "[dataset]\nname = \"d\"\nversion = 1\n\
+             [[columns]]\nname = \"id\"\naction = \"keep\"\n\
+             [[columns]]\nname = \"day\"\ntype = \"date\"\naction = \"generalize\"\nto = \"year\"\n\
+             on_invalid = \"{on_invalid}\"\n"
+        )
+    };
+    env.write("error.toml", schema("error"));
+    env.write("null.toml", schema("null"));
+    env.key("k.key", TEST_KEY_HEX);
+    let batch = arrow_array::RecordBatch::try_from_iter([
+        (
+            "id",
+            Arc::new(arrow_array::StringArray::from(vec!["a", "b"])) as arrow_array::ArrayRef,
+        ),
+        (
+            "day",
+            Arc::new(arrow_array::Date32Array::from(vec![
+                Some(14_000),
+                Some(i32::MAX),
+            ])) as _,
+        ),
+    ])
+    .unwrap();
+    let file = std::fs::File::create(env.path("in.parquet")).unwrap();
+    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+
+    env.anonymize(
+        &env.path("error.toml"),
+        &env.path("k.key"),
+        &[],
+        "e.parquet",
+        &env.path("in.parquet"),
+    )
+    .exit(2)
+    .stderr_has("day");
+    assert!(!env.path("e.parquet").exists());
+
+    let run = env.anonymize(
+        &env.path("null.toml"),
+        &env.path("k.key"),
+        &["--json"],
+        "n.parquet",
+        &env.path("in.parquet"),
+    );
+    run.success();
+    let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let day = summary["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "day")
+        .unwrap();
+    assert_eq!(day["invalid"], 1, "{}", run.stdout);
+    let (out, _) = read_all(&env.path("n.parquet"));
+    let years = out.column_by_name("day").unwrap();
+    assert_eq!(years.null_count(), 1);
+    assert!(years.is_valid(0));
+}

@@ -565,6 +565,16 @@ impl DatasetSink {
             Some((_, name)) => format!("{}={}", escape_path(name), escape_path(&key)),
             None => String::new(),
         };
+        // A name the file system refuses would put the value in an I/O
+        // error's path: name the column and the rule instead.
+        if dir.len() > MAX_DIR_NAME_BYTES {
+            let column = self.partition.as_ref().map_or("", |(_, n)| n.as_str());
+            return Err(Error::Usage(format!(
+                "a value of partition column {column:?} is too long for a directory name \
+                 ({MAX_DIR_NAME_BYTES} bytes for `column=value` after escaping; the value is \
+                 not shown): partition by a coarser column; nothing was written"
+            )));
+        }
         let i = self.partitions.len();
         self.partitions.push(Partition {
             dir,
@@ -753,6 +763,10 @@ impl DatasetSink {
         Ok((files, self.staged))
     }
 }
+
+/// Longest directory name (`column=value`) a partition may have: NAME_MAX
+/// of common file systems (ext4, XFS, APFS, NTFS in UTF-16 units).
+const MAX_DIR_NAME_BYTES: usize = 255;
 
 /// The partition value of each row, as text: dates as `YYYY-MM-DD`, other
 /// types as Arrow casts them, nulls as Hive's default partition name.

@@ -196,6 +196,12 @@ pub fn to_text(
         .ok_or_else(|| "cast to text failed".to_string())
 }
 
+/// What a valid date or timestamp outside chrono's range (about ±262,000
+/// years) reads as: text no date or timestamp parser accepts, so the value is
+/// invalid and follows its column's `on_invalid` (null and counted, or a bad
+/// record) instead of becoming a silent null.
+pub const OUT_OF_RANGE: &str = "(date or time outside the supported range)";
+
 fn temporal_text(
     array: &ArrayRef,
     format: Option<&str>,
@@ -233,24 +239,20 @@ fn temporal_text(
         DataType::Date32 => {
             let a = array.as_primitive::<Date32Type>();
             for i in 0..n {
-                out.push(
-                    a.is_valid(i)
-                        .then(|| a.value_as_date(i))
-                        .flatten()
+                out.push(a.is_valid(i).then(|| {
+                    a.value_as_date(i)
                         .and_then(|d| d.and_hms_opt(0, 0, 0))
-                        .map(render_naive),
-                );
+                        .map_or_else(|| OUT_OF_RANGE.to_string(), render_naive)
+                }));
             }
         }
         DataType::Date64 => {
             let a = array.as_primitive::<Date64Type>();
             for i in 0..n {
-                out.push(
-                    a.is_valid(i)
-                        .then(|| a.value_as_datetime(i))
-                        .flatten()
-                        .map(render_naive),
-                );
+                out.push(a.is_valid(i).then(|| {
+                    a.value_as_datetime(i)
+                        .map_or_else(|| OUT_OF_RANGE.to_string(), render_naive)
+                }));
             }
         }
         DataType::Timestamp(unit, zone) => {
@@ -260,13 +262,17 @@ fn temporal_text(
                 TimeUnit::Microsecond => timestamps::<TimestampMicrosecondType>(array, 1, true),
                 TimeUnit::Nanosecond => timestamps::<TimestampNanosecondType>(array, 1_000, false),
             };
-            for m in micros {
-                out.push(m.and_then(|m| {
-                    if zone.is_some() {
-                        render_instant(m)
-                    } else {
-                        DateTime::from_timestamp_micros(m).map(|d| render_naive(d.naive_utc()))
-                    }
+            // `None` with a valid input: out of range (or overflowed).
+            for (i, m) in micros.into_iter().enumerate() {
+                out.push(array.is_valid(i).then(|| {
+                    m.and_then(|m| {
+                        if zone.is_some() {
+                            render_instant(m)
+                        } else {
+                            DateTime::from_timestamp_micros(m).map(|d| render_naive(d.naive_utc()))
+                        }
+                    })
+                    .unwrap_or_else(|| OUT_OF_RANGE.to_string())
                 }));
             }
         }

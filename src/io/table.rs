@@ -130,6 +130,17 @@ pub fn for_each_batch(
                 )?
             };
             let names = input.columns.clone();
+            // A header that may be a data record is not quoted in errors:
+            // its columns are named by position (see `printable_names`).
+            let printable = if format.headerless.is_none() {
+                crate::check::detect::printable_names(&names, None)
+            } else {
+                vec![true; names.len()]
+            };
+            let column_label = |column: &str| match names.iter().position(|n| n == column) {
+                Some(i) if !printable[i] => format!("column #{}", i + 1),
+                _ => column.to_string(),
+            };
             let csv_plan =
                 DecodePlan::new(&names, (0..names.len()).collect(), format.dialect, None);
             let json_plan = JsonPlan::new(&names);
@@ -157,7 +168,7 @@ pub fn for_each_batch(
                     return Err(Error::BadRecord {
                         path: path.to_path_buf(),
                         line: f.line,
-                        column: f.column.clone(),
+                        column: column_label(&f.column),
                         rule: if hint {
                             "invalid UTF-8 (a legacy export? --encoding gb18030 reads GB18030/GBK)"
                                 .into()
