@@ -308,3 +308,32 @@ async fn explain(args: &ExplainArgs, msg: &Messages) -> anyhow::Result<()> {
     println!("{}", pretty_format_batches(&batches)?);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// No argument of this binary (enumerated from its clap definition, all
+    /// subcommands) can carry the key: only --key-file PATH or TXANON_KEY;
+    /// `--key HEX` is refused by every subcommand.
+    #[test]
+    fn there_is_no_key_flag() {
+        let cmd = super::Cli::command();
+        txanon::cli::assert_no_key_flag(&cmd);
+        let hex = "ab".repeat(32);
+        let paths = txanon::cli::subcommand_paths(&cmd);
+        assert!(paths.len() >= 3, "{paths:?}");
+        for path in paths {
+            let mut argv = vec!["txanon-df".to_string()];
+            argv.extend(path);
+            argv.extend(["--key".to_string(), hex.clone()]);
+            let e = <super::Cli as clap::Parser>::try_parse_from(&argv)
+                .expect_err(&format!("{argv:?} was accepted"));
+            assert_eq!(
+                e.kind(),
+                clap::error::ErrorKind::UnknownArgument,
+                "{argv:?}"
+            );
+        }
+    }
+}

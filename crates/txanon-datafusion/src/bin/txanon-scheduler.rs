@@ -69,3 +69,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .context("scheduler stopped")?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    /// No argument of this binary (enumerated from its clap definition) can
+    /// carry the key: only --key-file PATH or TXANON_KEY.
+    #[test]
+    fn there_is_no_key_flag() {
+        txanon::cli::assert_no_key_flag(&<super::Args as clap::CommandFactory>::command());
+    }
+}
