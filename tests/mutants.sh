@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Mutation testing of the modules behind txanon's guarantees, with
+# cargo-mutants (https://mutants.rs): each mutant (a function body replaced,
+# an operator flipped, a condition negated) must make a test fail. A mutant
+# that survives is a test gap: kill it with a test, or list it as equivalent,
+# with the reason, in docs/MUTANTS.md, where the counts per file are recorded.
+#
+#   cargo install --locked cargo-mutants
+#   bash tests/mutants.sh                  # every group below
+#   bash tests/mutants.sh tokenize key     # some groups
+#   MUTANTS_MINUTES=20 bash tests/mutants.sh shift
+#
+# Groups (file, the functions mutated, the tests that must catch them):
+#   tokenize   src/transform/tokenize.rs        token derivation      --lib
+#   normalize  src/transform/normalize.rs       normalization         --lib
+#   key        src/key.rs                       key handling          --lib
+#   dates      src/transform/generalize.rs,
+#              src/transform/shift.rs           truncation, shift     --lib
+#   qi         src/transform/privacy.rs         quasi-identifier rules --lib
+#   paths      src/io/output.rs                 output-path safety    --lib --test paths
+#   header     src/pipeline.rs HeaderProblems,
+#              plan_projection                  header checks         --lib --test malformed
+#   risk       src/privacy/                     the risk meter        --lib --test privacy
+# Unit tests (--lib) are enough where they pin the behaviour; the
+# paths and header groups need the integration tests that run the binary.
+#
+# Cost: each mutant rebuilds the txanon library's test binary (incremental,
+# --in-place: the worktree's target/debug is reused, no cold copy), about
+# 15-40 s per mutant on the shared 2-core machine. The whole run is bounded
+# by MUTANTS_MINUTES (default 45); each test run by --timeout. Not a CI
+# stage: it does not fit CI's time next to the other stages. Run it before
+# changing one of these files, and after adding tests for a survivor.
+#
+# --in-place edits the source files while it runs (each mutant is reverted
+# before the next); the script refuses to start with uncommitted changes in
+# the mutated files and stops cargo-mutants with SIGINT, which makes it
+# restore the file, when the time bound is hit. Results: target/mutants/
+# <group>/mutants.out/ (caught.txt, missed.txt, timeout.txt, unviable.txt)
+# and a per-file table printed at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MINUTES=${MUTANTS_MINUTES:-45}
+if ! cargo mutants --version >/dev/null 2>&1; then
+    echo "cargo-mutants is not installed: cargo install --locked cargo-mutants" >&2
+    exit 2
+fi
+
+group_args() {
+    case $1 in
+    tokenize) echo "--file src/transform/tokenize.rs -- --lib" ;;
+    normalize) echo "--file src/transform/normalize.rs -- --lib" ;;
+    key) echo "--file src/key.rs -- --lib" ;;
+    dates) echo "--file src/transform/generalize.rs --file src/transform/shift.rs -- --lib" ;;
+    qi) echo "--file src/transform/privacy.rs -- --lib" ;;
+    paths) echo "--file src/io/output.rs -- --lib --test paths" ;;
+    header) echo "--file src/pipeline.rs --re HeaderProblems|plan_projection -- --lib --test malformed" ;;
+    risk) echo "--file src/privacy/*.rs -- --lib --test privacy" ;;
+    *) echo "unknown group $1" >&2; return 1 ;;
+    esac
+}
+GROUPS_ALL=(tokenize key dates qi paths header normalize risk)
+if [ $# -gt 0 ]; then GROUPS_RUN=("$@"); else GROUPS_RUN=("${GROUPS_ALL[@]}"); fi
+
+if ! git diff --quiet HEAD -- src; then
+    echo "uncommitted changes under src/: commit or stash them first (--in-place mutates src/)" >&2
+    exit 2
+fi
+
+deadline=$(( $(date +%s) + MINUTES * 60 ))
+status=0
+for g in "${GROUPS_RUN[@]}"; do
+    left=$(( deadline - $(date +%s) ))
+    if [ "$left" -le 60 ]; then
+        echo "== $g: not run, the ${MINUTES}-minute bound is used up"
+        status=1
+        continue
+    fi
+    read -r -a args <<<"$(group_args "$g")"
+    out="target/mutants/$g"
+    mkdir -p "$out"
+    echo "== $g: cargo mutants ${args[*]} (at most $left s)"
+    rc=0
+    # shellcheck disable=SC2086 # the --file globs expand here
+    timeout -s INT -k 120 "$left" cargo mutants --in-place --no-shuffle \
+        --timeout 180 --output "$out" ${args[@]} || rc=$?
+    # 0 all caught, 2 survivors, 3 timeouts, 4 baseline failed (cargo-mutants' exit codes).
+    case $rc in
+    0) ;;
+    2 | 3) status=1 ;;
+    124) echo "== $g: stopped at the time bound; counts below are partial"; status=1 ;;
+    *) echo "== $g: cargo mutants exited $rc"; status=1 ;;
+    esac
+    git diff --quiet HEAD -- src || { echo "src/ differs from HEAD after $g: a mutant was left in place" >&2; exit 2; }
+done
+
+# Per-file counts from every group's lists.
+python3 - "${GROUPS_RUN[@]}" <<'PY'
+import collections, os, re, sys
+counts = collections.defaultdict(collections.Counter)
+for g in sys.argv[1:]:
+    d = f"target/mutants/{g}/mutants.out"
+    for kind in ("caught", "missed", "timeout", "unviable"):
+        p = os.path.join(d, f"{kind}.txt")
+        if not os.path.exists(p):
+            continue
+        for line in open(p, encoding="utf-8"):
+            m = re.match(r"([^:]+):\d+:\d+: ", line)
+            if m:
+                counts[(g, m.group(1))][kind] += 1
+print(f"{'group':10} {'file':34} {'mutants':>7} {'caught':>6} {'missed':>6} {'timeout':>7} {'unviable':>8}")
+for (g, f), c in sorted(counts.items()):
+    print(f"{g:10} {f:34} {sum(c.values()):7} {c['caught']:6} {c['missed']:6} {c['timeout']:7} {c['unviable']:8}")
+PY
+exit "$status"
