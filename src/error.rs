@@ -89,6 +89,14 @@ pub enum Error {
     /// Arguments that cannot be combined or used.
     #[error("{0}")]
     Usage(String),
+    /// The reader of stdout went away (a closed pipe): the command ends
+    /// quietly with exit 0 (see [`crate::stdout`]).
+    #[error("stdout was closed by its reader")]
+    ClosedStdout,
+    /// Writing to stdout failed (a full disk, an I/O error): the output
+    /// did not reach its reader.
+    #[error("cannot write to stdout: {0}")]
+    Stdout(std::io::Error),
 }
 
 /// Shorthand for results with [`Error`].

@@ -56,6 +56,7 @@ pub mod pipeline;
 pub mod privacy;
 pub mod report;
 pub mod schema;
+pub mod stdout;
 pub mod transform;
 
 pub use error::{Error, Result};

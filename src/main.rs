@@ -20,6 +20,8 @@ fn main() {
     let msg = Messages::new(quiet);
     let code = match run(&cli, &msg) {
         Ok(code) => code,
+        // The reader has what it wanted (`| head`): a quiet success.
+        Err(err) if txanon::stdout::is_closed(&err) => ExitCode::Success,
         Err(err) => {
             if let Some(txanon::Error::Interrupted(sig)) = err.downcast_ref::<txanon::Error>() {
                 msg.error(&format!("{err:#}"));

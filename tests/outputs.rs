@@ -264,4 +264,20 @@ fn issue14_key_and_schema_files_are_read_with_a_bound() {
         }
     }
     assert!(!env.path("o.parquet").exists());
+    // `token --stdin` reads one value per line, streamed and bounded: a
+    // line without end is an error naming the line.
+    let key = key.to_str().unwrap();
+    let token = [
+        "token",
+        "--schema",
+        &schema,
+        "--column",
+        "mobile",
+        "--key-file",
+        key,
+        "--stdin",
+    ];
+    run_after(&env, &format!("{limited} && exec < /dev/zero"), &token)
+        .exit(2)
+        .stderr_has("stdin line 1: longer than 1048576 bytes");
 }

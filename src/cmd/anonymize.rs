@@ -77,7 +77,12 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
     }
     if args.json {
         let json = serde_json::to_string_pretty(&summary).context("serializing summary")?;
-        println!("{json}");
+        crate::stdout::print(&format!("{json}\n")).with_context(|| {
+            format!(
+                "{} is complete, but its --json summary could not be printed",
+                args.output.display()
+            )
+        })?;
     }
     if !args.quiet {
         msg.block(&render(&summary));

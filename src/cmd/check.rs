@@ -1,7 +1,5 @@
 //! `txanon check`: schema lint + per-file compliance, rendered for CI.
 
-use std::io::Write;
-
 use anyhow::Result;
 
 use crate::check::check_files;
@@ -28,15 +26,7 @@ pub fn run(args: &CheckArgs, _msg: &Messages) -> Result<ExitCode> {
 
 /// Print a report on stdout and map it to an exit code.
 pub fn emit(report: &Report, format: crate::check::report::Format) -> Result<ExitCode> {
-    let text = report.render(format);
-    let mut out = std::io::stdout().lock();
-    if out
-        .write_all(text.as_bytes())
-        .and_then(|_| out.flush())
-        .is_err()
-    {
-        // A closed stdout (e.g. `| head`) is not an error of the check.
-    }
+    crate::stdout::print(&report.render(format))?;
     Ok(if report.violations > 0 {
         ExitCode::Violations
     } else {

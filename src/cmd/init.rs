@@ -1,7 +1,5 @@
 //! `txanon init INPUT > schemas/NEW.toml`: a draft schema on stdout.
 
-use std::io::Write;
-
 use anyhow::Result;
 
 use crate::check::init::draft_schema;
@@ -18,14 +16,7 @@ pub fn run(args: &InitArgs, msg: &Messages) -> Result<ExitCode> {
         );
     }
     let text = draft_schema(&args.input, &args.region, args.sample, args.encoding)?;
-    let mut out = std::io::stdout().lock();
-    if out
-        .write_all(text.as_bytes())
-        .and_then(|_| out.flush())
-        .is_err()
-    {
-        return Ok(ExitCode::Success);
-    }
+    crate::stdout::print(&text)?;
     msg.info("draft written: review every column, then `txanon check --schema NEW.toml INPUT`");
     Ok(ExitCode::Success)
 }

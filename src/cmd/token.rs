@@ -1,8 +1,9 @@
 //! `txanon token`: tokens of given raw values under a schema column's rules.
 
-use std::io::{BufRead, Write};
+use std::io::{BufRead, Read};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
+use zeroize::Zeroizing;
 
 use crate::cli::TokenArgs;
 use crate::exit::ExitCode;
@@ -11,6 +12,9 @@ use crate::messages::Messages;
 use crate::schema::{Action, OnInvalid, Schema};
 use crate::transform::normalize::{nfkc_trim, normalize, Normalized};
 use crate::transform::tokenize::Tokenizer;
+
+/// Longest value read from `--stdin` (one line).
+pub const MAX_VALUE_BYTES: usize = 1 << 20;
 
 /// Run `token`.
 pub fn run(args: &TokenArgs, msg: &Messages) -> Result<ExitCode> {
@@ -51,15 +55,9 @@ pub fn run(args: &TokenArgs, msg: &Messages) -> Result<ExitCode> {
         t.encoding,
     );
 
-    let values: Vec<String> = if args.stdin {
-        std::io::stdin().lock().lines().collect::<Result<_, _>>()?
-    } else {
-        args.values.clone()
-    };
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
+    let mut out = crate::stdout::Stdout::new();
     let mut failed = false;
-    for (i, raw) in values.iter().enumerate() {
+    let mut emit = |i: usize, raw: &str, out: &mut crate::stdout::Stdout| -> Result<()> {
         let line = match normalize(kind, raw) {
             Normalized::Value(v) => tokenizer.token(&v),
             Normalized::Empty => {
@@ -83,10 +81,46 @@ pub fn run(args: &TokenArgs, msg: &Messages) -> Result<ExitCode> {
                 }
             }
         };
-        if writeln!(out, "{line}").is_err() {
-            return Ok(ExitCode::Success); // broken pipe: the reader has gone
+        out.line(&line)?;
+        Ok(())
+    };
+    if args.stdin {
+        // One value per line, streamed (a token appears as soon as its line
+        // is read) and each line bounded: memory does not grow with stdin.
+        let mut stdin = std::io::stdin().lock();
+        let mut line = Zeroizing::new(Vec::with_capacity(MAX_VALUE_BYTES + 1));
+        for i in 0.. {
+            line.clear();
+            let read = (&mut stdin)
+                .take(MAX_VALUE_BYTES as u64 + 1)
+                .read_until(b'\n', &mut line)
+                .with_context(|| format!("reading stdin line {}", i + 1))?;
+            if read == 0 {
+                break;
+            }
+            if line.last() == Some(&b'\n') {
+                line.pop();
+                if line.last() == Some(&b'\r') {
+                    line.pop();
+                }
+            } else if line.len() > MAX_VALUE_BYTES {
+                bail!(
+                    "stdin line {}: longer than {MAX_VALUE_BYTES} bytes; one value per line",
+                    i + 1
+                );
+            }
+            let Ok(raw) = std::str::from_utf8(&line) else {
+                bail!("stdin line {}: not UTF-8", i + 1);
+            };
+            emit(i, raw, &mut out)?;
+            out.flush()?;
+        }
+    } else {
+        for (i, raw) in args.values.iter().enumerate() {
+            emit(i, raw, &mut out)?;
         }
     }
+    out.flush()?;
     Ok(if failed {
         ExitCode::Error
     } else {

@@ -3,7 +3,6 @@
 //! `txanon anonymize --engine datafusion|ballista ...` and `txanon sql ...`
 //! run this binary with the same arguments; it can also be run directly.
 
-use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context};
@@ -102,6 +101,8 @@ fn main() {
     };
     let code = match runtime.block_on(run(cli, &msg)) {
         Ok(()) => 0,
+        // The reader has what it wanted (`| head`): a quiet success.
+        Err(e) if txanon::stdout::is_closed(&e) => 0,
         Err(e) => {
             msg.error(&format!("{e:#}"));
             2
@@ -197,10 +198,13 @@ async fn anonymize(args: &AnonymizeArgs, msg: &Messages) -> anyhow::Result<()> {
     }
     let summary = engine::anonymize(&engine, &schema, &udfs, &opts, &|w| msg.warning(w)).await?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).context("serializing summary")?
-        );
+        let json = serde_json::to_string_pretty(&summary).context("serializing summary")?;
+        txanon::stdout::print(&format!("{json}\n")).with_context(|| {
+            format!(
+                "{} is complete, but its --json summary could not be printed",
+                summary.output.display()
+            )
+        })?;
     }
     if !args.quiet {
         let mut text = format!(
@@ -263,35 +267,29 @@ async fn sql(args: &SqlArgs, msg: &Messages) -> anyhow::Result<()> {
         |e: datafusion::error::DataFusionError| anyhow::anyhow!("{}", safe_error(&e.to_string()));
     let df = ctx.sql(&args.query).await.map_err(safe)?;
     let batches = df.collect().await.map_err(safe)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = txanon::stdout::Stdout::new();
     match args.format {
         SqlFormat::Table => {
             let text = pretty_format_batches(&batches).context("formatting the result")?;
-            writeln!(out, "{text}").or_else(ignore_broken_pipe)?;
+            out.line(&text.to_string())?;
         }
         SqlFormat::Csv => {
-            let mut w = datafusion::arrow::csv::WriterBuilder::new()
-                .with_header(true)
-                .build(&mut out);
-            for b in &batches {
-                if let Err(e) = w.write(b) {
-                    if e.to_string().contains("Broken pipe") {
-                        return Ok(());
-                    }
-                    return Err(anyhow::anyhow!("writing CSV: {e}"));
+            // Rendered in memory (the result already is): arrow-csv turns
+            // I/O errors into text, and stdout's must keep their kind.
+            let mut text = Vec::new();
+            {
+                let mut w = datafusion::arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(&mut text);
+                for b in &batches {
+                    w.write(b).context("writing CSV")?;
                 }
             }
+            out.write_all(&text)?;
         }
     }
+    out.flush()?;
     Ok(())
-}
-
-fn ignore_broken_pipe(e: std::io::Error) -> std::io::Result<()> {
-    if e.kind() == std::io::ErrorKind::BrokenPipe {
-        Ok(())
-    } else {
-        Err(e)
-    }
 }
 
 async fn explain(args: &ExplainArgs, msg: &Messages) -> anyhow::Result<()> {
@@ -305,7 +303,7 @@ async fn explain(args: &ExplainArgs, msg: &Messages) -> anyhow::Result<()> {
         .collect()
         .await
         .map_err(|e| anyhow::anyhow!("{}", safe_error(&e.to_string())))?;
-    println!("{}", pretty_format_batches(&batches)?);
+    txanon::stdout::print(&format!("{}\n", pretty_format_batches(&batches)?))?;
     Ok(())
 }
 
