@@ -14,7 +14,7 @@ use clap::CommandFactory;
 use common::*;
 
 /// Commands that print nothing on stdout.
-const SILENT: &[&str] = &["keygen"];
+const SILENT: &[&str] = &["keygen", "report"];
 /// Commands run by the txanon-df binary, which is not part of the core
 /// build (its stdout goes through the same writer: crates/txanon-datafusion).
 const EXTERNAL: &[&str] = &["sql"];
@@ -39,6 +39,8 @@ fn printing_commands(env: &TestEnv) -> Vec<(String, Vec<String>, Option<Vec<u8>>
                 "anonymize",
                 "-q",
                 "--json",
+                "--report",
+                "report.html",
                 "--schema",
                 &schema,
                 "--key-file",
@@ -146,7 +148,13 @@ fn issue14_a_closed_stdout_is_a_quiet_success() {
         let run = spawn(&env, &args, &stdin, Stdio::piped());
         assert_eq!(run.code, Some(0), "{name}: exit\n{}", run.stderr);
         assert_eq!(run.stderr, "", "{name}: no message");
-        let _ = std::fs::remove_file(env.path("out.parquet"));
+        if name == "anonymize" {
+            // Only the summary nobody read is lost, never a file.
+            assert_eq!(read_all(&env.path("out.parquet")).0.num_rows(), 3000);
+            assert!(env.path("report.html").exists());
+            std::fs::remove_file(env.path("out.parquet")).unwrap();
+            std::fs::remove_file(env.path("report.html")).unwrap();
+        }
     }
     // A real `| head -c1` after more output than a pipe holds.
     let (_, mut args, _) = printing_commands(&env).swap_remove(3);
@@ -183,7 +191,9 @@ fn issue14_a_failing_stdout_is_an_error_not_a_panic_or_a_success() {
             // The output itself is complete, and the message says so.
             run.stderr_has("out.parquet is complete");
             assert_eq!(read_all(&env.path("out.parquet")).0.num_rows(), 3000);
+            assert!(env.path("report.html").exists());
             std::fs::remove_file(env.path("out.parquet")).unwrap();
+            std::fs::remove_file(env.path("report.html")).unwrap();
         }
     }
 }

@@ -75,15 +75,6 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
             summary.bad_rows, args.max_bad_rows
         ));
     }
-    if args.json {
-        let json = serde_json::to_string_pretty(&summary).context("serializing summary")?;
-        crate::stdout::print(&format!("{json}\n")).with_context(|| {
-            format!(
-                "{} is complete, but its --json summary could not be printed",
-                args.output.display()
-            )
-        })?;
-    }
     if !args.quiet {
         msg.block(&render(&summary));
     }
@@ -102,6 +93,17 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
             format!(
                 "the output was written, but not the report {}",
                 report.display()
+            )
+        })?;
+    }
+    // Last: a reader that stops early (a closed stdout) may lose only
+    // the summary, never a file.
+    if args.json {
+        let json = serde_json::to_string_pretty(&summary).context("serializing summary")?;
+        crate::stdout::print(&format!("{json}\n")).with_context(|| {
+            format!(
+                "{} is complete, but its --json summary could not be printed",
+                args.output.display()
             )
         })?;
     }
