@@ -76,11 +76,13 @@ render() { # NAME HTML RELEASE MANIFEST CHART...
         >/dev/null 2>>"$tmp/$name.log"
     browse --window-size=390,9000 --screenshot="$tmp/$name.phone.png" "$url" \
         >/dev/null 2>>"$tmp/$name.log"
+    local ok=0
     python3 tests/report/check_page.py --html "$html" --dom "$tmp/$name.dom" \
         --log "$tmp/$name.log" --release "$release" --manifest "$manifest" \
-        --canaries "$tmp/canaries.txt" "${charts[@]}"
-    python3 tests/report/crop.py "$tmp/$name.full.png" "$shots/$name.png"
-    python3 tests/report/crop.py "$tmp/$name.phone.png" "$shots/$name-phone.png"
+        --canaries "$tmp/canaries.txt" "${charts[@]}" || ok=1
+    python3 tests/report/crop.py "$tmp/$name.full.png" "$shots/$name.png" || ok=1
+    python3 tests/report/crop.py "$tmp/$name.phone.png" "$shots/$name-phone.png" || ok=1
+    return $ok
 }
 
 mkdir -p "$tmp/r"
