@@ -17,28 +17,25 @@
 //! succeeded (see [`crate::io::parquet`]).
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, BooleanArray, RecordBatch, StringArray};
-use arrow_schema::DataType;
+use arrow_array::{BooleanArray, RecordBatch, StringArray};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::io::csv::{null_regex, BadRecord, Chunk, CsvInput, DecodePlan, RecordSpans};
-use crate::io::json::JsonPlan;
+use crate::io::csv::BadRecord;
+use crate::io::input::{decode_unit, open_for_plan, FilePlan, OpenOptions, Unit};
 use crate::io::output::{check_targets, commit, Staged, Target};
 use crate::io::parquet::{
     DatasetSink, ParquetSink, PartInfo, WriterSettings, DEFAULT_ROW_GROUP_ROWS,
 };
-use crate::io::parquet_input::{self, ParquetInput};
-use crate::io::source::{detect, looks_like_ndjson, Detected};
 use crate::key::MasterKey;
-use crate::schema::{Action, InputFormat, Schema};
+use crate::schema::{Action, Schema};
 use crate::transform::batch::{BatchPlan, ColumnStats};
 
 /// The label written into every output file. Keyed tokens are pseudonyms.
@@ -268,42 +265,6 @@ pub struct Summary {
     pub privacy: Option<crate::privacy::PrivacyReport>,
 }
 
-/// How one input file's records become the plan's string columns.
-#[derive(Debug)]
-enum Decode {
-    /// CSV chunks, decoded by arrow-csv.
-    Csv(DecodePlan),
-    /// NDJSON chunks, decoded by arrow-json; the batch has the plan's
-    /// projected columns first, in projection order.
-    Json(JsonPlan),
-    /// Parquet batches (already projected): each plan column's values
-    /// rendered as text for its declared type.
-    Parquet {
-        converters: Vec<(crate::schema::ValueType, Option<String>)>,
-        tz: chrono_tz::Tz,
-    },
-}
-
-/// How one input file's columns map to the plan.
-#[derive(Debug)]
-struct FilePlan {
-    decode: Decode,
-    /// For each plan column, its position in the decoded (projected) batch.
-    positions: Vec<usize>,
-    /// Format name for the summary.
-    format: &'static str,
-    /// Tokenized columns stored as numbers in this (Parquet) file.
-    numeric_text: Vec<String>,
-}
-
-/// An open input.
-enum Reader {
-    /// CSV or NDJSON, cut into chunks of records.
-    Text(CsvInput),
-    /// Parquet, read in batches.
-    Parquet(ParquetInput),
-}
-
 /// Where the rows go.
 enum Sink {
     File(ParquetSink),
@@ -390,372 +351,6 @@ fn manifest_json(
     Ok(bytes)
 }
 
-/// One unit of parallel work.
-enum Unit {
-    /// Whole records of a text file.
-    Records(Chunk),
-    /// Rows of a Parquet file; `first_row` is the 0-based index of the first.
-    Batch {
-        file: usize,
-        first_row: u64,
-        batch: RecordBatch,
-    },
-}
-
-/// How a file's header differs from the schema's declared columns.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct HeaderProblems {
-    /// Names that appear more than once.
-    pub duplicated: Vec<String>,
-    /// Names the schema does not declare, each with a hint when it differs
-    /// from a declared name only in case or white space.
-    pub undeclared: Vec<(String, Option<String>)>,
-    /// Declared names absent from the file.
-    pub missing: Vec<String>,
-    /// The header names none of the declared columns: most likely a data
-    /// record (a headerless file) or the wrong file (the key file), so its
-    /// fields are never quoted in messages.
-    pub none_declared: bool,
-}
-
-impl HeaderProblems {
-    /// Compare a header with the schema.
-    pub fn find(cols: &[String], schema: &Schema) -> HeaderProblems {
-        let mut p = HeaderProblems::default();
-        let mut seen = std::collections::HashSet::with_capacity(cols.len());
-        for name in cols {
-            if !seen.insert(name.as_str()) && !p.duplicated.contains(name) {
-                p.duplicated.push(name.clone());
-            }
-        }
-        for u in cols.iter().filter(|c| schema.column(c).is_none()) {
-            let hint = schema
-                .columns
-                .iter()
-                .find(|c| c.name.trim().eq_ignore_ascii_case(u.trim()))
-                .map(|c| c.name.clone());
-            p.undeclared.push((u.clone(), hint));
-        }
-        p.missing = schema
-            .columns
-            .iter()
-            .filter(|c| !cols.contains(&c.name))
-            .map(|c| c.name.clone())
-            .collect();
-        p.none_declared = !cols.is_empty() && p.undeclared.len() == cols.len();
-        p
-    }
-
-    /// A header name as it may appear in a message: quoted, unless the header
-    /// may be data (see `none_declared`) or the name itself is longer than
-    /// 128 characters or looks like personal data or key material.
-    pub fn shown(&self, name: &str) -> String {
-        if self.none_declared || crate::check::detect::name_may_be_data(name) {
-            "(a header field that may be data; not shown)".to_string()
-        } else {
-            format!("{name:?}")
-        }
-    }
-
-    /// The undeclared names, described for a message.
-    pub fn describe_undeclared(&self) -> String {
-        const SHOWN: usize = 20;
-        if self.none_declared {
-            return format!(
-                "(all {} header field(s); none is a declared column, so the first line may be \
-                 data (set [input].header = false for a headerless file) or this is the wrong \
-                 file; the fields are not shown)",
-                self.undeclared.len()
-            );
-        }
-        let mut names: Vec<String> = self
-            .undeclared
-            .iter()
-            .take(SHOWN)
-            .map(|(u, hint)| {
-                let name = if u.is_empty() {
-                    "(unnamed column)".to_string()
-                } else {
-                    self.shown(u)
-                };
-                match hint {
-                    Some(h) => {
-                        format!("{name} (differs from declared {h:?} only in case or white space)")
-                    }
-                    None => name,
-                }
-            })
-            .collect();
-        if self.undeclared.len() > SHOWN {
-            names.push(format!("and {} more", self.undeclared.len() - SHOWN));
-        }
-        names.join(", ")
-    }
-
-    /// The missing names, quoted and joined.
-    pub fn describe_missing(&self) -> String {
-        self.missing
-            .iter()
-            .map(|m| format!("{m:?}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    }
-}
-
-/// Check a file's column names against the schema and plan its projection:
-/// the (ascending) file columns to read, and for each plan column its
-/// position among them.
-fn plan_projection(
-    path: &Path,
-    cols: &[String],
-    schema: &Schema,
-    plan: &BatchPlan,
-    drop_undeclared: bool,
-    undeclared_out: &mut Vec<String>,
-    reporter: &dyn Reporter,
-) -> Result<(Vec<usize>, Vec<usize>)> {
-    let header_err = |message: String| Error::Header {
-        path: path.to_path_buf(),
-        message,
-    };
-    let problems = HeaderProblems::find(cols, schema);
-    // A header naming no declared column is reported as such (more telling).
-    if let Some(d) = problems
-        .duplicated
-        .first()
-        .filter(|_| !problems.none_declared)
-    {
-        return Err(header_err(format!(
-            "column {} appears more than once in the header",
-            problems.shown(d)
-        )));
-    }
-    if !problems.undeclared.is_empty() {
-        let described = problems.describe_undeclared();
-        if drop_undeclared {
-            reporter.warn(&format!(
-                "{}: dropping undeclared column(s) {described} (--drop-undeclared)",
-                path.display()
-            ));
-            for (u, _) in &problems.undeclared {
-                // The summary lists names the same way messages quote them.
-                let name = match problems.shown(u) {
-                    quoted if quoted == format!("{u:?}") => u.clone(),
-                    hidden => hidden,
-                };
-                if !undeclared_out.contains(&name) {
-                    undeclared_out.push(name);
-                }
-            }
-        } else {
-            return Err(header_err(format!(
-                "undeclared column(s) {described}: declare them in the schema (action = \"drop\" if they must not leave) \
-                 or pass --drop-undeclared; nothing was written"
-            )));
-        }
-    }
-    if !problems.missing.is_empty() {
-        return Err(header_err(format!(
-            "declared column(s) {} missing from the input",
-            problems.describe_missing()
-        )));
-    }
-    let file_index = |name: &str| cols.iter().position(|c| c == name).unwrap_or(0);
-    let mut projection: Vec<usize> = plan.inputs.iter().map(|n| file_index(n)).collect();
-    projection.sort_unstable();
-    projection.dedup();
-    let positions = plan
-        .inputs
-        .iter()
-        .map(|n| {
-            let fi = file_index(n);
-            projection.iter().position(|&p| p == fi).unwrap_or(0)
-        })
-        .collect();
-    Ok((projection, positions))
-}
-
-/// The format a file is read in: `[input].format`, or with `auto`, Parquet
-/// by its magic bytes, NDJSON by its name, CSV otherwise.
-fn resolve_format(path: &Path, schema: &Schema) -> Result<InputFormat> {
-    let detected = detect(path)?;
-    Ok(match (schema.input.format, detected) {
-        (InputFormat::Auto | InputFormat::Parquet, Detected::Parquet) => InputFormat::Parquet,
-        (InputFormat::Parquet, Detected::Text(_)) => {
-            return Err(Error::Usage(format!(
-                "{} is not a Parquet file, but [input].format = \"parquet\"",
-                path.display()
-            )))
-        }
-        (InputFormat::Csv | InputFormat::Ndjson, Detected::Parquet) => {
-            return Err(Error::Usage(format!(
-                "{} is a Parquet file, but [input].format declares a text format",
-                path.display()
-            )))
-        }
-        (InputFormat::Auto, Detected::Text(_)) if looks_like_ndjson(path) => InputFormat::Ndjson,
-        (InputFormat::Auto, Detected::Text(_)) => InputFormat::Csv,
-        (f, Detected::Text(_)) => f,
-    })
-}
-
-/// The column names of an input file as `anonymize` reads them (for NDJSON:
-/// the first record's keys plus every declared name).
-pub fn input_columns(path: &Path, schema: &Schema) -> Result<Vec<String>> {
-    let declared: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
-    let input = &schema.input;
-    Ok(match resolve_format(path, schema)? {
-        InputFormat::Parquet => ParquetInput::open(path)?.columns,
-        InputFormat::Ndjson => {
-            let mut cols = crate::io::json::first_record_keys(path, input.encoding_for(path))?;
-            let missing: Vec<String> = declared.into_iter().filter(|d| !cols.contains(d)).collect();
-            cols.extend(missing);
-            cols
-        }
-        InputFormat::Csv | InputFormat::Auto => {
-            CsvInput::open(
-                path,
-                input.dialect,
-                input.encoding_for(path),
-                input.header,
-                &declared,
-                Arc::default(),
-            )?
-            .columns
-        }
-    })
-}
-
-/// Open one input in its format, check its columns and plan its decoding.
-fn open_input(
-    path: &Path,
-    schema: &Schema,
-    plan: &BatchPlan,
-    opts: &AnonymizeOptions,
-    undeclared: &mut Vec<String>,
-    raw_bytes: &Arc<AtomicU64>,
-    reporter: &dyn Reporter,
-) -> Result<(Reader, FilePlan)> {
-    let declared: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
-    let format = resolve_format(path, schema)?;
-    let input = &schema.input;
-    let mut plan_cols = |cols: &[String]| {
-        plan_projection(
-            path,
-            cols,
-            schema,
-            plan,
-            opts.drop_undeclared,
-            undeclared,
-            reporter,
-        )
-    };
-    match format {
-        InputFormat::Parquet => {
-            let mut pq = ParquetInput::open(path)?;
-            let (projection, positions) = plan_cols(&pq.columns)?;
-            let mut numeric_text = Vec::new();
-            let mut converters = Vec::with_capacity(plan.inputs.len());
-            for name in &plan.inputs {
-                let fi = pq.columns.iter().position(|c| c == name).unwrap_or(0);
-                let t = pq.types.get(fi).cloned().unwrap_or(DataType::Null);
-                let column = schema
-                    .column(name)
-                    .ok_or_else(|| Error::Usage(format!("internal error: no column {name:?}")))?;
-                parquet_input::check_type(&t, column).map_err(|message| Error::Header {
-                    path: path.to_path_buf(),
-                    message,
-                })?;
-                if matches!(column.action, Action::Tokenize { .. })
-                    && parquet_input::is_numeric_storage(&t)
-                {
-                    reporter.warn(&format!(
-                        "{}: column {:?} is stored as {t}; it is read as decimal text before \
-                         normalization (a leading '+' or '0' the exporter dropped cannot be recovered)",
-                        path.display(),
-                        column.name
-                    ));
-                    numeric_text.push(column.name.clone());
-                }
-                converters.push((column.value_type, column.format.clone()));
-            }
-            pq.start(&projection, opts.batch_rows)?;
-            Ok((
-                Reader::Parquet(pq),
-                FilePlan {
-                    decode: Decode::Parquet {
-                        converters,
-                        tz: input.timezone,
-                    },
-                    positions,
-                    format: "parquet",
-                    numeric_text,
-                },
-            ))
-        }
-        InputFormat::Ndjson => {
-            let text = CsvInput::open_lines(path, input.encoding_for(path), raw_bytes.clone())?;
-            // A key absent from the first record is null there (NDJSON writers
-            // often omit nulls), so every declared name counts as present.
-            let mut cols = text.columns.clone();
-            cols.extend(
-                declared
-                    .iter()
-                    .filter(|d| !text.columns.contains(d))
-                    .cloned(),
-            );
-            let (projection, positions) = plan_cols(&cols)?;
-            // arrow-json decodes by name and, in strict mode, refuses keys its
-            // schema lacks: decode the projected names first, then every other
-            // declared name (dropped columns), and keep the projected ones.
-            let mut all: Vec<String> = projection
-                .iter()
-                .map(|&i| cols.get(i).cloned().unwrap_or_default())
-                .collect();
-            for d in &declared {
-                if !all.contains(d) {
-                    all.push(d.clone());
-                }
-            }
-            Ok((
-                Reader::Text(text),
-                FilePlan {
-                    decode: Decode::Json(JsonPlan::new(&all)),
-                    positions,
-                    format: "ndjson",
-                    numeric_text: Vec::new(),
-                },
-            ))
-        }
-        InputFormat::Csv | InputFormat::Auto => {
-            let text = CsvInput::open(
-                path,
-                input.dialect,
-                input.encoding_for(path),
-                input.header,
-                &declared,
-                raw_bytes.clone(),
-            )?;
-            let (projection, positions) = plan_cols(&text.columns)?;
-            let decode = DecodePlan::new(
-                &text.columns,
-                projection,
-                input.dialect,
-                null_regex(&input.null_values),
-            );
-            Ok((
-                Reader::Text(text),
-                FilePlan {
-                    decode: Decode::Csv(decode),
-                    positions,
-                    format: "csv",
-                    numeric_text: Vec::new(),
-                },
-            ))
-        }
-    }
-}
-
 /// Refuse outputs that are not new regular files or that would replace a
 /// file the run reads or another of its outputs (see [`crate::io::output`]).
 pub fn check_outputs(opts: &AnonymizeOptions) -> Result<()> {
@@ -803,94 +398,6 @@ struct ChunkResult {
     stats: Vec<ColumnStats>,
     bad: Vec<BadRecord>,
     rows_read: u64,
-}
-
-/// A unit decoded into the plan's input columns.
-struct Decoded {
-    columns: Vec<ArrayRef>,
-    rows: usize,
-    bad: Vec<BadRecord>,
-    fatal: Option<BadRecord>,
-    /// Chunk record index of each row, when records were left out.
-    kept: Option<Vec<usize>>,
-}
-
-fn decode_unit(unit: &Unit, fp: &FilePlan) -> Result<Decoded> {
-    let decoded = match (unit, &fp.decode) {
-        (Unit::Records(chunk), Decode::Csv(d)) => d.decode(chunk),
-        (Unit::Records(chunk), Decode::Json(j)) => j.decode(chunk),
-        (Unit::Batch { batch, .. }, Decode::Parquet { converters, tz }) => {
-            let mut columns = Vec::with_capacity(fp.positions.len());
-            for (&p, (value_type, format)) in fp.positions.iter().zip(converters) {
-                let text =
-                    parquet_input::to_text(batch.column(p), format.as_deref(), *value_type, *tz)
-                        .map_err(|message| Error::ParquetRead {
-                            path: PathBuf::from("(batch)"),
-                            message,
-                        })?;
-                columns.push(text as ArrayRef);
-            }
-            return Ok(Decoded {
-                columns,
-                rows: batch.num_rows(),
-                bad: Vec::new(),
-                fatal: None,
-                kept: None,
-            });
-        }
-        _ => {
-            return Err(Error::Usage(
-                "internal error: input unit and decoder disagree".into(),
-            ))
-        }
-    };
-    let rows = decoded.batch.num_rows();
-    let columns = if decoded.fatal.is_some() || rows == 0 {
-        Vec::new()
-    } else {
-        fp.positions
-            .iter()
-            .map(|&p| decoded.batch.column(p).clone())
-            .collect()
-    };
-    Ok(Decoded {
-        columns,
-        rows,
-        bad: decoded.bad,
-        fatal: decoded.fatal,
-        kept: decoded.kept,
-    })
-}
-
-impl Unit {
-    fn file(&self) -> usize {
-        match self {
-            Unit::Records(c) => c.file,
-            Unit::Batch { file, .. } => *file,
-        }
-    }
-
-    fn records(&self) -> usize {
-        match self {
-            Unit::Records(c) => c.records,
-            Unit::Batch { batch, .. } => batch.num_rows(),
-        }
-    }
-
-    /// Line (text) or 1-based row (Parquet) of the unit's `record`-th record.
-    fn line_of(&self, fp: &FilePlan, spans: &mut Option<RecordSpans>, record: usize) -> u64 {
-        match self {
-            Unit::Records(chunk) => {
-                let spans = spans.get_or_insert_with(|| match &fp.decode {
-                    Decode::Csv(d) => d.record_spans(chunk),
-                    Decode::Json(j) => j.record_spans(chunk),
-                    Decode::Parquet { .. } => Vec::new(),
-                });
-                spans.get(record).map_or(chunk.first_line, |s| s.2)
-            }
-            Unit::Batch { first_row, .. } => first_row + record as u64 + 1,
-        }
-    }
 }
 
 fn process_chunk(unit: &Unit, fp: &FilePlan, plan: &BatchPlan) -> Result<ChunkResult> {
@@ -1044,6 +551,13 @@ fn run_pass(
 
     // Open every input and check every header before anything is written.
     let raw_bytes = Arc::new(AtomicU64::new(0));
+    let warn = |m: &str| reporter.warn(m);
+    let open_opts = OpenOptions {
+        drop_undeclared: opts.drop_undeclared,
+        batch_rows: opts.batch_rows,
+        raw_bytes: raw_bytes.clone(),
+        warn: &warn,
+    };
     let mut readers = Vec::with_capacity(opts.inputs.len());
     let mut file_plans = Vec::with_capacity(opts.inputs.len());
     let mut undeclared = Vec::new();
@@ -1059,15 +573,7 @@ fn run_pass(
         }
         total_bytes += meta.len();
         input_sizes.push(meta.len());
-        let (reader, fp) = open_input(
-            path,
-            schema,
-            &plan,
-            opts,
-            &mut undeclared,
-            &raw_bytes,
-            reporter,
-        )?;
+        let (reader, fp) = open_for_plan(path, schema, &plan.inputs, &open_opts, &mut undeclared)?;
         readers.push(reader);
         file_plans.push(fp);
     }
@@ -1237,24 +743,7 @@ fn run_pass(
                             .unwrap_or(usize::MAX)
                             .min(opts.batch_rows)
                     });
-                    let next = match reader {
-                        Reader::Text(input) => input
-                            .next_chunk(fi, want.max(1))
-                            .map(|c| c.map(Unit::Records)),
-                        Reader::Parquet(pq) => {
-                            let first_row = pq.rows_read;
-                            let before = pq.progress_bytes();
-                            pq.next_batch().map(|b| {
-                                raw_bytes
-                                    .fetch_add(pq.progress_bytes() - before, Ordering::Relaxed);
-                                b.map(|batch| Unit::Batch {
-                                    file: fi,
-                                    first_row,
-                                    batch: batch.slice(0, batch.num_rows().min(want)),
-                                })
-                            })
-                        }
-                    };
+                    let next = reader.next_unit(fi, want, &raw_bytes);
                     let unit = match next {
                         Ok(Some(u)) => u,
                         Ok(None) => break,
@@ -1294,10 +783,7 @@ fn run_pass(
                     });
                     seq += 1;
                 }
-                let unterminated = match reader {
-                    Reader::Text(input) => input.unterminated_quote_line(),
-                    Reader::Parquet(_) => None,
-                };
+                let unterminated = reader.unterminated_quote_line();
                 if let Some(line) = unterminated {
                     if permit_rx.recv().is_err() {
                         return Ok(());
@@ -1346,14 +832,8 @@ fn run_pass(
         .map(|((((path, fp), reader), counts), bytes)| InputSummary {
             path: path.clone(),
             format: fp.format,
-            compression: match reader {
-                Reader::Text(t) => t.compression.name(),
-                Reader::Parquet(_) => "parquet",
-            },
-            encoding: match reader {
-                Reader::Text(_) => schema.input.encoding_for(path).name(),
-                Reader::Parquet(_) => "(binary)",
-            },
+            compression: reader.compression_name(),
+            encoding: reader.encoding_name(path, schema),
             bytes,
             sha256: None,
             rows_read: counts.rows_read,

@@ -551,14 +551,6 @@ fn cases() -> Vec<Case> {
     out
 }
 
-/// A leak that is known and owned by an open item of issue 14: an
-/// undeclared NDJSON key is echoed in messages (the input layer's work).
-/// Runs on the NDJSON file may show that key and nothing else; the test
-/// fails once no run shows it, so the exception is removed with the fix.
-fn known_open(args: &[String]) -> Option<&'static str> {
-    (args.last().map(String::as_str) == Some("data.ndjson")).then_some(NDJSON_KEY)
-}
-
 /// Every argument of every subcommand is given by some case, and every
 /// possible value of an enumerated argument is used.
 #[test]
@@ -639,7 +631,6 @@ fn no_canary_reaches_any_channel() {
     }
     let needles = needles();
     let mut failures = Vec::new();
-    let mut still_open = Vec::new();
     // Commands with a case that ran to the end (exit 0 or 1), not only
     // into an early refusal: otherwise the canary check would be vacuous.
     let mut completed = BTreeSet::new();
@@ -687,11 +678,7 @@ fn no_canary_reaches_any_channel() {
         if matches!(run.code, Some(0 | 1)) {
             completed.insert(c.args[0].clone());
         }
-        let tolerated = known_open(&c.args);
-        let (found, seen) = find_leaks(&run, env.dir.path(), &before, &needles, tolerated);
-        if tolerated.is_some() {
-            still_open.push(seen);
-        }
+        let (found, _) = find_leaks(&run, env.dir.path(), &before, &needles, None);
         if !found.is_empty() {
             failures.push(format!(
                 "{:?} (exit {:?}):\n  {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
@@ -714,10 +701,6 @@ fn no_canary_reaches_any_channel() {
             );
         }
     }
-    assert!(
-        still_open.contains(&true),
-        "the NDJSON key is no longer echoed by any run: remove the exception in known_open"
-    );
 }
 
 /// The detector finds canaries that are released on purpose: a kept column

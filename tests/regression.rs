@@ -867,3 +867,374 @@ fn issue14_parquet_date_out_of_range_is_invalid_and_follows_on_invalid() {
     assert_eq!(years.null_count(), 1);
     assert!(years.is_valid(0));
 }
+
+/// The first data record of the sample, a customer whose home and shipping
+/// addresses are equal, as a headerless export starts.
+fn headerless_export_with_equal_fields(env: &TestEnv) -> (std::path::PathBuf, Vec<String>) {
+    let text = std::fs::read_to_string(repo("data-samples/transactions.csv")).unwrap();
+    let first = text.lines().nth(1).unwrap();
+    let fields: Vec<String> = first.split(',').map(str::to_string).collect();
+    // home_address and shipping_address (columns 8 and 9) are equal.
+    assert_eq!(fields[7], fields[8], "{first}");
+    let path = env.write(
+        "headerless.csv",
+        text.lines().skip(1).take(5).collect::<Vec<_>>().join("\n") + "\n",
+    );
+    // Every field that cannot be message text: names and addresses (not
+    // ASCII), numbers, dates, e-mails and IPs of six characters or more.
+    let values = fields
+        .into_iter()
+        .filter(|f| {
+            !f.is_ascii() || (f.len() >= 6 && f.chars().any(|c| c.is_ascii_digit() || c == '@'))
+        })
+        .collect();
+    (path, values)
+}
+
+/// Issue 13: a headerless export read with `header = true` makes its first
+/// record the "header"; two equal fields there (home and shipping address)
+/// are a "duplicated column", which the DataFusion engine's own copy of the
+/// header checks printed raw. All engines and `check` now share one input
+/// layer (`txanon::io::input`) and its wording; none quotes the record.
+/// (The DataFusion engine's half is in crates/txanon-datafusion/tests.)
+#[test]
+fn issue13_headerless_export_with_equal_fields_is_quoted_by_no_command() {
+    let env = TestEnv::new();
+    let (input, values) = headerless_export_with_equal_fields(&env);
+    let key = env.key("k.key", TEST_KEY_HEX);
+    let schema = repo("schemas/transactions.toml");
+    let s = schema.to_str().unwrap();
+    let runs = [
+        env.anonymize(&schema, &key, &[], "o.parquet", &input),
+        env.anonymize(&schema, &key, &["--drop-undeclared"], "o.parquet", &input),
+        env.run(["check", "--schema", s, "headerless.csv"]),
+        env.run(["check", "--schema", s, "--format", "json", "headerless.csv"]),
+        env.run([
+            "check",
+            "--schema",
+            s,
+            "--format",
+            "github",
+            "headerless.csv",
+        ]),
+    ];
+    for run in &runs {
+        assert!(matches!(run.code, Some(1 | 2)), "{}", run.cmd);
+        for v in &values {
+            run.never_says(v);
+        }
+    }
+    runs[0]
+        .stderr_has("headerless.csv")
+        .stderr_has("may be data");
+    assert!(!env.path("o.parquet").exists());
+}
+
+/// Issue 14 item 8: a headerless first record that happens to hold one
+/// declared column name (a field equal to "channel") was taken for a real
+/// header with extra columns, and its other fields were quoted as
+/// "undeclared column(s)". A header with fewer than half of its fields
+/// declared is now treated as possible data: no field is shown.
+#[test]
+fn issue14_headerless_record_holding_one_declared_name_is_not_quoted() {
+    let env = TestEnv::new();
+    let text = std::fs::read_to_string(repo("data-samples/transactions.csv")).unwrap();
+    let mut fields: Vec<String> = text
+        .lines()
+        .nth(2)
+        .unwrap()
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    // The record of "Thomas Taylor" (unquoted fields only up to the address).
+    let values: Vec<String> = fields[..7]
+        .iter()
+        .filter(|f| f.chars().count() >= 5)
+        .cloned()
+        .collect();
+    assert!(values.iter().any(|v| v == "Thomas Taylor"), "{values:?}");
+    let channel = fields.len() - 4;
+    fields[channel] = "channel".into();
+    let first = fields.join(",");
+    let rest: Vec<&str> = text.lines().skip(3).take(3).collect();
+    env.write("headerless.csv", format!("{first}\n{}\n", rest.join("\n")));
+    let key = env.key("k.key", TEST_KEY_HEX);
+    let schema = repo("schemas/transactions.toml");
+    let s = schema.to_str().unwrap();
+    let runs = [
+        env.anonymize(&schema, &key, &[], "o.parquet", &env.path("headerless.csv")),
+        env.anonymize(
+            &schema,
+            &key,
+            &["--drop-undeclared", "--json"],
+            "o.parquet",
+            &env.path("headerless.csv"),
+        ),
+        env.run(["check", "--schema", s, "headerless.csv"]),
+        env.run(["check", "--schema", s, "--format", "json", "headerless.csv"]),
+    ];
+    for run in &runs {
+        assert!(matches!(run.code, Some(1 | 2)), "{}", run.cmd);
+        for v in &values {
+            run.never_says(v);
+        }
+        run.never_says("Thomas");
+        run.never_says("Taylor");
+    }
+    runs[0]
+        .stderr_has("fewer than half are declared columns")
+        .stderr_has("may be data");
+}
+
+const NDJSON_SCHEMA: &str = r#"
+[dataset]
+name = "people"
+version = 1
+
+[input]
+format = "ndjson"
+
+[[columns]]
+name = "id"
+action = "keep"
+
+[[columns]]
+name = "mobile"
+action = "tokenize"
+as = "phone"
+region = "CN"
+on_invalid = "null"
+"#;
+
+/// Issue 14 item 3: NDJSON keys can be data (an object keyed by phone
+/// number). An undeclared key on a later line was printed raw (parsed out of
+/// arrow-json's error text), and on line 1 under --drop-undeclared or `check`
+/// too, since --drop-undeclared did not work for NDJSON at all (arrow-json's
+/// strict mode refused the key anyway). Now later-line keys are never named,
+/// line-1 keys follow the header rules, and --drop-undeclared drops them.
+#[test]
+fn issue14_ndjson_keys_are_not_echoed_and_drop_undeclared_works() {
+    let env = TestEnv::new();
+    let schema = env.write("s.toml", NDJSON_SCHEMA);
+    let key = env.key("k.key", TEST_KEY_HEX);
+    let later = env.write(
+        "later.ndjson",
+        "{\"id\":\"a\",\"mobile\":\"13800138000\"}\n\
+         {\"id\":\"b\",\"mobile\":\"13800138001\"}\n\
+         {\"id\":\"c\",\"mobile\":\"13800138002\",\"13977317731\":\"x\",\"Jane Canary Doe\":1}\n",
+    );
+    let first = env.write(
+        "first.ndjson",
+        "{\"id\":\"a\",\"mobile\":\"13800138000\",\"13977317731\":\"x\"}\n\
+         {\"id\":\"b\",\"mobile\":\"13800138001\"}\n",
+    );
+    let canaries = ["13977317731", "Jane Canary Doe", "Canary"];
+
+    // A later line: fail closed, naming file and line, not the key.
+    let run = env.anonymize(&schema, &key, &[], "o.parquet", &later);
+    run.exit(2).stderr_has("later.ndjson:3");
+    for c in canaries {
+        run.never_says(c);
+    }
+    assert!(!env.path("o.parquet").exists());
+    // ... and dropped under --drop-undeclared.
+    let run = env.anonymize(&schema, &key, &["--drop-undeclared"], "o.parquet", &later);
+    run.success();
+    for c in canaries {
+        run.never_says(c);
+    }
+    let (batch, _) = read_all(&env.path("o.parquet"));
+    assert_eq!(batch.num_rows(), 3);
+    assert_eq!(batch.num_columns(), 2);
+    std::fs::remove_file(env.path("o.parquet")).unwrap();
+
+    // Line 1: refused without the flag, dropped with it; never named.
+    let run = env.anonymize(&schema, &key, &[], "o.parquet", &first);
+    run.exit(2).stderr_has("first.ndjson");
+    run.never_says("13977317731");
+    let run = env.anonymize(
+        &schema,
+        &key,
+        &["--drop-undeclared", "--json"],
+        "o.parquet",
+        &first,
+    );
+    run.success().never_says("13977317731");
+    let (batch, _) = read_all(&env.path("o.parquet"));
+    assert_eq!(batch.num_rows(), 2);
+
+    // check, in every format, on both files.
+    let s = schema.to_str().unwrap();
+    for file in ["later.ndjson", "first.ndjson"] {
+        for format in ["text", "json", "github", "junit"] {
+            let run = env.run(["check", "--schema", s, "--format", format, file]);
+            assert!(matches!(run.code, Some(1 | 2)), "{}", run.cmd);
+            for c in canaries {
+                run.never_says(c);
+            }
+        }
+    }
+    // scan reads NDJSON without a schema: a later key is not named either.
+    let run = env.run(["scan", "later.ndjson"]);
+    for c in canaries {
+        run.never_says(c);
+    }
+}
+
+/// Issue 14 item 7: an input read from a pipe (`/dev/stdin`) lost its first
+/// bytes to the content sniffing (the file is opened again after it), and
+/// with `header = false` the run exited 0 with a wrong first value. Inputs
+/// that are not regular files (`-`, /dev/stdin on a pipe, FIFOs) are refused
+/// now, clearly and before anything is written.
+#[test]
+fn issue14_input_from_a_pipe_is_refused_not_silently_cut() {
+    use std::io::Write;
+    let env = TestEnv::new();
+    env.write(
+        "s.toml",
+        "[dataset]\nname = \"n\"\nversion = 1\n[input]\nheader = false\n\
+         [[columns]]\nname = \"id\"\naction = \"keep\"\n\
+         [[columns]]\nname = \"note\"\naction = \"keep\"\n",
+    );
+    env.key("k.key", TEST_KEY_HEX);
+    let piped = |args: &[&str]| {
+        let mut cmd = env.command();
+        cmd.args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        // The reader may refuse before reading: a closed pipe is fine.
+        let _ = stdin.write_all(b"ABCDEFGHIJ,first\nK2,second\n");
+        drop(stdin);
+        let out = child.wait_with_output().unwrap();
+        Run {
+            cmd: format!("{cmd:?}"),
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    };
+    for input in ["/dev/stdin", "-"] {
+        let run = piped(&[
+            "anonymize",
+            "--schema",
+            "s.toml",
+            "--key-file",
+            "k.key",
+            "-o",
+            "o.parquet",
+            input,
+        ]);
+        run.exit(2)
+            .stderr_has("not a regular file")
+            .stderr_has("write it to a file first");
+        assert!(!env.path("o.parquet").exists());
+        piped(&["check", "--schema", "s.toml", input])
+            .exit(2)
+            .stderr_has("not a regular file");
+        piped(&["scan", input])
+            .exit(2)
+            .stderr_has("not a regular file");
+        piped(&["init", input])
+            .exit(2)
+            .stderr_has("not a regular file");
+    }
+}
+
+/// Issue 14 item 6: a 1.7 MB gzip holding one 400 MB line aborted `scan` and
+/// `anonymize` (exit 134, allocation failure) under a 1 GiB address-space
+/// limit and left a temporary file. A record (or header, or NDJSON line)
+/// longer than 64 MiB is now an error naming file and line, never the value.
+#[test]
+fn issue14_one_huge_line_is_an_error_naming_file_and_line_under_1_gib() {
+    let env = TestEnv::new();
+    let header = std::fs::read_to_string(repo("data-samples/transactions.csv")).unwrap();
+    let header = header.lines().next().unwrap().to_string();
+    env.key("k.key", TEST_KEY_HEX);
+    // Line 2 is 400 MB of 'q' (a byte no message contains), compressed by gzip.
+    let gz = env.path("huge.csv.gz");
+    let made = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{{ echo '{header}'; head -c 400000000 /dev/zero | tr '\\0' q; echo; }} | gzip -1 > '{}'",
+            gz.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let ndjson = env.path("huge.ndjson.gz");
+    let made = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{{ printf '{{\"txn_id\":\"'; head -c 400000000 /dev/zero | tr '\\0' q; echo '\"}}'; }} | gzip -1 > '{}'",
+            ndjson.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let schema = repo("schemas/transactions.toml");
+    let s = schema.to_str().unwrap();
+    let bin = env!("CARGO_BIN_EXE_txanon");
+    let limited = |args: &[&str]| {
+        let mut cmd = std::process::Command::new("prlimit");
+        cmd.arg("--as=1073741824")
+            .arg(bin)
+            .args(args)
+            .current_dir(env.dir.path())
+            .env_remove("TXANON_KEY")
+            .stdin(std::process::Stdio::null());
+        run_command(cmd)
+    };
+    let runs = [
+        (
+            limited(&[
+                "anonymize",
+                "--schema",
+                s,
+                "--key-file",
+                "k.key",
+                "-q",
+                "--threads",
+                "2",
+                "-o",
+                "o.parquet",
+                "huge.csv.gz",
+            ]),
+            "huge.csv.gz:2",
+        ),
+        (limited(&["scan", "huge.csv.gz"]), "huge.csv.gz:2"),
+        (
+            limited(&["check", "--schema", s, "huge.csv.gz"]),
+            "huge.csv.gz:2",
+        ),
+        (
+            limited(&[
+                "anonymize",
+                "--schema",
+                s,
+                "--key-file",
+                "k.key",
+                "-q",
+                "-o",
+                "o.parquet",
+                "huge.ndjson.gz",
+            ]),
+            "huge.ndjson.gz",
+        ),
+        (limited(&["scan", "huge.ndjson.gz"]), "huge.ndjson.gz"),
+    ];
+    for (run, place) in &runs {
+        run.exit(2)
+            .stderr_has(place)
+            .stderr_has("longer than 64 MiB")
+            .never_says("qqqqqqqq");
+        assert!(run.stderr.len() < 4096, "{}", run.stderr);
+    }
+    assert_eq!(
+        env.files(),
+        ["huge.csv.gz", "huge.ndjson.gz", "k.key"],
+        "no output and no temporary file is left"
+    );
+}

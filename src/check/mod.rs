@@ -22,12 +22,12 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::io::source::TextEncoding;
-use crate::io::table::{for_each_batch, is_txanon_output, sniff, FileKind, TextFormat};
-use crate::key::{MasterKey, DEMO_KEY_HEX};
-use crate::pipeline::{
-    dry_run, AnonymizeOptions, HeaderProblems, SilentReporter, KNOWN_TOKEN_SPECS, TOKEN_SPEC,
+use crate::io::input::{
+    for_each_batch, input_columns, is_txanon_output, sniff, FileKind, HeaderProblems, TextFormat,
 };
+use crate::io::source::TextEncoding;
+use crate::key::{MasterKey, DEMO_KEY_HEX};
+use crate::pipeline::{dry_run, AnonymizeOptions, SilentReporter, KNOWN_TOKEN_SPECS, TOKEN_SPEC};
 use crate::schema::{Action, Column, Schema, TokenEncoding};
 use detect::{Detector, PiiKind};
 use report::{Finding, Status};
@@ -311,9 +311,9 @@ fn phone_region(schema: &Schema) -> Option<String> {
 fn check_input(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<Finding>> {
     let file = display(path);
     let mut out = Vec::new();
-    let columns = crate::pipeline::input_columns(path, schema)?;
+    let columns = input_columns(path, schema)?;
     let problems = HeaderProblems::find(&columns, schema);
-    let header_ok = problems == HeaderProblems::default();
+    let header_ok = problems.is_clean();
     if !problems.undeclared.is_empty() {
         out.push(Finding::new(
             "input.header.undeclared",

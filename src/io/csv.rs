@@ -126,7 +126,7 @@ impl CsvInput {
         let columns = if header {
             let rec = chunker
                 .next_record()
-                .map_err(|e| Error::io(path, e))?
+                .map_err(|e| RecordTooLong::to_error(path, e))?
                 .ok_or_else(|| Error::Header {
                     path: path.to_path_buf(),
                     message: "file is empty: no header record".into(),
@@ -168,7 +168,7 @@ impl CsvInput {
         let path = &self.path;
         self.chunker
             .next_chunk(max_records)
-            .map_err(|e| Error::io(path, e))
+            .map_err(|e| RecordTooLong::to_error(path, e))
             .map(|c| {
                 c.map(|(data, first_line, records)| Chunk {
                     file,
@@ -814,6 +814,51 @@ impl Scanner {
     }
 }
 
+/// The longest record (or header, or NDJSON line) read, in bytes after
+/// decompression and transcoding: 64 MiB. A longer one is an error naming
+/// the file and line, so that one huge line cannot exhaust memory.
+pub const MAX_RECORD_BYTES: usize = 64 << 20;
+
+/// The error of a record longer than [`MAX_RECORD_BYTES`], carried inside an
+/// `std::io::Error` from the chunker and turned into [`Error::BadRecord`].
+#[derive(Debug)]
+pub(crate) struct RecordTooLong {
+    /// Line where the record starts.
+    pub(crate) line: u64,
+}
+
+impl std::fmt::Display for RecordTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "line {}: record longer than {} MiB",
+            self.line,
+            MAX_RECORD_BYTES >> 20
+        )
+    }
+}
+
+impl std::error::Error for RecordTooLong {}
+
+impl RecordTooLong {
+    /// The library error for `path`, when `e` is a [`RecordTooLong`].
+    pub(crate) fn to_error(path: &Path, e: std::io::Error) -> Error {
+        match e.get_ref().and_then(|i| i.downcast_ref::<RecordTooLong>()) {
+            Some(r) => Error::BadRecord {
+                path: path.to_path_buf(),
+                line: r.line,
+                column: "(record)".into(),
+                rule: format!(
+                    "record longer than {} MiB (the limit on one record, header or line); \
+                     nothing was written",
+                    MAX_RECORD_BYTES >> 20
+                ),
+            },
+            None => Error::io(path, e),
+        }
+    }
+}
+
 /// Cuts a byte stream into runs of whole records.
 struct Chunker<R> {
     reader: R,
@@ -955,6 +1000,16 @@ impl<R: Read> Chunker<R> {
                 self.cut_newlines = self.newlines;
                 let nl = self.newlines;
                 return Ok(Some(self.take(end, nl, recs)));
+            }
+            // A record (or header) that has not ended within the limit stops
+            // the read: memory stays bounded whatever one line holds.
+            if self.buf.len() - self.cut > MAX_RECORD_BYTES {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    RecordTooLong {
+                        line: self.line + self.cut_newlines,
+                    },
+                ));
             }
             self.fill()?;
         }

@@ -6,11 +6,13 @@
 //! and bad lines are reported by line number. The column list comes from the
 //! first record's keys; a later record with a key the schema does not
 //! declare stops the run (fail closed), because arrow-json decodes in strict
-//! mode. Numbers and booleans are read as their JSON text; nested objects
-//! and arrays make the record bad. arrow-json's error texts can quote
-//! values, so they are never shown: only their kind is kept.
+//! mode, unless the plan ignores undeclared keys (`--drop-undeclared`).
+//! Numbers and booleans are read as their JSON text; nested objects and
+//! arrays make the record bad. arrow-json's error texts can quote values
+//! (and keys, which in NDJSON can be data), so they are never shown nor
+//! parsed into a message: only their kind is kept.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::Arc;
 
@@ -32,9 +34,22 @@ pub fn first_record_keys(path: &Path, encoding: TextEncoding) -> Result<Vec<Stri
     loop {
         line.clear();
         number += 1;
-        let n = reader
+        let limit = crate::io::csv::MAX_RECORD_BYTES as u64 + 1;
+        let n = (&mut reader)
+            .take(limit)
             .read_until(b'\n', &mut line)
             .map_err(|e| Error::io(path, e))?;
+        if n as u64 >= limit {
+            return Err(Error::BadRecord {
+                path: path.to_path_buf(),
+                line: number,
+                column: "(record)".into(),
+                rule: format!(
+                    "line longer than {} MiB (the limit on one record); nothing was written",
+                    crate::io::csv::MAX_RECORD_BYTES >> 20
+                ),
+            });
+        }
         if n == 0 {
             return Err(Error::Header {
                 path: path.to_path_buf(),
@@ -64,6 +79,8 @@ pub fn first_record_keys(path: &Path, encoding: TextEncoding) -> Result<Vec<Stri
 pub struct JsonPlan {
     /// The projected columns, in projection order.
     schema: Arc<ArrowSchema>,
+    /// Skip keys the schema lacks instead of stopping (`--drop-undeclared`).
+    ignore_undeclared: bool,
 }
 
 impl JsonPlan {
@@ -75,6 +92,16 @@ impl JsonPlan {
             .collect();
         JsonPlan {
             schema: Arc::new(ArrowSchema::new(fields)),
+            ignore_undeclared: false,
+        }
+    }
+
+    /// With `ignore`, keys outside the plan's columns are skipped (under
+    /// `--drop-undeclared`) instead of stopping the run.
+    pub fn ignoring_undeclared(self, ignore: bool) -> JsonPlan {
+        JsonPlan {
+            ignore_undeclared: ignore,
+            ..self
         }
     }
 
@@ -82,7 +109,7 @@ impl JsonPlan {
         ReaderBuilder::new(self.schema.clone())
             .with_batch_size(records.max(1) + 1)
             .with_coerce_primitive(true)
-            .with_strict_mode(true)
+            .with_strict_mode(!self.ignore_undeclared)
             .build_decoder()
             .ok()
     }
@@ -139,15 +166,20 @@ impl JsonPlan {
                     kept.push(i);
                     batches.push(batch);
                 }
-                Err(Failure::Undeclared(field)) => {
+                Err(Failure::Undeclared) => {
+                    // The key is not named: in NDJSON a key can be data (a
+                    // map keyed by phone number), and arrow-json's text is
+                    // never parsed into a message.
                     return DecodedChunk {
                         batch: RecordBatch::new_empty(self.schema.clone()),
                         bad: Vec::new(),
                         kept: None,
                         fatal: Some(BadRecord {
                             line,
-                            column: field,
-                            rule: "field not declared in the schema; nothing was written (fail closed)"
+                            column: "(record)".into(),
+                            rule: "a key the schema does not declare (not shown: a key can be \
+                                   data); declare it or pass --drop-undeclared; nothing was \
+                                   written (fail closed)"
                                 .into(),
                         }),
                     };
@@ -173,7 +205,7 @@ impl JsonPlan {
 /// What went wrong, from an arrow-json message (which is never shown).
 #[derive(Debug)]
 enum Failure {
-    Undeclared(String),
+    Undeclared,
     Utf8,
     Nested,
     Malformed,
@@ -181,16 +213,10 @@ enum Failure {
 
 impl Failure {
     fn classify(message: &str) -> Failure {
-        if let Some(rest) = message
-            .split("column '")
-            .last()
-            .filter(|_| message.contains("missing from schema"))
+        if message.contains("missing from schema") {
+            Failure::Undeclared
+        } else if message.contains("UTF-8") || message.contains("utf-8") || message.contains("utf8")
         {
-            if let Some(end) = rest.find("' missing from schema") {
-                return Failure::Undeclared(rest[..end].to_string());
-            }
-        }
-        if message.contains("UTF-8") || message.contains("utf-8") || message.contains("utf8") {
             Failure::Utf8
         } else if message.contains("expected") && (message.contains('{') || message.contains('[')) {
             Failure::Nested
@@ -201,7 +227,7 @@ impl Failure {
 
     fn rule(&self) -> &'static str {
         match self {
-            Failure::Undeclared(_) => "field not declared in the schema",
+            Failure::Undeclared => "a key the schema does not declare",
             Failure::Utf8 => "invalid UTF-8",
             Failure::Nested => "nested JSON value where text, a number or a boolean was expected",
             Failure::Malformed => "not a valid JSON object on one line",

@@ -1,20 +1,22 @@
 //! Readers and writers.
 //!
+//! - [`input`]: the one input layer: opening a path for a schema (format,
+//!   compression, encoding, header checks, projection) or without one, as
+//!   record units with their file and line provenance.
 //! - [`csv`]: header handling, chunking at record boundaries, arrow-csv decoding.
 //! - [`json`]: NDJSON decoding with arrow-json.
 //! - [`output`]: where outputs may go (new regular files only), checked before any input is read.
 //! - [`parquet`]: the atomic Parquet writer with provenance metadata.
 //! - [`parquet_input`]: Parquet input, projected and rendered as text.
 //! - [`source`]: format sniffing, decompression, transcoding, input expansion.
-//! - [`table`]: any supported file as string batches, for scan/check/init.
 
 pub mod csv;
+pub mod input;
 pub mod json;
 pub mod output;
 pub mod parquet;
 pub mod parquet_input;
 pub mod source;
-pub mod table;
 
 /// Read a file that is small by nature (a key, a schema) whole, refusing
 /// one larger than `limit` bytes after reading at most one byte past it: a

@@ -85,7 +85,13 @@ impl TextEncoding {
 }
 
 /// Tell a file's kind from its first bytes.
+///
+/// Only regular files are read: every input is opened more than once (this
+/// sniffing, the header, then the records), so a pipe, socket or device
+/// (`-`, `/dev/stdin`, a FIFO) would lose the bytes the first read consumed.
+/// Such an input is refused here, before anything reads it.
 pub fn detect(path: &Path) -> Result<Detected> {
+    refuse_non_regular(path)?;
     let mut f = File::open(path).map_err(|e| Error::io(path, e))?;
     let mut magic = [0u8; 4];
     let mut n = 0;
@@ -107,6 +113,32 @@ pub fn detect(path: &Path) -> Result<Detected> {
     } else {
         Detected::Text(Compression::None)
     })
+}
+
+/// Refuse an input that is not a regular file (see [`detect`]).
+pub fn refuse_non_regular(path: &Path) -> Result<()> {
+    let refuse = || {
+        Err(Error::Usage(format!(
+            "input {}: not a regular file (standard input, a pipe or a device); txanon reads \
+             an input more than once (its format, its header, then its records), so write \
+             it to a file first and give that file",
+            path.display()
+        )))
+    };
+    if path.as_os_str() == "-" {
+        return refuse();
+    }
+    let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if meta.is_dir() {
+        return Err(Error::Usage(format!(
+            "input {} is a directory",
+            path.display()
+        )));
+    }
+    if !meta.is_file() {
+        return refuse();
+    }
+    Ok(())
 }
 
 /// Counts the bytes read from the underlying file (compressed bytes), for
@@ -305,6 +337,9 @@ fn skipped_in_directory(name: &str) -> bool {
 pub fn expand_inputs(args: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for arg in args {
+        if arg.as_os_str() == "-" {
+            refuse_non_regular(arg)?;
+        }
         let before = out.len();
         match std::fs::metadata(arg) {
             Ok(meta) if meta.is_dir() => walk(arg, &mut out)?,

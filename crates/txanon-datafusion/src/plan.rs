@@ -12,7 +12,6 @@
 //! same way, so an unsupported feature is an error, never a silent difference.
 
 use std::collections::HashSet;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -20,10 +19,10 @@ use anyhow::{bail, Context};
 use datafusion::arrow::datatypes::{DataType, Field, Schema as ArrowSchema, SchemaRef};
 use datafusion::common::Column as DfColumn;
 use datafusion::logical_expr::{lit, Expr, LogicalPlan, LogicalPlanBuilder};
-use txanon::io::csv::{CsvInput, Dialect};
-use txanon::io::source::{detect, looks_like_ndjson, Compression, Detected, TextEncoding};
-use txanon::pipeline::HeaderProblems;
-use txanon::schema::Schema;
+use txanon::io::csv::Dialect;
+use txanon::io::input;
+use txanon::io::source::{Compression, TextEncoding};
+use txanon::schema::{InputFormat, Schema};
 
 use crate::spec::ColumnSpec;
 use crate::udf::{UdfAction, Udfs};
@@ -52,7 +51,6 @@ impl InputLayout {
             bail!("no input files");
         }
         refuse_unsupported(schema)?;
-        let declared: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
         let mut layout: Option<(PathBuf, Vec<String>)> = None;
         let mut undeclared = Vec::new();
         let mut files = Vec::with_capacity(inputs.len());
@@ -72,7 +70,9 @@ impl InputLayout {
                     path.display()
                 );
             }
-            if !schema.input.header && starts_with_bom(&abs)? {
+            if !schema.input.header
+                && input::starts_with_bom(&abs).map_err(|e| anyhow::anyhow!("{e}"))?
+            {
                 bail!(
                     "{}: starts with a byte-order mark and the schema says header = false; \
                      the datafusion engine would keep the mark in the first value. \
@@ -80,62 +80,29 @@ impl InputLayout {
                     path.display()
                 );
             }
-            if detect(&abs).map_err(|e| anyhow::anyhow!("{e}"))?
-                != Detected::Text(Compression::None)
-                || looks_like_ndjson(&abs)
-            {
+            // Format, compression, header and its checks: txanon's input layer,
+            // the same code and wording as the native engine.
+            let resolved = input::resolve(&abs, schema).map_err(|e| anyhow::anyhow!("{e}"))?;
+            if resolved.format != InputFormat::Csv || resolved.compression != Compression::None {
                 bail!(
                     "{}: the datafusion engine reads plain CSV only (not gzip/zstd, \
                      Parquet or NDJSON); use the native engine for this file",
                     path.display()
                 );
             }
-            let input = CsvInput::open(
-                &abs,
-                schema.input.dialect,
-                TextEncoding::Utf8,
-                schema.input.header,
-                &declared,
-                Arc::default(),
+            let columns = input::input_columns(&abs, schema).map_err(|e| anyhow::anyhow!("{e}"))?;
+            input::check_header(
+                path,
+                &columns,
+                schema,
+                drop_undeclared,
+                &mut undeclared,
+                warn,
             )
             .map_err(|e| anyhow::anyhow!("{e}"))?;
-            let problems = HeaderProblems::find(&input.columns, schema);
-            if let Some(d) = problems.duplicated.first() {
-                bail!(
-                    "{}: column {d:?} appears more than once in the header",
-                    path.display()
-                );
-            }
-            if !problems.undeclared.is_empty() {
-                let described = problems.describe_undeclared();
-                if !drop_undeclared {
-                    bail!(
-                        "{}: undeclared column(s) {described}: declare them in the schema \
-                         (action = \"drop\" if they must not leave) or pass --drop-undeclared; \
-                         nothing was written",
-                        path.display()
-                    );
-                }
-                warn(&format!(
-                    "{}: dropping undeclared column(s) {described} (--drop-undeclared)",
-                    path.display()
-                ));
-                for (u, _) in &problems.undeclared {
-                    if !undeclared.contains(u) {
-                        undeclared.push(u.clone());
-                    }
-                }
-            }
-            if !problems.missing.is_empty() {
-                bail!(
-                    "{}: declared column(s) {} missing from the input",
-                    path.display(),
-                    problems.describe_missing()
-                );
-            }
             match &layout {
-                None => layout = Some((abs.clone(), input.columns.clone())),
-                Some((first, cols)) if *cols != input.columns => bail!(
+                None => layout = Some((abs.clone(), columns)),
+                Some((first, cols)) if *cols != columns => bail!(
                     "{} and {} have different header layouts; the datafusion engine reads all \
                      inputs as one table, so their columns must come in the same order \
                      (the native engine accepts this)",
@@ -178,21 +145,6 @@ impl InputLayout {
             .map(|(i, name)| Expr::Column(DfColumn::from_name(format!("c{i}"))).alias(name))
             .collect()
     }
-}
-
-fn starts_with_bom(path: &Path) -> anyhow::Result<bool> {
-    let mut head = [0u8; 3];
-    let mut f =
-        std::fs::File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut n = 0;
-    while n < 3 {
-        let k = f.read(&mut head[n..])?;
-        if k == 0 {
-            break;
-        }
-        n += k;
-    }
-    Ok(n == 3 && head == *b"\xEF\xBB\xBF")
 }
 
 /// The projection expressions of `schema` over the raw table of `layout`.
