@@ -635,14 +635,16 @@ action = "drop"
     let b = read_all(&env.path("nd.parquet")).0;
     assert!(a == b);
 
-    // A later record with a key nobody declared: exit 2, no output, key named, value not.
+    // A later record with a key nobody declared: exit 2, no output, neither
+    // key nor value named (a key can be data; issue 14 item 3).
     let bad = env.write(
         "bad.ndjson",
         "{\"mobile\":\"13800138000\",\"n\":1}\n{\"mobile\":\"13800138000\",\"n\":2,\"home\":\"CANARY-ROAD-9\"}\n",
     );
     env.run(args("bad.parquet", &bad))
         .exit(2)
-        .stderr_has("home")
+        .stderr_has("a key the schema does not declare")
+        .never_says("home")
         .stderr_has(":2")
         .never_says("CANARY-ROAD-9");
     assert!(!env.path("bad.parquet").exists());

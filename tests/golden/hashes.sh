@@ -10,8 +10,9 @@
 #              200,000-row dump (data-samples/generate.py --seed 42, as
 #              bench/run.sh makes it); single file, directory (DIR/) and
 #              --partition-by outputs, every part file and _manifest.json
-#   check      --format json over the same inputs (the input-layer checks)
-#   scan, init over the sample in its encodings and formats
+#   check      --format json, scan and init over the sample in its encodings
+#              and formats (the generated dump is left out of these: with a
+#              debug build they take longer than all the anonymize runs)
 # Inputs are copied into a scratch directory and named relative to it, so
 # paths printed in reports and manifests do not depend on the checkout.
 #
@@ -127,7 +128,6 @@ for t in 1 2; do
     anon "plain-dump-part-t$t" plain.toml "$t" part:created_month dump.csv
 done
 anon "plain-dump-dir-t2" plain.toml 2 dir dump.csv
-anon "private-dump-t2" private.toml 2 file dump.csv
 
 for input in sample.csv sample.csv.gz sample.ndjson sample.parquet; do
     report "check-plain-$input" check --schema plain.toml --format json "$input"
@@ -138,8 +138,6 @@ done
 report check-gb18030 check --schema gb18030.toml --format json sample-gb18030.csv
 report scan-gb18030 scan --format json --encoding gb18030 sample-gb18030.csv
 report init-gb18030 init --encoding gb18030 sample-gb18030.csv
-report check-dump check --schema plain.toml --format json dump.csv
-report scan-dump scan --format json dump.csv
 
 if [[ $update == 1 ]]; then
     cp "$out" "$EXPECTED"

@@ -12,7 +12,7 @@
 //! same way, so an unsupported feature is an error, never a silent difference.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
@@ -222,7 +222,7 @@ pub fn check_output_schema(schema: &Schema, got: &ArrowSchema) -> anyhow::Result
 /// Schema features the datafusion engine does not implement: refused with a
 /// clear error rather than giving output that differs from the native engine.
 fn refuse_unsupported(schema: &Schema) -> anyhow::Result<()> {
-    use txanon::schema::{Action, InputFormat};
+    use txanon::schema::Action;
     let input = &schema.input;
     let dialect = Dialect {
         delimiter: input.dialect.delimiter,
