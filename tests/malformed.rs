@@ -78,9 +78,13 @@ fn a_hundred_thousand_columns_are_refused_briefly() {
     }
     let input = env.write("wide.csv", format!("{header}\n"));
     let run = anonymize(&env, &input);
+    // Fewer than half of the header's fields are declared, so the header may
+    // be a record of data: its fields are counted, never shown.
     run.exit(2)
-        .stderr_has("undeclared column(s) \"extra0\"")
-        .stderr_has("and 99980 more");
+        .stderr_has("undeclared column(s) (100000 of the 100017 header field(s)")
+        .stderr_has("the fields are not shown")
+        .stderr_lacks("extra0")
+        .stderr_lacks("extra99999");
     assert!(
         run.stderr.len() < 4096,
         "message stays short: {} bytes",
