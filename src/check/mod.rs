@@ -968,6 +968,42 @@ fn recomputed_findings(
     Ok(out)
 }
 
+/// Per checked output column: (bad values, non-null values, first rows of
+/// bad values).
+type BadValues = BTreeMap<String, (u64, u64, Vec<u64>)>;
+
+/// Reads `path` once. For every column that `select` picks (giving what the
+/// column is checked against), counts the non-null values `is_bad` rejects
+/// and keeps the first [`FIRST_ROWS`] rows of them (never the values).
+fn count_bad_values<T>(
+    path: &Path,
+    sample: Option<u64>,
+    select: impl Fn(&str) -> Option<T>,
+    is_bad: impl Fn(&T, &str) -> bool,
+) -> Result<BadValues> {
+    let mut bad = BadValues::new();
+    for_each_batch(path, sample, &TextFormat::default(), |batch| {
+        for (name, values) in &batch.columns {
+            let Some(rule) = select(name) else {
+                continue;
+            };
+            let e = bad.entry(name.clone()).or_default();
+            for (i, v) in values.iter().enumerate() {
+                let Some(v) = v else { continue };
+                e.1 += 1;
+                if is_bad(&rule, v) {
+                    e.0 += 1;
+                    if e.2.len() < FIRST_ROWS {
+                        e.2.push(batch.rows[i]);
+                    }
+                }
+            }
+        }
+        Ok(())
+    })?;
+    Ok(bad)
+}
+
 /// Every value of a derived output must belong to its allow-list
 /// ([`crate::transform::privacy::derived_value_allowed`]): an output made by
 /// an older txanon, another tool or an edited file may hold raw text there.
@@ -981,27 +1017,12 @@ fn check_derived_values(schema: &Schema, path: &Path, sample: Option<u64>) -> Re
     if derived.is_empty() {
         return Ok(Vec::new());
     }
-    // Per output: (values outside the allow-list, values, first rows).
-    let mut bad: BTreeMap<String, (u64, u64, Vec<u64>)> = BTreeMap::new();
-    for_each_batch(path, sample, &TextFormat::default(), |batch| {
-        for (name, values) in &batch.columns {
-            let Some(d) = derived.get(name.as_str()) else {
-                continue;
-            };
-            let e = bad.entry(name.clone()).or_default();
-            for (i, v) in values.iter().enumerate() {
-                let Some(v) = v else { continue };
-                e.1 += 1;
-                if !derived_value_allowed(d, v) {
-                    e.0 += 1;
-                    if e.2.len() < FIRST_ROWS {
-                        e.2.push(batch.rows[i]);
-                    }
-                }
-            }
-        }
-        Ok(())
-    })?;
+    let bad = count_bad_values(
+        path,
+        sample,
+        |name| derived.get(name).copied(),
+        |d, v| !derived_value_allowed(d, v),
+    )?;
     let file = display(path);
     Ok(bad
         .into_iter()
@@ -1048,29 +1069,17 @@ fn check_token_shape(
             b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
         }),
     };
-    let mut bad: BTreeMap<String, (u64, u64, Vec<u64>)> = BTreeMap::new();
-    for_each_batch(path, sample, &TextFormat::default(), |batch| {
-        for (name, values) in &batch.columns {
-            let Some(col) = by_output.get(name.as_str()) else {
-                continue;
-            };
-            if !matches!(col.action, Action::Tokenize { .. }) {
-                continue;
-            }
-            let e = bad.entry(name.clone()).or_default();
-            for (i, v) in values.iter().enumerate() {
-                let Some(v) = v else { continue };
-                e.1 += 1;
-                if v.len() != chars || !v.bytes().all(ok) {
-                    e.0 += 1;
-                    if e.2.len() < FIRST_ROWS {
-                        e.2.push(batch.rows[i]);
-                    }
-                }
-            }
-        }
-        Ok(())
-    })?;
+    let bad = count_bad_values(
+        path,
+        sample,
+        |name| {
+            by_output
+                .get(name)
+                .filter(|col| matches!(col.action, Action::Tokenize { .. }))
+                .map(|_| ())
+        },
+        |(), v| v.len() != chars || !v.bytes().all(ok),
+    )?;
     let file = display(path);
     Ok(bad
         .into_iter()
