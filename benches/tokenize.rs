@@ -53,7 +53,7 @@ fn normalizing(c: &mut Criterion) {
     let mut g = c.benchmark_group("normalize");
     g.throughput(Throughput::Elements(1));
     let cn = Kind::Phone {
-        region: txanon::transform::normalize::phone_region("CN"),
+        region: txanon::transform::normalize::known_phone_region("CN"),
     };
     for (name, kind, value) in [
         ("phone_national", cn, "138 0013 8000"),

@@ -16,11 +16,11 @@
 //! - [`schema::Schema::load`]: read and validate a schema file.
 //! - [`key::MasterKey::load`]: load the key from a file or `TXANON_KEY`.
 //! - [`pipeline::anonymize`]: run a whole dump through a schema into Parquet.
-//! - [`check::check_files`], [`check::scan_files`], [`check::init::draft_schema`]:
+//! - [`check::check_files`], [`check::scan_files`], [`draft::draft_schema`]:
 //!   the CI gates and the schema drafter.
 //! - [`transform::normalize::normalize`] and [`transform::tokenize::Tokenizer`]:
 //!   the token spec, value by value.
-//! - [`privacy::RiskMeter`]: k-anonymity, l-diversity and unicity of an
+//! - [`risk::RiskMeter`]: k-anonymity, l-diversity and unicity of an
 //!   output, the measure behind the `[privacy]` release gate.
 //!
 //! Tokens hide who a customer is, but quasi-identifiers (dates, ages,
@@ -47,14 +47,16 @@
 pub mod check;
 pub mod cli;
 pub mod cmd;
+pub mod detect;
+pub mod draft;
 pub mod error;
 pub mod exit;
 pub mod io;
 pub mod key;
 pub mod messages;
 pub mod pipeline;
-pub mod privacy;
 pub mod report;
+pub mod risk;
 pub mod schema;
 pub mod stdout;
 pub mod transform;

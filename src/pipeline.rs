@@ -14,7 +14,7 @@
 //!
 //! Every input header is checked against the schema before the output file
 //! is created (fail closed), and the output appears only when the whole run
-//! succeeded (see [`crate::io::parquet`]).
+//! succeeded (see [`crate::io::parquet_writer`]).
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::io::csv::BadRecord;
 use crate::io::input::{decode_unit, open_for_plan, FilePlan, OpenOptions, Unit};
 use crate::io::output::{check_targets, commit, Staged, Target};
-use crate::io::parquet::{
+use crate::io::parquet_writer::{
     DatasetSink, ParquetSink, PartInfo, WriterSettings, DEFAULT_ROW_GROUP_ROWS,
 };
 use crate::key::MasterKey;
@@ -262,7 +262,7 @@ pub struct Summary {
     /// Worker threads.
     pub threads: usize,
     /// Disclosure-risk figures, when the schema declares `[privacy]`.
-    pub privacy: Option<crate::privacy::PrivacyReport>,
+    pub privacy: Option<crate::risk::PrivacyReport>,
 }
 
 /// Where the rows go.
@@ -494,7 +494,7 @@ pub fn dry_run(
 enum Pass {
     Done(Box<Summary>),
     /// The `[privacy]` gate asks for a second pass without these classes.
-    Suppress(crate::privacy::Suppression),
+    Suppress(crate::risk::Suppression),
 }
 
 fn run(
@@ -534,7 +534,7 @@ fn run_pass(
     opts: &AnonymizeOptions,
     reporter: &dyn Reporter,
     write: bool,
-    suppress: Option<crate::privacy::Suppression>,
+    suppress: Option<crate::risk::Suppression>,
 ) -> Result<Pass> {
     let started = Instant::now();
     if opts.inputs.is_empty() {
@@ -547,7 +547,7 @@ fn run_pass(
     let mut meter = schema
         .privacy
         .as_ref()
-        .map(|p| crate::privacy::RiskMeter::new(p, suppress));
+        .map(|p| crate::risk::RiskMeter::new(p, suppress));
 
     // Open every input and check every header before anything is written.
     let raw_bytes = Arc::new(AtomicU64::new(0));
@@ -850,8 +850,8 @@ fn run_pass(
         inputs
     };
     let privacy = match meter.as_ref().map(|m| m.verdict(write)).transpose()? {
-        Some(crate::privacy::Verdict::Suppress(classes)) => return Ok(Pass::Suppress(classes)),
-        Some(crate::privacy::Verdict::Release(report)) => Some(*report),
+        Some(crate::risk::Verdict::Suppress(classes)) => return Ok(Pass::Suppress(classes)),
+        Some(crate::risk::Verdict::Release(report)) => Some(*report),
         None => None,
     };
     let mut plan_stats = plan.columns.iter().zip(stats).peekable();
@@ -877,7 +877,7 @@ fn run_pass(
             });
         }
     }
-    let privacy_metadata = crate::privacy::metadata(schema, privacy.as_ref());
+    let privacy_metadata = crate::risk::metadata(schema, privacy.as_ref());
     let manifest = |rows: u64, files: &[PartInfo]| {
         manifest_json(
             schema,

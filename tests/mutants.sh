@@ -16,11 +16,11 @@
 #   key        src/key.rs                       key handling          --lib
 #   dates      src/transform/generalize.rs,
 #              src/transform/shift.rs           truncation, shift     --lib
-#   qi         src/transform/privacy.rs         quasi-identifier rules --lib
+#   qi         src/transform/rules.rs         quasi-identifier rules --lib
 #   paths      src/io/output.rs                 output-path safety    --lib --test paths
 #   header     src/pipeline.rs HeaderProblems,
 #              plan_projection                  header checks         --lib --test malformed
-#   risk       src/privacy/                     the risk meter        --lib --test privacy
+#   risk       src/risk/                     the risk meter        --lib --test privacy
 # Unit tests (--lib) are enough where they pin the behaviour; the
 # paths and header groups need the integration tests that run the binary.
 #
@@ -51,10 +51,10 @@ group_args() {
     normalize) echo "--file src/transform/normalize.rs -- --lib" ;;
     key) echo "--file src/key.rs -- --lib" ;;
     dates) echo "--file src/transform/generalize.rs --file src/transform/shift.rs -- --lib" ;;
-    qi) echo "--file src/transform/privacy.rs -- --lib" ;;
+    qi) echo "--file src/transform/rules.rs -- --lib" ;;
     paths) echo "--file src/io/output.rs -- --lib --test paths" ;;
     header) echo "--file src/pipeline.rs --re HeaderProblems|plan_projection -- --lib --test malformed" ;;
-    risk) echo "--file src/privacy/*.rs -- --lib --test privacy" ;;
+    risk) echo "--file src/risk/*.rs -- --lib --test privacy" ;;
     *) echo "unknown group $1" >&2; return 1 ;;
     esac
 }

@@ -1,6 +1,6 @@
 //! Quasi-identifier actions and the `[privacy]` gate, through the real binary
 //! (issue 6): outputs read back, figures recomputed here independently of
-//! `txanon::privacy`, bad values never echoed.
+//! `txanon::risk`, bad values never echoed.
 
 mod common;
 

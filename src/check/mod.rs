@@ -1,19 +1,17 @@
 //! `check` and `scan`: schema compliance and residual-PII gates for CI.
 //!
 //! - [`scan_files`]: schema-free detectors over every text column of CSV or
-//!   Parquet files ([`detect`]).
+//!   Parquet files ([`crate::detect`]).
 //! - [`check_files`]: lint a schema, then check each file against it. The
 //!   kind of file is told from its content: a Parquet file is checked as a
 //!   txanon *output* (Arrow schema, provenance metadata, key fingerprint,
 //!   token shape, residual PII), anything else as an *input* dump (header,
 //!   types, invalid-value rates, PII-looking `keep` columns), using the same
 //!   reader, parsers and normalizers as `anonymize` ([`crate::pipeline::dry_run`]).
-//! - [`init`]: draft a schema from a dump.
+//! - [`crate::draft`]: drafting a schema from a dump lives beside this module.
 //!
 //! Findings ([`report::Finding`]) never carry data values.
 
-pub mod detect;
-pub mod init;
 pub mod report;
 
 use std::collections::{BTreeMap, HashMap};
@@ -21,6 +19,7 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use crate::detect::{Detector, PiiKind};
 use crate::error::Result;
 use crate::io::input::{
     for_each_batch, input_columns, is_txanon_output, sniff, FileKind, HeaderProblems, TextFormat,
@@ -29,7 +28,6 @@ use crate::io::source::TextEncoding;
 use crate::key::{MasterKey, DEMO_KEY_HEX};
 use crate::pipeline::{dry_run, AnonymizeOptions, SilentReporter, KNOWN_TOKEN_SPECS, TOKEN_SPEC};
 use crate::schema::{Action, Column, Schema, TokenEncoding};
-use detect::{Detector, PiiKind};
 use report::{Finding, Status};
 
 /// How many offending row numbers a finding lists.
@@ -49,7 +47,7 @@ pub struct ColumnScan {
 pub struct ScannedColumn {
     /// 0-based position in the file.
     pub position: usize,
-    /// Name in the file (may be data: see [`detect::printable_names`]).
+    /// Name in the file (may be data: see [`crate::detect::printable_names`]).
     pub name: String,
     /// Whether reports may print `name`; otherwise they name the position.
     pub printable: bool,
@@ -71,7 +69,7 @@ impl ScannedColumn {
 
 /// Scan one file: per column (in file order), values examined and PII hits.
 /// `declared` tells the names a schema declares (see
-/// [`detect::printable_names`]; `None` without a schema).
+/// [`crate::detect::printable_names`]; `None` without a schema).
 pub fn scan_file(
     path: &Path,
     detector: &Detector,
@@ -122,7 +120,7 @@ pub fn scan_file(
         }
         Ok(())
     })?;
-    let printable = detect::printable_names(&names, declared);
+    let printable = crate::detect::printable_names(&names, declared);
     Ok(names
         .into_iter()
         .zip(printable)
@@ -297,7 +295,7 @@ pub fn check_files(
     Ok(findings)
 }
 
-fn phone_region(schema: &Schema) -> Option<String> {
+fn schema_phone_region(schema: &Schema) -> Option<String> {
     schema.columns.iter().find_map(|c| match &c.action {
         Action::Tokenize {
             kind: crate::transform::normalize::Kind::Phone { region: Some(r) },
@@ -481,7 +479,7 @@ fn check_input(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<
         ));
     }
     // Content: keep columns that hold personal data.
-    let detector = Detector::new(phone_region(schema).as_deref().or(Some("CN")));
+    let detector = Detector::new(schema_phone_region(schema).as_deref().or(Some("CN")));
     // Read as anonymize reads it (encoding, dialect, header from [input]);
     // malformed records were counted above and are left out here.
     let format = TextFormat {
@@ -632,7 +630,7 @@ fn check_output(
         }
         let act_names: Vec<String> = act.iter().map(|a| a.0.clone()).collect();
         let is_output = |n: &str| exp.iter().any(|e| e.0 == n);
-        let printable = detect::printable_names(&act_names, Some(&is_output));
+        let printable = crate::detect::printable_names(&act_names, Some(&is_output));
         if printable.contains(&false) {
             out.push(hidden_names_note(&file));
         }
@@ -755,7 +753,7 @@ fn check_output(
         .filter(|c| c.action != Action::Drop)
         .map(|c| (c.output.as_str(), c))
         .collect();
-    let detector = Detector::new(phone_region(schema).as_deref().or(Some("CN")));
+    let detector = Detector::new(schema_phone_region(schema).as_deref().or(Some("CN")));
     let is_output = |n: &str| by_output.contains_key(n);
     let scans = scan_file(
         path,
@@ -818,7 +816,7 @@ fn check_privacy(
     kv: &HashMap<String, String>,
 ) -> Result<Vec<Finding>> {
     let file = display(path);
-    let mut meter = crate::privacy::RiskMeter::new(privacy, None);
+    let mut meter = crate::risk::RiskMeter::new(privacy, None);
     let wanted = meter.columns();
     let mut missing: Vec<String> = Vec::new();
     let names = for_each_batch(path, None, &TextFormat::default(), |batch| {
@@ -860,7 +858,7 @@ fn check_privacy(
 
 /// Findings from a risk report: k against min_k (fail), l and unicity (info).
 fn recomputed_findings(
-    r: &crate::privacy::PrivacyReport,
+    r: &crate::risk::PrivacyReport,
     file: &str,
     kv: Option<&HashMap<String, String>>,
 ) -> Result<Vec<Finding>> {
@@ -1005,10 +1003,10 @@ fn count_bad_values<T>(
 }
 
 /// Every value of a derived output must belong to its allow-list
-/// ([`crate::transform::privacy::derived_value_allowed`]): an output made by
+/// ([`crate::transform::rules::derived_value_allowed`]): an output made by
 /// an older txanon, another tool or an edited file may hold raw text there.
 fn check_derived_values(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<Finding>> {
-    use crate::transform::privacy::derived_value_allowed;
+    use crate::transform::rules::derived_value_allowed;
     let derived: HashMap<&str, &crate::schema::Derived> = schema
         .columns
         .iter()

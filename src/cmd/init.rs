@@ -2,14 +2,14 @@
 
 use anyhow::Result;
 
-use crate::check::init::draft_schema;
 use crate::cli::InitArgs;
+use crate::draft::draft_schema;
 use crate::exit::ExitCode;
 use crate::messages::Messages;
 
 /// Run `init`.
 pub fn run(args: &InitArgs, msg: &Messages) -> Result<ExitCode> {
-    if crate::transform::normalize::phone_region(&args.region).is_none() {
+    if crate::transform::normalize::known_phone_region(&args.region).is_none() {
         anyhow::bail!(
             "--region {:?} is not a known ISO 3166 region code",
             args.region

@@ -10,7 +10,7 @@ use crate::messages::Messages;
 
 /// Run `scan`.
 pub fn run(args: &ScanArgs, _msg: &Messages) -> Result<ExitCode> {
-    if crate::transform::normalize::phone_region(&args.region).is_none() {
+    if crate::transform::normalize::known_phone_region(&args.region).is_none() {
         anyhow::bail!(
             "--region {:?} is not a known ISO 3166 region code",
             args.region

@@ -66,7 +66,7 @@ impl Dialect {
 const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// One input file, opened, with its header read.
-pub struct CsvInput {
+pub struct TextInput {
     /// The file.
     pub path: PathBuf,
     /// Column names from the header (or the schema's names when there is none).
@@ -76,9 +76,9 @@ pub struct CsvInput {
     chunker: Chunker<TextStream>,
 }
 
-impl std::fmt::Debug for CsvInput {
+impl std::fmt::Debug for TextInput {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CsvInput")
+        f.debug_struct("TextInput")
             .field("path", &self.path)
             .field("columns", &self.columns)
             .finish_non_exhaustive()
@@ -109,7 +109,7 @@ pub struct BadRecord {
     pub rule: String,
 }
 
-impl CsvInput {
+impl TextInput {
     /// Open `path` (decompressing and transcoding it) and read its header.
     /// With `header = false`, `declared` gives the column names, matched by
     /// position. `raw_bytes` counts the file bytes consumed.
@@ -120,7 +120,7 @@ impl CsvInput {
         header: bool,
         declared: &[String],
         raw_bytes: Arc<AtomicU64>,
-    ) -> Result<CsvInput> {
+    ) -> Result<TextInput> {
         let (stream, compression) = open_text(path, encoding, raw_bytes)?;
         let mut chunker = Chunker::new(stream, dialect.scanner());
         let columns = if header {
@@ -138,7 +138,7 @@ impl CsvInput {
         } else {
             declared.to_vec()
         };
-        Ok(CsvInput {
+        Ok(TextInput {
             path: path.to_path_buf(),
             columns,
             compression,
@@ -152,10 +152,10 @@ impl CsvInput {
         path: &Path,
         encoding: TextEncoding,
         raw_bytes: Arc<AtomicU64>,
-    ) -> Result<CsvInput> {
+    ) -> Result<TextInput> {
         let columns = crate::io::json::first_record_keys(path, encoding)?;
         let (stream, compression) = open_text(path, encoding, raw_bytes)?;
-        Ok(CsvInput {
+        Ok(TextInput {
             path: path.to_path_buf(),
             columns,
             compression,

@@ -29,9 +29,9 @@ use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Error, Result};
-use crate::io::csv::{null_regex, BadRecord, Chunk, CsvInput, DecodePlan, Dialect, RecordSpans};
+use crate::io::csv::{null_regex, BadRecord, Chunk, DecodePlan, Dialect, RecordSpans, TextInput};
 use crate::io::json::JsonPlan;
-use crate::io::parquet_input::{self, ParquetInput};
+use crate::io::parquet_reader::{self, ParquetInput};
 use crate::io::source::{detect, looks_like_ndjson, Compression, Detected, TextEncoding};
 use crate::schema::{Action, InputFormat, Schema};
 
@@ -42,7 +42,7 @@ const HIDDEN_NAME: &str = "(a header field that may be data; not shown)";
 /// unless it is longer than 128 characters or looks like personal data or
 /// key material.
 pub fn shown_name(name: &str) -> String {
-    if crate::check::detect::name_may_be_data(name) {
+    if crate::detect::name_may_be_data(name) {
         HIDDEN_NAME.to_string()
     } else {
         format!("{name:?}")
@@ -294,7 +294,7 @@ pub fn resolve_format(path: &Path, schema: &Schema) -> Result<InputFormat> {
     resolve(path, schema).map(|r| r.format)
 }
 
-/// Open a text file (CSV or NDJSON) as a [`CsvInput`]: its header read (a
+/// Open a text file (CSV or NDJSON) as a [`TextInput`]: its header read (a
 /// headerless CSV file takes `declared` as its names) or, for NDJSON, the
 /// first record's keys.
 #[allow(clippy::too_many_arguments)]
@@ -306,11 +306,11 @@ fn open_text_input(
     header: bool,
     declared: &[String],
     raw_bytes: Arc<AtomicU64>,
-) -> Result<CsvInput> {
+) -> Result<TextInput> {
     if ndjson {
-        CsvInput::open_lines(path, encoding, raw_bytes)
+        TextInput::open_lines(path, encoding, raw_bytes)
     } else {
-        CsvInput::open(path, dialect, encoding, header, declared, raw_bytes)
+        TextInput::open(path, dialect, encoding, header, declared, raw_bytes)
     }
 }
 
@@ -409,12 +409,12 @@ pub fn open_for_plan(
                 let column = schema
                     .column(name)
                     .ok_or_else(|| Error::Usage(format!("internal error: no column {name:?}")))?;
-                parquet_input::check_type(&t, column).map_err(|message| Error::Header {
+                parquet_reader::check_type(&t, column).map_err(|message| Error::Header {
                     path: path.to_path_buf(),
                     message,
                 })?;
                 if matches!(column.action, Action::Tokenize { .. })
-                    && parquet_input::is_numeric_storage(&t)
+                    && parquet_reader::is_numeric_storage(&t)
                 {
                     (opts.warn)(&format!(
                         "{}: column {:?} is stored as {t}; it is read as decimal text before \
@@ -442,7 +442,7 @@ pub fn open_for_plan(
         }
         InputFormat::Ndjson => {
             let text =
-                CsvInput::open_lines(path, input.encoding_for(path), opts.raw_bytes.clone())?;
+                TextInput::open_lines(path, input.encoding_for(path), opts.raw_bytes.clone())?;
             // A key absent from the first record is null there (NDJSON writers
             // often omit nulls), so every declared name counts as present.
             let mut cols = text.columns.clone();
@@ -478,7 +478,7 @@ pub fn open_for_plan(
             ))
         }
         InputFormat::Csv | InputFormat::Auto => {
-            let text = CsvInput::open(
+            let text = TextInput::open(
                 path,
                 input.dialect,
                 input.encoding_for(path),
@@ -594,7 +594,7 @@ pub struct FilePlan {
 /// An open input.
 pub enum Reader {
     /// CSV or NDJSON, cut into chunks of records.
-    Text(CsvInput),
+    Text(TextInput),
     /// Parquet, read in batches.
     Parquet(ParquetInput),
 }
@@ -638,11 +638,11 @@ pub fn decode_unit(unit: &Unit, fp: &FilePlan) -> Result<Decoded> {
             let mut columns = Vec::with_capacity(fp.positions.len());
             for (&p, (value_type, format)) in fp.positions.iter().zip(converters) {
                 let text =
-                    parquet_input::to_text(batch.column(p), format.as_deref(), *value_type, *tz)
+                    parquet_reader::to_text(batch.column(p), format.as_deref(), *value_type, *tz)
                         .map_err(|message| Error::ParquetRead {
-                            path: PathBuf::from("(batch)"),
-                            message,
-                        })?;
+                        path: PathBuf::from("(batch)"),
+                        message,
+                    })?;
                 columns.push(text as ArrayRef);
             }
             return Ok(Decoded {
@@ -842,7 +842,7 @@ pub fn for_each_batch(
             // A header that may be a data record is not quoted in errors:
             // its columns are named by position (see `printable_names`).
             let printable = if format.headerless.is_none() {
-                crate::check::detect::printable_names(&names, None)
+                crate::detect::printable_names(&names, None)
             } else {
                 vec![true; names.len()]
             };

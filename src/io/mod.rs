@@ -6,16 +6,16 @@
 //! - [`csv`]: header handling, chunking at record boundaries, arrow-csv decoding.
 //! - [`json`]: NDJSON decoding with arrow-json.
 //! - [`output`]: where outputs may go (new regular files only), checked before any input is read.
-//! - [`parquet`]: the atomic Parquet writer with provenance metadata.
-//! - [`parquet_input`]: Parquet input, projected and rendered as text.
+//! - [`parquet_writer`]: the atomic Parquet writer with provenance metadata.
+//! - [`parquet_reader`]: Parquet input, projected and rendered as text.
 //! - [`source`]: format sniffing, decompression, transcoding, input expansion.
 
 pub mod csv;
 pub mod input;
 pub mod json;
 pub mod output;
-pub mod parquet;
-pub mod parquet_input;
+pub mod parquet_reader;
+pub mod parquet_writer;
 pub mod source;
 
 /// Read a file that is small by nature (a key, a schema) whole, refusing

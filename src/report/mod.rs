@@ -906,7 +906,7 @@ type Months = BTreeMap<(i32, u32), u64>;
 /// What one pass over the release's data gives.
 #[derive(Default)]
 struct DataPass {
-    report: Option<crate::privacy::PrivacyReport>,
+    report: Option<crate::risk::PrivacyReport>,
     class_sizes: Vec<u64>,
     /// The column the month chart counts, and its rows per (year, month).
     months: Option<(String, Months, u64)>,
@@ -942,7 +942,7 @@ fn month_column(out: &Output, schema: Option<&Schema>) -> Option<String> {
 fn data_pass(out: &Output, schema: Option<&Schema>) -> Result<DataPass> {
     let mut meter = schema
         .and_then(|s| s.privacy.as_ref())
-        .map(|p| crate::privacy::RiskMeter::new(p, None));
+        .map(|p| crate::risk::RiskMeter::new(p, None));
     let wanted: Vec<String> = meter.as_ref().map(|m| m.columns()).unwrap_or_default();
     let month = if out.partition.is_some() {
         None

@@ -756,7 +756,7 @@ impl RawColumn {
                     Some("phone") => {
                         let region = match &self.region {
                             Some(r) => Some(
-                                crate::transform::normalize::phone_region(r).ok_or_else(|| {
+                                crate::transform::normalize::known_phone_region(r).ok_or_else(|| {
                                     at(format!(
                                         "region = {r:?} is not a known ISO 3166 region code"
                                     ))

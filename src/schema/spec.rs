@@ -3,7 +3,7 @@
 //!
 //! The raw TOML is parsed and checked in `raw.rs`; these types hold only
 //! values that passed validation, so the per-row code in
-//! [`crate::transform::privacy`] never has to re-check them.
+//! [`crate::transform::rules`] never has to re-check them.
 
 use chrono::NaiveDate;
 
@@ -114,7 +114,7 @@ pub struct AgeSpec {
 pub enum DerivedKind {
     /// The normalized e-mail domain when it is a known free-mail provider or
     /// declared in `values`; otherwise `*.` + its top-level domain when that
-    /// is a known one (see `transform::privacy::derive_value`).
+    /// is a known one (see `transform::rules::derive_value`).
     EmailDomain,
     /// `+CC`, or `+86 1XX` for Chinese mobile numbers.
     PhoneRegion,

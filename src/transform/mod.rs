@@ -10,6 +10,6 @@
 pub mod batch;
 pub mod generalize;
 pub mod normalize;
-pub mod privacy;
+pub mod rules;
 pub mod shift;
 pub mod tokenize;

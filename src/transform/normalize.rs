@@ -51,7 +51,7 @@ impl Kind {
 }
 
 /// A region code libphonenumber has metadata for (`"CN"`, `"US"`, ...).
-pub fn phone_region(code: &str) -> Option<Region> {
+pub fn known_phone_region(code: &str) -> Option<Region> {
     let region = Region::from_code(code).ok()?;
     rlibphonenumber::PHONE_NUMBER_UTIL
         .get_country_code_for_region(region)

@@ -24,7 +24,7 @@ schemas/transactions-private.toml and two variants made by editing that file:
 It also recomputes unicity (p = 2 and 4) from the suppressed output with an
 independent Python copy of the documented draw procedure (SplitMix64 seeded
 with `seed XOR p * 0x9e3779b97f4a7c15`, partial Fisher-Yates over each
-entity's distinct points in class-id order; see src/privacy/mod.rs), and
+entity's distinct points in class-id order; see src/risk/mod.rs), and
 compares it with txanon.privacy.unicity.p2 / .p4.
 
 Quasi-identifier nulls are replaced by a marker before pyCANON sees them

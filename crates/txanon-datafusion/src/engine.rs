@@ -25,7 +25,7 @@ use datafusion::physical_plan::{execute_stream, ExecutionPlan};
 use datafusion::prelude::{CsvReadOptions, DataFrame};
 use futures::StreamExt;
 use txanon::io::output::{check_targets, Target};
-use txanon::io::parquet::{ParquetSink, WriterSettings};
+use txanon::io::parquet_writer::{ParquetSink, WriterSettings};
 use txanon::pipeline::provenance;
 use txanon::schema::Schema;
 

@@ -21,7 +21,7 @@ use txanon::schema::{
     TokenOptions, ValueType,
 };
 use txanon::transform::generalize::Granularity;
-use txanon::transform::normalize::{phone_region, Kind};
+use txanon::transform::normalize::{known_phone_region, Kind};
 
 /// Version of the spec format; a UDF refuses other versions.
 pub const SPEC_VERSION: u32 = 1;
@@ -201,7 +201,7 @@ impl ColumnSpec {
                         region: match self.region.as_deref() {
                             None => None,
                             Some(code) => {
-                                Some(phone_region(code).ok_or_else(|| bad("region", code))?)
+                                Some(known_phone_region(code).ok_or_else(|| bad("region", code))?)
                             }
                         },
                     },

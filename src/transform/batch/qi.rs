@@ -1,6 +1,6 @@
 //! Column builders of the quasi-identifier actions (`shift`, `bucket`,
 //! `mask`, `truncate_ip`, `age`) and of derived outputs. The per-value rules
-//! live in [`crate::transform::privacy`] and [`crate::transform::shift`].
+//! live in [`crate::transform::rules`] and [`crate::transform::shift`].
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use crate::schema::{
 };
 use crate::transform::generalize::{date32, Granularity, TemporalParser, Truncated};
 use crate::transform::normalize::{normalize, Kind, Normalized};
-use crate::transform::privacy;
+use crate::transform::rules;
 use crate::transform::shift::Shifter;
 
 const MICROS_PER_DAY: i64 = 86_400_000_000;
@@ -163,7 +163,7 @@ impl NumberOut {
     fn push(&mut self, lower: Number, upper: Option<Number>) -> bool {
         match (self, lower) {
             (NumberOut::Label(b, scale), _) => {
-                b.append_value(privacy::label(lower, upper, *scale));
+                b.append_value(rules::label(lower, upper, *scale));
                 true
             }
             (NumberOut::Int(b), Number::Exact(v)) => match i64::try_from(v) {
@@ -174,7 +174,7 @@ impl NumberOut {
                 Err(_) => false,
             },
             (NumberOut::Decimal(b, precision), Number::Exact(v)) => {
-                let ok = privacy::fits_precision(v, *precision);
+                let ok = rules::fits_precision(v, *precision);
                 if ok {
                     b.append_value(v);
                 }
@@ -216,14 +216,14 @@ pub(super) fn bucket(
             out.null();
             continue;
         };
-        let Some(n) = privacy::parse_number(raw, value_type) else {
+        let Some(n) = rules::parse_number(raw, value_type) else {
             sink.invalid(st, spec.on_invalid, row, NOT_A_NUMBER);
             out.null();
             continue;
         };
         let result = match &spec.rule {
-            BucketRule::Round(digits) => privacy::round_significant(n, *digits).map(|r| (r, None)),
-            rule => privacy::bucket(n, rule),
+            BucketRule::Round(digits) => rules::round_significant(n, *digits).map(|r| (r, None)),
+            rule => rules::bucket(n, rule),
         };
         if !result.is_some_and(|(lo, hi)| out.push(lo, hi)) {
             sink.invalid(st, spec.on_invalid, row, OUT_OF_RANGE);
@@ -238,7 +238,7 @@ pub(super) fn mask(input: &StringArray, spec: &MaskSpec, st: &mut ColumnStats) -
     let mut b = StringBuilder::with_capacity(len, len * 16);
     for row in 0..len {
         match value(input, row) {
-            Some(raw) => b.append_value(privacy::mask(raw.trim(), spec)),
+            Some(raw) => b.append_value(rules::mask(raw.trim(), spec)),
             None => {
                 st.nulls += 1;
                 b.append_null();
@@ -264,7 +264,7 @@ pub(super) fn truncate_ip(
             b.append_null();
             continue;
         };
-        match privacy::truncate_ip(raw, v4, v6) {
+        match rules::truncate_ip(raw, v4, v6) {
             Some(net) => b.append_value(net),
             None => {
                 sink.invalid(
@@ -324,7 +324,7 @@ pub(super) fn age(
             out.null();
             continue;
         };
-        let Some(mut years) = privacy::age_years(birth, reference) else {
+        let Some(mut years) = rules::age_years(birth, reference) else {
             sink.invalid(st, spec.on_invalid, row, NEGATIVE);
             out.null();
             continue;
@@ -334,7 +334,7 @@ pub(super) fn age(
         }
         let n = Number::Exact(i128::from(years));
         let result = match &breaks {
-            Some(b) => privacy::bucket(n, &BucketRule::Breaks(b.clone())),
+            Some(b) => rules::bucket(n, &BucketRule::Breaks(b.clone())),
             None => Some((n, None)),
         };
         if !result.is_some_and(|(lo, hi)| out.push(lo, hi)) {
@@ -364,7 +364,7 @@ pub(super) fn derive(
             let Normalized::Value(v) = normalize(source, raw) else {
                 return None;
             };
-            privacy::derive_value(derived, &v).map(String::into_boxed_str)
+            rules::derive_value(derived, &v).map(String::into_boxed_str)
         });
         match derived {
             Some(d) => b.append_value(d),

@@ -183,7 +183,7 @@ async fn anonymize(args: &AnonymizeArgs, msg: &Messages) -> anyhow::Result<()> {
             .row_group_rows
             .and_then(|r| usize::try_from(r).ok())
             .or(schema.output.row_group_rows)
-            .unwrap_or(txanon::io::parquet::DEFAULT_ROW_GROUP_ROWS),
+            .unwrap_or(txanon::io::parquet_writer::DEFAULT_ROW_GROUP_ROWS),
         protected: txanon::cmd::anonymize::read_files(args),
         mode: args.mode,
     };

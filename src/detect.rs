@@ -7,7 +7,7 @@
 //! check digits. Detectors return kinds, never the matched text.
 //!
 //! ```
-//! use txanon::check::detect::{Detector, PiiKind};
+//! use txanon::detect::{Detector, PiiKind};
 //! let d = Detector::new(Some("CN"));
 //! assert!(d.detect("call +86 138 0013 8000 now").contains(PiiKind::Phone));
 //! assert!(d.detect("li.wei@163.com").contains(PiiKind::Email));
@@ -105,7 +105,7 @@ pub fn name_may_be_data(name: &str) -> bool {
 /// same way, as `HeaderProblems` does for `anonymize`.
 ///
 /// ```
-/// use txanon::check::detect::printable_names;
+/// use txanon::detect::printable_names;
 /// let header = ["txn_id".to_string(), "amount".to_string()];
 /// assert_eq!(printable_names(&header, None), [true, true]);
 /// let record = ["Jane Doe".to_string(), "13979176537".to_string()];
@@ -131,7 +131,7 @@ impl Detector {
     pub fn new(region: Option<&str>) -> Detector {
         Detector {
             phone: Kind::Phone {
-                region: region.and_then(crate::transform::normalize::phone_region),
+                region: region.and_then(crate::transform::normalize::known_phone_region),
             },
         }
     }

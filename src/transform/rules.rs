@@ -9,7 +9,7 @@
 //!
 //! ```
 //! use txanon::schema::{MaskSpec, Number};
-//! use txanon::transform::privacy::{mask, truncate_ip, round_significant};
+//! use txanon::transform::rules::{mask, truncate_ip, round_significant};
 //! let spec = MaskSpec { keep_first: 0, keep_last: 4, with: '*' };
 //! assert_eq!(mask("6222021234561234", &spec), "************1234");
 //! assert_eq!(truncate_ip("222.22.209.82", 24, 48).as_deref(), Some("222.22.209.0/24"));
@@ -266,7 +266,7 @@ fn known_tld(tld: &str) -> bool {
         || matches!(tld, "uk" | "eu")
         || (tld.len() == 2
             && tld.bytes().all(|b| b.is_ascii_lowercase())
-            && crate::transform::normalize::phone_region(&tld.to_ascii_uppercase()).is_some())
+            && crate::transform::normalize::known_phone_region(&tld.to_ascii_uppercase()).is_some())
 }
 
 /// The declared value equal to `candidate` ignoring case, in its declared spelling.
@@ -308,7 +308,7 @@ pub fn derive_value(d: &Derived, normalized: &str) -> Option<String> {
                 }
             }
         }
-        DerivedKind::PhoneRegion => phone_region(normalized),
+        DerivedKind::PhoneRegion => calling_code(normalized),
         DerivedKind::AddressRegion => match china_region(normalized) {
             Some(r) => Some(r),
             None => foreign_region(normalized)
@@ -370,7 +370,7 @@ pub fn derived_value_allowed(d: &Derived, value: &str) -> bool {
 
 /// The country calling code of an E.164 number (`+44`), or `+86 1XX` (the
 /// carrier prefix) for a Chinese mobile number.
-pub fn phone_region(e164: &str) -> Option<String> {
+pub fn calling_code(e164: &str) -> Option<String> {
     let digits = e164.strip_prefix('+')?;
     // Country calling codes are prefix-free (ITU-T E.164), so the first
     // prefix libphonenumber knows is the code.

@@ -12,8 +12,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use crate::check::detect::{header_name_may_be_data, Detector, PiiKind};
 use crate::check::name_looks_personal;
+use crate::detect::{header_name_may_be_data, Detector, PiiKind};
 use crate::error::Result;
 use crate::io::input::{for_each_batch, TextFormat};
 use crate::io::source::TextEncoding;
