@@ -7,7 +7,7 @@
 //! temporary file and exits 130/143.
 
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -32,23 +32,35 @@ impl Messages {
         }
     }
 
-    /// Catch SIGINT and SIGTERM; a second one ends the process at once.
+    /// Catch SIGINT and SIGTERM. The first sets the flag the pipeline polls;
+    /// a second one ends the process at once (exit 128 + signal), after
+    /// removing the temporary outputs (`.NAME.txanon-tmp-PID`) of the run.
+    /// Removing files is not allowed in a signal handler, so a thread of its
+    /// own waits for the signals and does it.
     pub fn catch_signals(&self) {
         #[cfg(unix)]
         {
             use signal_hook::consts::{SIGINT, SIGTERM};
-            let second = Arc::new(AtomicBool::new(false));
             for sig in [SIGINT, SIGTERM] {
-                // Order matters: the shutdown check runs before the flag is set,
-                // so only a second signal takes the process down immediately.
-                let _ = signal_hook::flag::register_conditional_shutdown(
-                    sig,
-                    128 + sig,
-                    second.clone(),
-                );
-                let _ = signal_hook::flag::register(sig, second.clone());
                 let _ = signal_hook::flag::register_usize(sig, self.signal.clone(), sig as usize);
             }
+            let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+                return;
+            };
+            let _ = std::thread::Builder::new()
+                .name("txanon-signals".into())
+                .spawn(move || {
+                    for (seen, sig) in signals.forever().enumerate() {
+                        if seen >= 1 {
+                            let _ = writeln!(
+                                std::io::stderr().lock(),
+                                "txanon: error: interrupted again by signal {sig}: stopped at once; \
+                                 no output was written and temporary files are removed"
+                            );
+                            crate::io::output::remove_temporaries_and_exit(128 + sig);
+                        }
+                    }
+                });
         }
     }
 

@@ -879,8 +879,11 @@ fn text_summary_lists_columns_and_counts() {
     .stderr_has("mobile_token");
 }
 
+/// Start `anonymize` on 40 copies of the sample writing `output`, wait
+/// until its temporary output exists, call `signal` with its pid, and
+/// return the exit code, stderr, the files left and the input's fields.
 #[cfg(unix)]
-fn interrupt_run(signal: &str, expect: i32) {
+fn interrupted_run(output: &str, signal: impl FnOnce(&str)) -> (Option<i32>, String, Vec<String>) {
     let env = TestEnv::new();
     let text = std::fs::read_to_string(repo("data-samples/transactions.csv")).unwrap();
     let (header, body) = text.split_once('\n').unwrap();
@@ -902,7 +905,7 @@ fn interrupt_run(signal: &str, expect: i32) {
         "--threads",
         "1",
         "-o",
-        "out.parquet",
+        output,
         input.to_str().unwrap(),
     ])
     .stdout(std::process::Stdio::piped())
@@ -910,21 +913,38 @@ fn interrupt_run(signal: &str, expect: i32) {
     let child = cmd.spawn().unwrap();
     // Wait until the run has started writing (its temp file exists), then signal it.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while !env.files().iter().any(|f| f.contains(".txanon-tmp-"))
-        && std::time::Instant::now() < deadline
-    {
+    while !env.files().iter().any(|f| f.contains(".txanon-tmp-")) {
+        assert!(std::time::Instant::now() < deadline, "no temporary output");
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
+    signal(&child.id().to_string());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    // No field of the input (raw values, from 6 characters) reaches stderr.
+    for field in body.lines().flat_map(|l| l.split(',')) {
+        assert!(
+            field.len() < 6 || !stderr.contains(field),
+            "{field:?} on stderr: {stderr}"
+        );
+    }
+    (out.status.code(), stderr, env.files())
+}
+
+#[cfg(unix)]
+fn kill(signal: &str, pid: &str) {
     let status = std::process::Command::new("kill")
-        .args([signal, &child.id().to_string()])
+        .args([signal, pid])
         .status()
         .unwrap();
-    assert!(status.success());
-    let out = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(expect), "stderr: {stderr}");
+    assert!(status.success(), "kill {signal} {pid}");
+}
+
+#[cfg(unix)]
+fn interrupt_run(signal: &str, expect: i32) {
+    let (code, stderr, files) = interrupted_run("out.parquet", |pid| kill(signal, pid));
+    assert_eq!(code, Some(expect), "stderr: {stderr}");
     assert!(stderr.contains("interrupted"), "{stderr}");
-    assert_eq!(env.files(), vec!["big.csv"], "no output and no temp file");
+    assert_eq!(files, vec!["big.csv"], "no output and no temp file");
 }
 
 #[cfg(unix)]
@@ -937,6 +957,46 @@ fn interrupt_leaves_no_file() {
 #[test]
 fn terminate_leaves_no_file() {
     interrupt_run("-TERM", 143);
+}
+
+/// Issue 14 item 8: a second signal before the run has acted on the first
+/// ends it at once, and still leaves no temporary file. The run is stopped
+/// (SIGSTOP) while both signals are sent, so on SIGCONT the second arrives
+/// before the pipeline can notice the first; for a file and a directory output.
+#[cfg(unix)]
+#[test]
+fn second_signal_stops_at_once_and_leaves_no_file() {
+    for output in ["out.parquet", "out/"] {
+        for second in ["-TERM", "-INT"] {
+            let (code, stderr, files) = interrupted_run(output, |pid| {
+                kill("-STOP", pid);
+                kill("-INT", pid);
+                if second == "-TERM" {
+                    kill(second, pid);
+                    kill("-CONT", pid);
+                } else {
+                    // The same signal twice while stopped counts once: the
+                    // second follows the first as soon as the run resumes.
+                    kill("-CONT", pid);
+                    kill(second, pid);
+                }
+            });
+            assert!(
+                matches!(code, Some(130 | 143)),
+                "{output} INT then {second}: exit {code:?}, stderr: {stderr}"
+            );
+            assert_eq!(
+                files,
+                vec!["big.csv"],
+                "{output} INT then {second}: {stderr}"
+            );
+            assert!(stderr.contains("interrupted"), "{stderr}");
+            if second == "-TERM" {
+                assert_eq!(code, Some(143), "{stderr}");
+                assert!(stderr.contains("interrupted again"), "{stderr}");
+            }
+        }
+    }
 }
 
 /// The loud demo-key warning itself (src/messages.rs::demo_key_warning), not

@@ -263,7 +263,8 @@ fn inode(_: &Path, _: bool) -> Option<(u64, u64)> {
     None
 }
 
-/// Temporary outputs not yet committed or removed, for [`remove_temporaries`].
+/// Temporary outputs not yet committed or removed, for
+/// [`remove_temporaries_and_exit`].
 static TEMPORARIES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 fn temporaries() -> MutexGuard<'static, Vec<PathBuf>> {
@@ -273,19 +274,22 @@ fn temporaries() -> MutexGuard<'static, Vec<PathBuf>> {
         .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
-/// Remove every temporary output of this process that is not committed
-/// yet. For a process about to end without unwinding (a second interrupt):
-/// a commit under way finishes first, so each target holds its whole new
-/// output or nothing new.
-pub fn remove_temporaries() {
+/// End the process at once (a second interrupt) with exit status `code`,
+/// after removing every temporary output of this process that is not
+/// committed yet. A commit under way finishes first, so each target holds
+/// its whole new output or nothing new; the list stays locked until the
+/// process is gone, so no temporary can be created after the removal.
+pub fn remove_temporaries_and_exit(code: i32) -> ! {
     let mut list = temporaries();
     for path in list.drain(..) {
         remove_temp(&path);
     }
+    // `_exit`: no at-exit hooks racing with the threads still running.
+    signal_hook::low_level::exit(code)
 }
 
 /// A temporary output (file or directory) beside its target: removed when
-/// dropped, or by [`remove_temporaries`], unless [`commit`]ted.
+/// dropped, or by [`remove_temporaries_and_exit`], unless [`commit`]ted.
 #[derive(Debug)]
 pub struct Staged {
     temp: PathBuf,
@@ -294,25 +298,32 @@ pub struct Staged {
 }
 
 impl Staged {
-    /// Reserve the temporary path of `target` (`.NAME.txanon-tmp-PID`),
-    /// removing temporaries of earlier runs that died. The caller creates it.
-    pub fn new(target: &Path) -> Staged {
+    /// Create the temporary output of `target` (`.NAME.txanon-tmp-PID`) with
+    /// `make`, after removing temporaries of earlier runs that died. The
+    /// path is listed for [`remove_temporaries_and_exit`] before `make`
+    /// runs, and `make` runs with the list locked, so an interrupt never
+    /// sees the file without the listing.
+    pub fn create<T>(target: &Path, make: impl FnOnce(&Path) -> Result<T>) -> Result<(Staged, T)> {
         remove_stale_temps(target);
         let temp = temp_path_for(target);
-        temporaries().push(temp.clone());
-        Staged {
+        let mut list = temporaries();
+        list.push(temp.clone());
+        let made = make(&temp);
+        drop(list);
+        let staged = Staged {
             temp,
             target: target.to_path_buf(),
             armed: true,
-        }
+        };
+        // On error `staged` is dropped here, removing what `make` left.
+        Ok((staged, made?))
     }
 
     /// Write `bytes` as a new file (mode `mode` on Unix), fsync'd, staged
     /// for `target`.
     pub fn file(target: &Path, bytes: &[u8], mode: u32) -> Result<Staged> {
         use std::io::Write;
-        let staged = Staged::new(target);
-        let mut f = create_file(&staged.temp, mode)?;
+        let (staged, mut f) = Staged::create(target, |temp| create_file(temp, mode))?;
         f.write_all(bytes)
             .and_then(|()| f.sync_all())
             .map_err(|e| Error::io(target, e))?;
@@ -465,7 +476,14 @@ pub fn remove_stale_temps(target: &Path) {
 /// removed itself, never followed.
 fn remove_temp(path: &Path) {
     if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
-        let _ = std::fs::remove_dir_all(path);
+        // A writer still running may add a part file meanwhile (the
+        // directory is then not empty at the end): try again.
+        for _ in 0..10 {
+            match std::fs::remove_dir_all(path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => continue,
+                _ => break,
+            }
+        }
     } else {
         let _ = std::fs::remove_file(path);
     }

@@ -402,8 +402,9 @@ impl ParquetSink {
         schema: Arc<ArrowSchema>,
         settings: &WriterSettings,
     ) -> Result<ParquetSink> {
-        let staged = Staged::new(target);
-        let part = PartFile::create(staged.temp(), target, schema, settings)?;
+        let (staged, part) = Staged::create(target, |temp| {
+            PartFile::create(temp, target, schema, settings)
+        })?;
         Ok(ParquetSink {
             target: target.to_path_buf(),
             staged,
@@ -529,8 +530,7 @@ impl DatasetSink {
             }
             None => schema.clone(),
         };
-        let staged = Staged::new(target);
-        create_dir(staged.temp(), settings.mode)?;
+        let (staged, ()) = Staged::create(target, |temp| create_dir(temp, settings.mode))?;
         Ok(DatasetSink {
             target: target.to_path_buf(),
             staged,
