@@ -83,6 +83,23 @@ pub enum Error {
     /// suppression would leave nothing. The message holds counts only.
     #[error("privacy gate: {0}")]
     Privacy(String),
+    /// An output was renamed into place, but an output describing it (the
+    /// manifest) could not be: the first is complete, the second missing.
+    #[error(
+        "{written} was written and is complete, but not {failed}: {error}{stale}",
+        written = written.display(),
+        failed = failed.display()
+    )]
+    PartlyWritten {
+        /// The output in place (the data).
+        written: PathBuf,
+        /// The output that is not (the manifest).
+        failed: PathBuf,
+        /// Why its rename failed.
+        error: std::io::Error,
+        /// What became of an earlier file at `failed` (empty when none).
+        stale: String,
+    },
     /// The run was interrupted by a signal.
     #[error("interrupted by signal {0}")]
     Interrupted(i32),

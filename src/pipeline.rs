@@ -890,9 +890,9 @@ fn run_pass(
         )
     };
     // The data is closed and fsync'd first, the manifest staged after it,
-    // and both renamed into place together, data first: a failure at any
-    // step (a full disk) leaves neither, and no manifest ever describes rows
-    // that are not in place.
+    // and both renamed into place together, data first: a failure before
+    // the data's rename (a full disk) leaves neither, and no manifest ever
+    // describes rows that are not in place (io::output::commit).
     let (rows_written, files) = match sink {
         Some(Sink::File(sink)) => {
             let rows = sink.rows();

@@ -1,6 +1,7 @@
 //! Issue 14: what `anonymize` leaves on disk. The data is complete and in
-//! place before the manifest that describes it, a failure at any step
-//! leaves neither, and every file is readable by its owner only unless
+//! place before the manifest that describes it, a failure before the
+//! data's rename leaves neither (a failed manifest rename after it leaves
+//! the data and says so), and every file is readable by its owner only unless
 //! `--mode` says otherwise.
 
 mod common;
@@ -176,6 +177,80 @@ fn issue14_a_full_disk_leaves_no_manifest_without_its_data() {
     let (batch, _) = read_all(&env.path("out.parquet"));
     assert_eq!(m["rows"]["written"], batch.num_rows() as u64);
     assert_eq!(batch.num_rows(), 3000);
+}
+
+/// tests/support/fail_rename.c built as a shared library in `dir` (for
+/// LD_PRELOAD), or `None` after saying why the test is skipped (a failure
+/// under CI).
+#[cfg(target_os = "linux")]
+fn fail_rename_shim(dir: &std::path::Path) -> Option<std::path::PathBuf> {
+    let lib = dir.join("fail_rename.so");
+    let built = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(repo("tests/support/fail_rename.c"))
+        .arg("-ldl")
+        .status()
+        .is_ok_and(|s| s.success());
+    if built {
+        return Some(lib);
+    }
+    let why = "no C compiler (cc) to build the rename fault injection";
+    assert!(
+        !under_ci(),
+        "{why}; CI=true, so this is a failure, not a skip"
+    );
+    eprintln!("SKIPPED: {why}; the test did not run");
+    None
+}
+
+/// Issue 14, item 5, the last step: the data is renamed into place, then
+/// the manifest's rename fails (injected with LD_PRELOAD: ENOSPC). The
+/// run exits 2 saying the data was written and is complete but the
+/// manifest not, leaves no temporary, and removes an earlier manifest at
+/// that path (it described the data just replaced); SECURITY.md, "Outputs".
+#[cfg(target_os = "linux")]
+#[test]
+fn issue14_a_failed_manifest_rename_leaves_the_data_and_says_so() {
+    let shim_dir = tempfile::tempdir().unwrap();
+    let Some(shim) = fail_rename_shim(shim_dir.path()) else {
+        return;
+    };
+    let setup = format!("export LD_PRELOAD={} FAIL_RENAME_TO=m.json", shim.display());
+    for (out, earlier) in [
+        ("out.parquet", false),
+        ("out.parquet", true),
+        ("out/", false),
+    ] {
+        let env = TestEnv::new();
+        let key = env.key("k.key", TEST_KEY_HEX);
+        if earlier {
+            env.write("out.parquet", "an earlier output");
+            env.write("m.json", "{\"rows\": {\"written\": 1}}");
+        }
+        let args = anonymize_args(&key, &["--manifest", "m.json", "-o", out]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let run = run_after(&env, &setup, &args);
+        let data = out.trim_end_matches('/');
+        run.exit(2)
+            .stderr_has(&format!(
+                "{data} was written and is complete, but not m.json: No space left on device"
+            ))
+            .stderr_lacks("nothing was written");
+        if earlier {
+            run.stderr_has("the earlier m.json is removed");
+        }
+        assert_eq!(env.files(), vec!["k.key", data], "{out}: data only");
+        let rows: usize = if out.ends_with('/') {
+            let m: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(env.path("out/_manifest.json")).unwrap())
+                    .unwrap();
+            m["rows"]["written"].as_u64().unwrap() as usize
+        } else {
+            read_all(&env.path(data)).0.num_rows()
+        };
+        assert_eq!(rows, 3000, "{out}");
+    }
 }
 
 /// Issue 14, item 6: `--key-file /dev/zero` grew to gigabytes (and aborted

@@ -63,11 +63,13 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
         ..AnonymizeOptions::new(inputs, output_path(&args.output))
     };
     msg.catch_signals();
-    let summary = anonymize(&schema, &key, &opts, msg).with_context(|| {
-        format!(
+    let summary = anonymize(&schema, &key, &opts, msg).map_err(|e| match e {
+        // The data is in place: saying "nothing was written" would be false.
+        e @ crate::Error::PartlyWritten { .. } => anyhow::Error::new(e),
+        e => anyhow::Error::new(e).context(format!(
             "anonymize failed; nothing was written to {}",
             args.output.display()
-        )
+        )),
     })?;
     if summary.bad_rows > 0 {
         msg.warning(&format!(

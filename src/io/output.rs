@@ -13,7 +13,9 @@
 //! Outputs are then written under a temporary name beside the target
 //! ([`Staged`]) and renamed into place together ([`commit`]): the data
 //! first, the manifest describing it last, so no manifest ever claims rows
-//! that are not in place, and a failure at any step leaves neither.
+//! that are not in place. A failure before the data's rename leaves
+//! neither; a failed manifest rename after it leaves the complete data
+//! and no manifest, and says so.
 //!
 //! ```no_run
 //! use std::path::{Path, PathBuf};
@@ -351,25 +353,46 @@ impl Drop for Staged {
 }
 
 /// Rename staged outputs into place, in the order given (data first, the
-/// manifest that describes it last), and sync their directories. When one
-/// fails, the ones already renamed are removed again and the rest dropped:
-/// the targets hold all of the new outputs or none of them.
+/// manifest that describes it last), and sync their directories.
+///
+/// When the first rename fails, nothing is in place (the temporaries are
+/// removed) and an earlier file at any target is untouched. When a later
+/// one fails (the manifest, after the data), the outputs already renamed
+/// stay, complete, and the error is [`Error::PartlyWritten`]: an earlier
+/// file at the failed target is removed, since it describes what the new
+/// data replaced, and the error says whether that worked.
 pub fn commit(staged: Vec<Staged>) -> Result<()> {
     // Held throughout, so a second interrupt waits for the renames.
     let mut list = temporaries();
-    let mut done: Vec<PathBuf> = Vec::with_capacity(staged.len());
+    let mut done: Option<PathBuf> = None;
     for mut s in staged {
-        if let Err(e) = std::fs::rename(&s.temp, &s.target) {
-            for target in &done {
-                remove_temp(target);
-            }
+        if let Err(error) = std::fs::rename(&s.temp, &s.target) {
             drop(list);
-            return Err(Error::io(&s.target, e));
+            let Some(written) = done else {
+                return Err(Error::io(&s.target, error));
+            };
+            let stale = match std::fs::symlink_metadata(&s.target) {
+                Ok(m) if m.is_file() => match std::fs::remove_file(&s.target) {
+                    Ok(()) => format!(" (the earlier {} is removed)", s.target.display()),
+                    Err(e) => format!(
+                        " (the earlier {} could not be removed ({e}) and does not describe {})",
+                        s.target.display(),
+                        written.display()
+                    ),
+                },
+                _ => String::new(),
+            };
+            return Err(Error::PartlyWritten {
+                written,
+                failed: s.target.clone(),
+                error,
+                stale,
+            });
         }
         s.armed = false;
         list.retain(|p| p != &s.temp);
         sync_dir(s.target.parent().unwrap_or(Path::new(".")));
-        done.push(s.target.clone());
+        done = Some(s.target.clone());
     }
     Ok(())
 }
