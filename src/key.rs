@@ -305,7 +305,69 @@ mod tests {
         let key = MasterKey::from_hex(&"ab".repeat(32)).unwrap();
         let dbg = format!("{key:?} {:?}", key.namespace_key("", "phone"));
         assert!(!dbg.to_lowercase().contains("abab"));
-        assert!(dbg.contains("redacted"));
+        // Each type prints its own marker (one redacted Debug cannot cover
+        // for the other being empty).
+        assert_eq!(dbg, "MasterKey([redacted]) NamespaceKey([redacted])");
+    }
+
+    #[test]
+    fn key_source_names_the_file_or_variable() {
+        let file = KeySource::File(std::path::PathBuf::from("/keys/prod.key"));
+        assert_eq!(file.to_string(), "key file /keys/prod.key");
+        assert_eq!(
+            KeySource::Env.to_string(),
+            "environment variable TXANON_KEY"
+        );
+    }
+
+    /// Fingerprints from Python's `hmac` (RFC 2104), as in
+    /// tests/vectors/v1.json: hex(HMAC-SHA256(key, "txanon/v1/fingerprint")[..8]).
+    #[test]
+    fn fingerprint_matches_an_independent_hmac() {
+        let cases = [
+            ("0b".repeat(32), "2224f60edf2dddbf"),
+            (DEMO_KEY_HEX.to_string(), "02f27c566382803e"),
+        ];
+        for (hex, want) in cases {
+            assert_eq!(MasterKey::from_hex(&hex).unwrap().fingerprint(), want);
+        }
+    }
+
+    #[test]
+    fn odd_length_and_non_hex_keys_get_the_hex_text_message() {
+        // Both are refused by the shape check, which explains what a key
+        // looks like, before the hex decoder sees them.
+        for text in ["abc".repeat(21), "ag".repeat(32)] {
+            let e = MasterKey::from_hex(&text).unwrap_err().to_string();
+            assert!(e.contains("even number of 0-9a-f characters"), "{e}");
+        }
+        // A key longer than the minimum is accepted as it is.
+        let long = MasterKey::from_hex(&"ab".repeat(33)).unwrap();
+        assert_eq!(long.bytes.len(), 33);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn key_file_readable_by_group_or_others_is_warned_about() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("k.key");
+        std::fs::write(&path, "ab".repeat(32)).unwrap();
+        let source = KeySource::File(path.clone());
+        for (mode, readable) in [(0o600, false), (0o400, false), (0o640, true), (0o604, true)] {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).unwrap();
+            assert_eq!(readable_by_others(&path), readable, "mode {mode:o}");
+            let warning = source.warning();
+            if readable {
+                let w = warning.unwrap();
+                assert!(w.contains(&path.display().to_string()), "{w}");
+                assert!(w.contains("chmod 600"), "{w}");
+            } else {
+                assert_eq!(warning, None, "mode {mode:o}");
+            }
+        }
+        assert!(!readable_by_others(&dir.path().join("absent")));
+        assert_eq!(KeySource::Env.warning(), None);
     }
 
     #[test]
