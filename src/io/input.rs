@@ -979,3 +979,258 @@ fn to_strings(col: &ArrayRef) -> Option<Arc<StringArray>> {
         .downcast_ref::<StringArray>()
         .map(|s| Arc::new(s.clone()))
 }
+
+#[cfg(test)]
+mod tests {
+    //! Header checks against hand-written expectations: which names are
+    //! duplicated, undeclared or missing, when a header may be data, and the
+    //! exact wording messages use.
+    use super::*;
+
+    fn schema(names: &[&str]) -> Schema {
+        let mut text = String::from("[dataset]\nname = \"t\"\nversion = 1\n");
+        for n in names {
+            text.push_str(&format!("[[columns]]\nname = \"{n}\"\naction = \"keep\"\n"));
+        }
+        Schema::from_toml(&text, Path::new("t.toml")).unwrap()
+    }
+
+    fn strings(names: &[&str]) -> Vec<String> {
+        names.iter().map(|n| n.to_string()).collect()
+    }
+
+    fn find(header: &[&str]) -> HeaderProblems {
+        HeaderProblems::find(&strings(header), &schema(&["txn_id", "amount", "mobile"]))
+    }
+
+    #[test]
+    fn a_header_of_the_declared_columns_is_clean() {
+        let p = find(&["mobile", "txn_id", "amount"]);
+        assert_eq!(
+            p,
+            HeaderProblems {
+                declared_fields: 3,
+                ..HeaderProblems::default()
+            }
+        );
+        assert!(p.is_clean());
+        let empty = find(&[]);
+        assert!(!empty.may_be_data);
+        assert_eq!(empty.missing, ["txn_id", "amount", "mobile"]);
+    }
+
+    #[test]
+    fn each_kind_of_problem_is_found_and_makes_the_header_unclean() {
+        let dup = find(&["txn_id", "amount", "mobile", "amount", "amount", "txn_id"]);
+        assert_eq!(dup.duplicated, ["amount", "txn_id"]);
+        assert_eq!((dup.declared_fields, dup.may_be_data), (6, false));
+        assert!(!dup.is_clean());
+
+        let undeclared = find(&["txn_id", "amount", "mobile", "extra", "Mobile"]);
+        assert_eq!(
+            undeclared.undeclared,
+            [
+                ("extra".to_string(), None),
+                ("Mobile".to_string(), Some("mobile".to_string()))
+            ]
+        );
+        assert!(undeclared.missing.is_empty() && undeclared.duplicated.is_empty());
+        assert_eq!(undeclared.declared_fields, 3);
+        assert!(!undeclared.is_clean());
+
+        let missing = find(&["txn_id", " amount"]);
+        assert_eq!(missing.missing, ["amount", "mobile"]);
+        assert_eq!(
+            missing.undeclared,
+            [(" amount".to_string(), Some("amount".to_string()))]
+        );
+        let only_missing = find(&["txn_id"]);
+        assert!(only_missing.duplicated.is_empty() && only_missing.undeclared.is_empty());
+        assert!(!only_missing.is_clean());
+    }
+
+    #[test]
+    fn fewer_than_half_declared_may_be_data() {
+        // (header, declared fields, may be data): exactly half is a header.
+        let cases: [(&[&str], usize, bool); 6] = [
+            (&["txn_id", "x"], 1, false),
+            (&["txn_id", "amount", "x", "y"], 2, false),
+            (&["txn_id", "x", "y"], 1, true),
+            (&["txn_id", "amount", "x", "y", "z"], 2, true),
+            (&["x"], 0, true),
+            (&["txn_id", "amount", "mobile", "txn_id", "x"], 4, false),
+        ];
+        for (header, declared, may_be_data) in cases {
+            let p = find(header);
+            assert_eq!(
+                (p.declared_fields, p.may_be_data),
+                (declared, may_be_data),
+                "{header:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn names_are_quoted_unless_they_or_the_header_may_be_data() {
+        const HIDDEN: &str = "(a header field that may be data; not shown)";
+        assert_eq!(shown_name("amount"), "\"amount\"");
+        assert_eq!(shown_name("13800138000"), HIDDEN);
+        let header = find(&["txn_id", "amount", "extra"]);
+        assert_eq!(header.shown("extra"), "\"extra\"");
+        let data = find(&["T1", "12.50", "extra"]);
+        assert_eq!(data.shown("extra"), HIDDEN);
+    }
+
+    #[test]
+    fn undeclared_names_are_described_with_hints_or_counted_when_hidden() {
+        let p = find(&["txn_id", "amount", "mobile", "", "Amount "]);
+        assert_eq!(
+            p.describe_undeclared(),
+            "(unnamed column), \"Amount \" (differs from declared \"amount\" only in case or white space)"
+        );
+        let none = find(&["a", "b"]);
+        assert_eq!(
+            none.describe_undeclared(),
+            "(all 2 header field(s); none is a declared column, so the first line may be data \
+             (set [input].header = false for a headerless file) or this is the wrong file; the \
+             fields are not shown)"
+        );
+        let few = find(&["T1", "txn_id", "12.50"]);
+        assert!(
+            few.describe_undeclared().starts_with(
+                "(2 of the 3 header field(s); fewer than half are declared columns, so"
+            ),
+            "{}",
+            few.describe_undeclared()
+        );
+        assert_eq!(
+            find(&["txn_id"]).describe_missing(),
+            "\"amount\", \"mobile\""
+        );
+    }
+
+    #[test]
+    fn at_most_twenty_undeclared_names_are_listed() {
+        // 24 declared columns: at least half of every header below.
+        let declared: Vec<String> = (0..24).map(|i| format!("c{i}")).collect();
+        let declared: Vec<&str> = declared.iter().map(String::as_str).collect();
+        let schema = schema(&declared);
+        for (extra, tail) in [
+            (20, None),
+            (21, Some("and 1 more")),
+            (23, Some("and 3 more")),
+        ] {
+            let mut header = strings(&declared);
+            header.extend((0..extra).map(|i| format!("u{i}")));
+            let text = HeaderProblems::find(&header, &schema).describe_undeclared();
+            let parts: Vec<&str> = text.split(", ").collect();
+            assert_eq!(parts[..20].first(), Some(&"\"u0\""), "{text}");
+            assert_eq!(parts[19], "\"u19\"", "{text}");
+            assert_eq!(parts.get(20).copied(), tail, "{text}");
+            assert_eq!(parts.len(), 20 + usize::from(tail.is_some()), "{text}");
+        }
+    }
+
+    type Checked = (std::result::Result<(), String>, Vec<String>);
+
+    /// `check_header` on `header`, its error message, and its warnings;
+    /// `out` collects the dropped names.
+    fn check_into(header: &[&str], drop: bool, out: &mut Vec<String>) -> Checked {
+        let warnings = std::cell::RefCell::new(Vec::new());
+        let r = check_header(
+            Path::new("in.csv"),
+            &strings(header),
+            &schema(&["txn_id", "amount", "mobile"]),
+            drop,
+            out,
+            &|w: &str| warnings.borrow_mut().push(w.to_string()),
+        );
+        let r = r.map_err(|e| match e {
+            Error::Header { path, message } => {
+                assert_eq!(path, Path::new("in.csv"));
+                message
+            }
+            other => panic!("not a header error: {other}"),
+        });
+        (r, warnings.into_inner())
+    }
+
+    fn check(header: &[&str], drop: bool) -> Checked {
+        let mut out = Vec::new();
+        let checked = check_into(header, drop, &mut out);
+        assert!(out.is_empty() || drop, "{out:?}");
+        checked
+    }
+
+    #[test]
+    fn check_header_refuses_duplicated_undeclared_and_missing_columns() {
+        assert_eq!(
+            check(&["txn_id", "amount", "mobile"], false),
+            (Ok(()), vec![])
+        );
+        let (r, ..) = check(&["txn_id", "amount", "mobile", "amount"], false);
+        assert_eq!(
+            r.unwrap_err(),
+            "column \"amount\" appears more than once in the header"
+        );
+        let (r, ..) = check(&["txn_id", "amount", "mobile", "extra"], false);
+        assert_eq!(
+            r.unwrap_err(),
+            "undeclared column(s) \"extra\": declare them in the schema (action = \"drop\" if they \
+             must not leave) or pass --drop-undeclared; nothing was written"
+        );
+        let (r, ..) = check(&["txn_id", "amount"], true);
+        assert_eq!(
+            r.unwrap_err(),
+            "declared column(s) \"mobile\" missing from the input"
+        );
+        // A header that may be data: reported as such, not as a duplicate,
+        // and no field is quoted.
+        let (r, ..) = check(&["T1", "T1", "12.50"], false);
+        let e = r.unwrap_err();
+        assert!(
+            e.starts_with("undeclared column(s) (all 3 header field(s)"),
+            "{e}"
+        );
+        assert!(!e.contains("T1"), "{e}");
+    }
+
+    #[test]
+    fn dropped_undeclared_columns_are_warned_about_and_listed_as_messages_show_them() {
+        const HIDDEN: &str = "(a header field that may be data; not shown)";
+        let mut out = Vec::new();
+        let (r, warnings) = check_into(
+            &["txn_id", "amount", "mobile", "extra", "13800138000"],
+            true,
+            &mut out,
+        );
+        assert_eq!(r, Ok(()));
+        assert_eq!(out, ["extra", HIDDEN]);
+        assert_eq!(
+            warnings,
+            [format!(
+                "in.csv: dropping undeclared column(s) \"extra\", {HIDDEN} (--drop-undeclared)"
+            )]
+        );
+        // A second file with the same undeclared column adds no second entry.
+        let (r, _) = check_into(
+            &["extra", "txn_id", "amount", "mobile", "other"],
+            true,
+            &mut out,
+        );
+        assert_eq!(r, Ok(()));
+        assert_eq!(out, ["extra", HIDDEN, "other"]);
+        let (r, warnings) = check(&["txn_id", "amount", "mobile"], true);
+        assert_eq!((r, warnings), (Ok(()), vec![]));
+    }
+
+    #[test]
+    fn projection_reads_each_wanted_column_once_in_file_order() {
+        let cols = strings(&["a", "b", "c", "d"]);
+        assert_eq!(
+            projection(&cols, &strings(&["d", "b", "d"])),
+            (vec![1, 3], vec![1, 0, 1])
+        );
+        assert_eq!(projection(&cols, &strings(&["a"])), (vec![0], vec![0]));
+    }
+}
