@@ -626,4 +626,146 @@ mod tests {
             "{m}"
         );
     }
+
+    #[test]
+    fn existing_targets_must_be_what_the_output_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("old.parquet");
+        std::fs::write(&file, "old").unwrap();
+        let empty = dir.path().join("empty");
+        std::fs::create_dir(&empty).unwrap();
+        let full = dir.path().join("full");
+        std::fs::create_dir(&full).unwrap();
+        std::fs::write(full.join("part-0.parquet"), "x").unwrap();
+        // Accepted: a new path, an existing regular file (replaced by
+        // rename), a new or empty directory for a directory output.
+        let new = dir.path().join("new.parquet");
+        let new_dir = dir.path().join("new-dir");
+        for target in [
+            Target::file(&new, "output"),
+            Target::file(&file, "output"),
+            Target::directory(&empty, "output"),
+            Target::directory(&new_dir, "output"),
+        ] {
+            check_targets(&[target], &[], &[]).unwrap();
+        }
+        let cases = [
+            (
+                Target::directory(&full, "output"),
+                format!("output {} already exists and is not empty", full.display()),
+            ),
+            (
+                Target::directory(&file, "output"),
+                format!("output {} already exists as a file", file.display()),
+            ),
+            (
+                Target::file(&empty, "--manifest"),
+                format!("--manifest {} is a directory", empty.display()),
+            ),
+        ];
+        for (target, want) in cases {
+            let m = refused(&[target], &[], &[]);
+            assert!(m.contains(&want), "{m}");
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symbolic_link_or_fifo_target_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real.parquet");
+        std::fs::write(&real, "x").unwrap();
+        let link = dir.path().join("link.parquet");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let m = refused(&[Target::file(&link, "output")], &[], &[]);
+        assert!(
+            m.contains(&format!("output {} is a symbolic link", link.display())),
+            "{m}"
+        );
+        // A dangling link too: nothing is written through it.
+        let dangling = dir.path().join("dangling.parquet");
+        std::os::unix::fs::symlink(dir.path().join("absent"), &dangling).unwrap();
+        let m = refused(&[Target::file(&dangling, "output")], &[], &[]);
+        assert!(m.contains("is a symbolic link"), "{m}");
+        let fifo = dir.path().join("f.fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let m = refused(&[Target::file(&fifo, "output")], &[], &[]);
+        assert!(
+            m.contains(&format!("output {} is a FIFO", fifo.display())),
+            "{m}"
+        );
+    }
+
+    #[test]
+    fn an_input_or_read_file_is_never_a_target_and_the_message_says_which() {
+        let dir = tempfile::tempdir().unwrap();
+        let input = dir.path().join("in.csv");
+        std::fs::write(&input, "a\n").unwrap();
+        let inputs = [input];
+        let schema = dir.path().join("s.toml");
+        std::fs::write(&schema, "").unwrap();
+        let spelled = dir.path().join(".").join("in.csv");
+        let m = refused(&[Target::file(&spelled, "output")], &inputs, &[]);
+        assert_eq!(
+            m,
+            format!(
+                "output {} is also an input; refusing to overwrite an input",
+                spelled.display()
+            )
+        );
+        let m = refused(
+            &[Target::file(&schema, "--manifest")],
+            &inputs,
+            &[("the schema", schema.clone())],
+        );
+        assert_eq!(
+            m,
+            format!(
+                "--manifest {} is the schema; refusing to overwrite a file the run reads",
+                schema.display()
+            )
+        );
+        // A read file that does not exist collides with nothing.
+        let absent = dir.path().join("absent.key");
+        let out = dir.path().join("out.parquet");
+        check_targets(
+            &[Target::file(&out, "output")],
+            &inputs,
+            &[("the key file", absent)],
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn a_target_needs_an_existing_parent_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("no-such-dir");
+        let target = missing.join("out.parquet");
+        let m = refused(&[Target::file(&target, "output")], &[], &[]);
+        assert_eq!(
+            m,
+            format!("output directory {} does not exist", missing.display())
+        );
+        // `.` and `..` name directories, so a file output there is refused.
+        let dot = dir.path().join(".");
+        let m = refused(&[Target::file(&dot, "output")], &[], &[]);
+        assert!(m.contains("is a directory"), "{m}");
+        // `d/.` is `d`: a directory output there holds `d/m.json`.
+        let d = dir.path().join("d");
+        std::fs::create_dir(&d).unwrap();
+        let (d_dot, manifest) = (d.join("."), d.join("m.json"));
+        let m = refused(
+            &[
+                Target::directory(&d_dot, "output"),
+                Target::file(&manifest, "--manifest"),
+            ],
+            &[],
+            &[],
+        );
+        assert!(m.contains("one holds the other"), "{m}");
+    }
 }
