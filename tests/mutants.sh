@@ -10,19 +10,22 @@
 #   bash tests/mutants.sh tokenize key     # some groups
 #   MUTANTS_MINUTES=20 bash tests/mutants.sh shift
 #
-# Groups (file, the functions mutated, the tests that must catch them):
+# Groups (files, the functions mutated, the tests that must catch them):
 #   tokenize   src/transform/tokenize.rs        token derivation      --lib
 #   normalize  src/transform/normalize.rs       normalization         --lib
 #   key        src/key.rs                       key handling          --lib
 #   dates      src/transform/generalize.rs,
 #              src/transform/shift.rs           truncation, shift     --lib
-#   qi         src/transform/rules.rs         quasi-identifier rules --lib
-#   paths      src/io/output.rs                 output-path safety    --lib --test paths
-#   header     src/pipeline.rs HeaderProblems,
-#              plan_projection                  header checks         --lib --test malformed
-#   risk       src/risk/                     the risk meter        --lib --test privacy
-# Unit tests (--lib) are enough where they pin the behaviour; the
-# paths and header groups need the integration tests that run the binary.
+#   qi         src/transform/rules.rs,
+#              src/transform/batch/qi.rs        quasi-identifier rules --lib
+#   paths      src/io/output.rs: check_targets and the checks it calls
+#              (kind, identity, inode), parse_mode  output-path safety --lib
+#   header     src/io/input.rs: HeaderProblems, check_header,
+#              shown_name, projection           header checks         --lib
+#   risk       src/risk/                        the risk meter        --lib --test privacy
+# Unit tests (--lib) pin these functions' behaviour with expected values
+# written from outside the code; the risk group also runs the integration
+# tests of `txanon report`.
 #
 # Cost: each mutant rebuilds the txanon library's test binary (incremental,
 # --in-place: the worktree's target/debug is reused, no cold copy), about
@@ -51,10 +54,13 @@ group_args() {
     normalize) echo "--file src/transform/normalize.rs -- --lib" ;;
     key) echo "--file src/key.rs -- --lib" ;;
     dates) echo "--file src/transform/generalize.rs --file src/transform/shift.rs -- --lib" ;;
-    qi) echo "--file src/transform/rules.rs -- --lib" ;;
-    paths) echo "--file src/io/output.rs -- --lib --test paths" ;;
-    header) echo "--file src/pipeline.rs --re HeaderProblems|plan_projection -- --lib --test malformed" ;;
-    risk) echo "--file src/risk/*.rs -- --lib --test privacy" ;;
+    qi) echo "--file src/transform/rules.rs --file src/transform/batch/qi.rs -- --lib" ;;
+    paths) echo "--file src/io/output.rs --re check_targets --re check_kind --re special_kind \
+        --re target_identity --re existing_identity --re inode --re Identity::same \
+        --re Target --re parse_mode -- --lib" ;;
+    header) echo "--file src/io/input.rs --re HeaderProblems --re check_header --re shown_name \
+        --re projection -- --lib" ;;
+    risk) echo "--file src/risk/mod.rs -- --lib --test privacy" ;;
     *) echo "unknown group $1" >&2; return 1 ;;
     esac
 }
@@ -82,7 +88,7 @@ for g in "${GROUPS_RUN[@]}"; do
     rc=0
     # shellcheck disable=SC2086 # the --file globs expand here
     timeout -s INT -k 120 "$left" cargo mutants --in-place --no-shuffle \
-        --timeout 180 --output "$out" ${args[@]} || rc=$?
+        --timeout 60 --output "$out" ${args[@]} || rc=$?
     # 0 all caught, 2 survivors, 3 timeouts, 4 baseline failed (cargo-mutants' exit codes).
     case $rc in
     0) ;;
