@@ -28,11 +28,14 @@
 # tests of `txanon report`.
 #
 # Cost: each mutant rebuilds the txanon library's test binary (incremental,
-# --in-place: the worktree's target/debug is reused, no cold copy), about
-# 15-40 s per mutant on the shared 2-core machine. The whole run is bounded
-# by MUTANTS_MINUTES (default 45); each test run by --timeout. Not a CI
-# stage: it does not fit CI's time next to the other stages. Run it before
-# changing one of these files, and after adding tests for a survivor.
+# --in-place: the worktree's target/debug is reused, no cold copy). The
+# group's targets go to every cargo call (--cargo-arg=--lib): arguments
+# after `--` reach only the test step, and the build step then links every
+# integration test binary too, which made a mutant several times dearer.
+# The whole run is bounded by MUTANTS_MINUTES (default 45); each test run
+# by --timeout. Not a CI stage: it does not fit CI's time next to the other
+# stages. Run it before changing one of these files, and after adding
+# tests for a survivor; docs/MUTANTS.md has measured times per group.
 #
 # --in-place edits the source files while it runs (each mutant is reverted
 # before the next); the script refuses to start with uncommitted changes in
@@ -50,17 +53,17 @@ fi
 
 group_args() {
     case $1 in
-    tokenize) echo "--file src/transform/tokenize.rs -- --lib" ;;
-    normalize) echo "--file src/transform/normalize.rs -- --lib" ;;
-    key) echo "--file src/key.rs -- --lib" ;;
-    dates) echo "--file src/transform/generalize.rs --file src/transform/shift.rs -- --lib" ;;
-    qi) echo "--file src/transform/rules.rs --file src/transform/batch/qi.rs -- --lib" ;;
+    tokenize) echo "--file src/transform/tokenize.rs --cargo-arg=--lib" ;;
+    normalize) echo "--file src/transform/normalize.rs --cargo-arg=--lib" ;;
+    key) echo "--file src/key.rs --cargo-arg=--lib" ;;
+    dates) echo "--file src/transform/generalize.rs --file src/transform/shift.rs --cargo-arg=--lib" ;;
+    qi) echo "--file src/transform/rules.rs --file src/transform/batch/qi.rs --cargo-arg=--lib" ;;
     paths) echo "--file src/io/output.rs --re check_targets --re check_kind --re special_kind \
         --re target_identity --re existing_identity --re inode --re Identity::same \
-        --re Target --re parse_mode -- --lib" ;;
+        --re Target --re parse_mode --cargo-arg=--lib" ;;
     header) echo "--file src/io/input.rs --re HeaderProblems --re check_header --re shown_name \
-        --re projection -- --lib" ;;
-    risk) echo "--file src/risk/mod.rs -- --lib --test privacy" ;;
+        --re projection --cargo-arg=--lib" ;;
+    risk) echo "--file src/risk/mod.rs --cargo-arg=--lib --cargo-arg=--test=privacy" ;;
     *) echo "unknown group $1" >&2; return 1 ;;
     esac
 }
