@@ -430,6 +430,86 @@ mod tests {
     }
 
     #[test]
+    fn granularity_spellings() {
+        let all = [
+            ("hour", Granularity::Hour),
+            ("day", Granularity::Day),
+            ("week", Granularity::Week),
+            ("month", Granularity::Month),
+            ("quarter", Granularity::Quarter),
+            ("year", Granularity::Year),
+        ];
+        for (text, g) in all {
+            assert_eq!(Granularity::parse(text), Some(g), "{text}");
+        }
+        for bad in ["", "Month", "months", "minute"] {
+            assert_eq!(Granularity::parse(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_date_format_cannot_carry_any_spelling_of_an_offset() {
+        for offset in ["%z", "%:z", "%#z", "%::z"] {
+            let format = format!("%Y-%m-%d {offset}");
+            assert_eq!(
+                validate_format(&format, ValueType::Date),
+                Err("a date format cannot carry a UTC offset".to_string()),
+                "{format}"
+            );
+            let format = format!("%Y-%m-%d %H:%M:%S {offset}");
+            assert_eq!(
+                validate_format(&format, ValueType::Timestamp),
+                Ok(()),
+                "{format}"
+            );
+        }
+        assert_eq!(validate_format("%d/%m/%Y", ValueType::Date), Ok(()));
+    }
+
+    /// Instants and day numbers from Python's datetime.
+    #[test]
+    fn instants_and_day_numbers() {
+        let p = TemporalParser::new(ValueType::Timestamp, None, chrono_tz::Asia::Shanghai);
+        let t = p.parse_timestamp("2008-05-31T16:30:00Z").unwrap();
+        assert_eq!(t.utc_micros(), 1_212_251_400_000_000);
+        // A naive value is read in the dataset's zone (UTC+8).
+        let t = p.parse_timestamp("2008-05-31 16:30:00").unwrap();
+        assert_eq!(t.utc_micros(), 1_212_222_600_000_000);
+        for (day, n) in [
+            (d(1970, 1, 1), 0),
+            (d(2008, 5, 31), 14030),
+            (d(1969, 12, 31), -1),
+            (d(1900, 3, 1), -25508),
+        ] {
+            assert_eq!(date32(day), n, "{day}");
+        }
+    }
+
+    #[test]
+    fn a_format_with_an_offset_gives_that_instant() {
+        let p = TemporalParser::new(
+            ValueType::Timestamp,
+            Some("%Y-%m-%d %H:%M:%S %z"),
+            chrono_tz::Asia::Shanghai,
+        );
+        let t = p.parse_timestamp("2008-05-31 16:30:00 +0000").unwrap();
+        assert_eq!(t.utc_micros(), 1_212_251_400_000_000);
+        // 00:30 on 1 June in Shanghai.
+        assert_eq!(
+            t.truncate(Granularity::Month),
+            Truncated::Date(d(2008, 6, 1))
+        );
+        // A naive custom format reads the value in the zone.
+        let p = TemporalParser::new(
+            ValueType::Timestamp,
+            Some("%d/%m/%Y %H:%M"),
+            chrono_tz::Asia::Shanghai,
+        );
+        let t = p.parse_timestamp("31/05/2008 16:30").unwrap();
+        assert_eq!(t.utc_micros(), 1_212_222_600_000_000);
+    }
+
+    #[test]
     fn dst_gap_is_invalid_and_fold_takes_earliest() {
         let p = TemporalParser::new(ValueType::Timestamp, None, chrono_tz::America::New_York);
         assert!(p.parse_timestamp("2009-03-08 02:30:00").is_none());

@@ -127,4 +127,59 @@ mod tests {
             "{counts:?}"
         );
     }
+
+    /// Cases of `shift` in tests/vectors/v1.json, computed by
+    /// tests/vectors/reference.py (a second implementation of the spec).
+    #[test]
+    fn entities_and_offsets_match_the_reference_vectors() {
+        use crate::key::DEMO_KEY_HEX;
+        use crate::transform::normalize::Kind;
+        let cn = EntityKey::Text(Kind::Phone {
+            region: rlibphonenumber::Region::from_code("CN").ok(),
+        });
+        let (id, email) = (EntityKey::Text(Kind::Id), EntityKey::Text(Kind::Email));
+        // (`by` column, raw value, entity value or none: not shifted)
+        let entities = [
+            (id, " 2088185182612729\t", Some("2088185182612729")),
+            (
+                id,
+                "２０８８１８５１８２６１２７２９",
+                Some("2088185182612729"),
+            ),
+            (cn, "138-0013-8000", Some("+8613800138000")),
+            (email, "Li.Wei@163.COM", Some("li.wei@163.com")),
+            (EntityKey::Int, "+042", Some("42")),
+            (EntityKey::Int, "-7", Some("-7")),
+            (id, "", None),
+            (cn, "N/A", None),
+            (EntityKey::Int, "1_000", None),
+            (EntityKey::Int, "9223372036854775808", None),
+        ];
+        for (by, raw, entity) in entities {
+            assert_eq!(entity_value(by, raw).as_deref(), entity, "{raw:?}");
+        }
+        let sequence = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\
+                        202122232425262728292a2b2c2d2e2f";
+        // (key, context, entity, offset in days with max_days = 30)
+        let offsets = [
+            (DEMO_KEY_HEX, "", "2088185182612729", 4),
+            (DEMO_KEY_HEX, "", "2088123288158590", -3),
+            (DEMO_KEY_HEX, "", "+8613800138000", 18),
+            (DEMO_KEY_HEX, "", "li.wei@163.com", 29),
+            (DEMO_KEY_HEX, "", "42", 10),
+            (DEMO_KEY_HEX, "", "-7", 5),
+            (DEMO_KEY_HEX, "release-2026q4", "2088185182612729", 6),
+            (DEMO_KEY_HEX, "release-2026q4", "42", -12),
+            (sequence, "", "2088123288158590", 18),
+            (sequence, "", "42", 20),
+        ];
+        for (key, context, entity, offset) in offsets {
+            let shifter = Shifter::new(&MasterKey::from_hex(key).unwrap(), context, 30);
+            assert_eq!(
+                shifter.offset_days(entity),
+                offset,
+                "{context:?} {entity:?}"
+            );
+        }
+    }
 }
