@@ -647,4 +647,127 @@ mod tests {
             assert!(!derived_value_allowed(d, bad), "{bad}");
         }
     }
+
+    #[test]
+    fn numbers_parse_in_their_column_type() {
+        let dec = ValueType::Decimal {
+            precision: 10,
+            scale: 2,
+        };
+        assert_eq!(parse_number(" 42 ", ValueType::Int), Some(exact(42)));
+        assert_eq!(parse_number("12.50", dec), Some(exact(1250)));
+        assert_eq!(
+            parse_number("-0.5", ValueType::Float),
+            Some(Number::Float(-0.5))
+        );
+        for bad in ["1e400", "NaN", "inf"] {
+            assert_eq!(parse_number(bad, ValueType::Float), None, "{bad}");
+        }
+        assert_eq!(parse_number("4.2", ValueType::Int), None);
+        assert_eq!(parse_number("42", ValueType::String), None);
+        assert_eq!(parse_number("2020-01-01", ValueType::Date), None);
+    }
+
+    #[test]
+    fn float_buckets_and_their_limits() {
+        let breaks = BucketRule::Breaks(vec![Number::Float(0.0), Number::Float(1.5)]);
+        assert_eq!(
+            bucket(Number::Float(1.5), &breaks),
+            Some((Number::Float(1.5), None))
+        );
+        assert_eq!(
+            bucket(Number::Float(1.25), &breaks),
+            Some((Number::Float(0.0), Some(Number::Float(1.5))))
+        );
+        // A break and a value of different domains never match.
+        assert_eq!(bucket(exact(2), &breaks), None);
+        // The bucket's upper end would be infinite: no bucket.
+        let wide = BucketRule::Width(Number::Float(1e308));
+        assert_eq!(bucket(Number::Float(1.7e308), &wide), None);
+        // An exact bucket whose upper end overflows is open.
+        let ten = BucketRule::Width(exact(10));
+        assert_eq!(
+            bucket(exact(i128::MAX), &ten),
+            Some((exact(i128::MAX - 7), None))
+        );
+        // Mixed domains and `round` are not buckets.
+        assert_eq!(bucket(Number::Float(1.0), &ten), None);
+    }
+
+    #[test]
+    fn rounding_zero_and_precision_limits() {
+        assert_eq!(round_significant(exact(0), 1), Some(exact(0)));
+        assert_eq!(
+            round_significant(Number::Float(0.0), 2),
+            Some(Number::Float(0.0))
+        );
+        assert_eq!(
+            round_significant(Number::Float(-2.6), 1),
+            Some(Number::Float(-3.0))
+        );
+        assert!(fits_precision(99, 2));
+        assert!(fits_precision(-99, 2));
+        assert!(!fits_precision(100, 2));
+        assert!(!fits_precision(-100, 2));
+        assert!(!fits_precision(i128::MIN, 38));
+        assert_eq!(format_number(exact(0), 2), "0");
+        assert_eq!(format_number(exact(-5), 0), "-5");
+        assert_eq!(format_number(exact(-250), 2), "-2.5");
+        assert_eq!(format_number(exact(105), 2), "1.05");
+        assert_eq!(format_number(Number::Float(0.25), 0), "0.25");
+    }
+
+    #[test]
+    fn derived_allow_lists_at_their_edges() {
+        let d = |kind| Derived {
+            kind,
+            output: "d".into(),
+            values: Vec::new(),
+            quasi: false,
+            sensitive: false,
+        };
+        let (email, phone, addr) = (
+            d(DerivedKind::EmailDomain),
+            d(DerivedKind::PhoneRegion),
+            d(DerivedKind::AddressRegion),
+        );
+        // Country codes and IDN country codes are known TLDs; two letters
+        // that are no region, three-letter non-generic and upper case not.
+        for ok in ["*.cn", "*.uk", "*.eu", "*.xn--fiqs8s", "*.org"] {
+            assert!(derived_value_allowed(&email, ok), "{ok}");
+        }
+        for bad in ["*.zz", "*.xyz", "*.CN", "*.co.uk", "gmail.co"] {
+            assert!(!derived_value_allowed(&email, bad), "{bad}");
+        }
+        assert_eq!(
+            derive_value(&email, "a@bank.xn--fiqs8s").as_deref(),
+            Some("*.xn--fiqs8s")
+        );
+        assert_eq!(
+            derive_value(&email, "a@bank.co.uk").as_deref(),
+            Some("*.uk")
+        );
+        assert_eq!(derive_value(&email, "no-at-sign"), None);
+        for ok in ["+86", "+1", "+44", "+852", "+86 138", "+86 199"] {
+            assert!(derived_value_allowed(&phone, ok), "{ok}");
+        }
+        for bad in [
+            "86", "+", "+044", "+1234", "+999", "+86 238", "+86 1a8", "+86 13", "+44 738",
+        ] {
+            assert!(!derived_value_allowed(&phone, bad), "{bad}");
+        }
+        assert!(derived_value_allowed(&addr, "浙江省"));
+        assert!(!derived_value_allowed(&addr, "浙江省北京市"));
+        // A Chinese landline of 11 national digits keeps only +86.
+        assert_eq!(calling_code("+8675512345678").as_deref(), Some("+86"));
+        assert_eq!(calling_code("+85221234567").as_deref(), Some("+852"));
+        assert_eq!(calling_code("8613800138000"), None);
+        assert_eq!(
+            foreign_region("1364 cedar ln.,austin,tx 78701").as_deref(),
+            Some("tx")
+        );
+        assert_eq!(foreign_region("12345"), None);
+        assert_eq!(foreign_region("浙江省杭州市"), None);
+        assert_eq!(china_region("austin,tx"), None);
+    }
 }
