@@ -16,16 +16,16 @@
 #   key        src/key.rs                       key handling          --lib
 #   dates      src/transform/generalize.rs,
 #              src/transform/shift.rs           truncation, shift     --lib
-#   qi         src/transform/rules.rs,
-#              src/transform/batch/qi.rs        quasi-identifier rules --lib
+#   qi         src/transform/rules.rs           quasi-identifier rules --lib
+#   qibatch    src/transform/batch/qi.rs        their column builders --lib --test privacy
 #   paths      src/io/output.rs: check_targets and the checks it calls
 #              (kind, identity, inode), parse_mode  output-path safety --lib
 #   header     src/io/input.rs: HeaderProblems, check_header,
 #              shown_name, projection           header checks         --lib
 #   risk       src/risk/                        the risk meter        --lib --test privacy
 # Unit tests (--lib) pin these functions' behaviour with expected values
-# written from outside the code; the risk group also runs the integration
-# tests of `txanon report`.
+# written from outside the code; the qibatch and risk groups also run
+# tests/privacy.rs, which runs the binary on sample data.
 #
 # Cost: each mutant rebuilds the txanon library's test binary (incremental,
 # --in-place: the worktree's target/debug is reused, no cold copy). The
@@ -57,7 +57,8 @@ group_args() {
     normalize) echo "--file src/transform/normalize.rs --cargo-arg=--lib" ;;
     key) echo "--file src/key.rs --cargo-arg=--lib" ;;
     dates) echo "--file src/transform/generalize.rs --file src/transform/shift.rs --cargo-arg=--lib" ;;
-    qi) echo "--file src/transform/rules.rs --file src/transform/batch/qi.rs --cargo-arg=--lib" ;;
+    qi) echo "--file src/transform/rules.rs --cargo-arg=--lib" ;;
+    qibatch) echo "--file src/transform/batch/qi.rs --cargo-arg=--lib --cargo-arg=--test=privacy" ;;
     paths) echo "--file src/io/output.rs --re check_targets --re check_kind --re special_kind \
         --re target_identity --re existing_identity --re inode --re Identity::same \
         --re Target --re parse_mode --cargo-arg=--lib" ;;
@@ -67,7 +68,7 @@ group_args() {
     *) echo "unknown group $1" >&2; return 1 ;;
     esac
 }
-GROUPS_ALL=(tokenize key dates qi paths header normalize risk)
+GROUPS_ALL=(tokenize key paths header dates qi qibatch risk normalize)
 if [ $# -gt 0 ]; then GROUPS_RUN=("$@"); else GROUPS_RUN=("${GROUPS_ALL[@]}"); fi
 
 if ! git diff --quiet HEAD -- src; then
