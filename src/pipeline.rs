@@ -504,11 +504,21 @@ fn run(
     reporter: &dyn Reporter,
     write: bool,
 ) -> Result<Summary> {
+    if schema.privacy.as_ref().is_some_and(|p| p.search.is_some()) {
+        let (pinned, suppression) = search(schema, key, opts, reporter, write)?;
+        return match run_pass(&pinned, key, opts, reporter, write, Some(suppression), None)? {
+            Pass::Done(summary) => Ok(*summary),
+            Pass::Suppress(_) => Err(Error::Privacy(
+                "the chosen generalization did not reach min_k when written; nothing was written"
+                    .into(),
+            )),
+        };
+    }
     // `on_violation = "suppress"` needs the class sizes before rows are
     // written: when the first pass finds classes below min_k, its output is
     // discarded (never renamed into place) and a second pass over the inputs
-    // writes the rows of the other classes. See crate::privacy.
-    match run_pass(schema, key, opts, reporter, write, None)? {
+    // writes the rows of the other classes. See crate::risk.
+    match run_pass(schema, key, opts, reporter, write, None, None)? {
         Pass::Done(summary) => Ok(*summary),
         Pass::Suppress(classes) => {
             reporter.warn(&format!(
@@ -518,7 +528,7 @@ fn run(
                 schema.privacy.as_ref().map_or(0, |p| p.min_k),
                 schema.privacy.as_ref().map_or("row", |p| p.entity.name())
             ));
-            match run_pass(schema, key, opts, reporter, write, Some(classes))? {
+            match run_pass(schema, key, opts, reporter, write, Some(classes), None)? {
                 Pass::Done(summary) => Ok(*summary),
                 Pass::Suppress(_) => Err(Error::Privacy(
                     "suppression did not converge; nothing was written".into(),
@@ -528,6 +538,46 @@ fn run(
     }
 }
 
+/// `[privacy] search = "auto"`: one pass collecting every level of every
+/// ladder (nothing written), then the choice (see [`crate::risk::search`]).
+/// Returns the schema with the chosen levels pinned and the classes to
+/// suppress.
+fn search(
+    schema: &Schema,
+    key: &MasterKey,
+    opts: &AnonymizeOptions,
+    reporter: &dyn Reporter,
+    write: bool,
+) -> Result<(Schema, crate::risk::Suppression)> {
+    let started = Instant::now();
+    if write {
+        check_outputs(opts)?;
+    }
+    let expanded = crate::risk::search::expand(schema)?;
+    let mut collector = crate::risk::search::Collector::new(schema)?;
+    run_pass(
+        &expanded,
+        key,
+        opts,
+        reporter,
+        false,
+        None,
+        Some(&mut collector),
+    )?;
+    let (mut pinned, suppression, chosen) =
+        collector.choose(schema, opts.threads, &|| reporter.interrupted())?;
+    if let Some(c) = pinned.privacy.as_mut().and_then(|p| p.chosen.as_mut()) {
+        c.search_seconds = started.elapsed().as_secs_f64();
+    }
+    reporter.warn(&format!(
+        "privacy: search chose [{}] ({}), suppressing {} row(s); writing it",
+        chosen.vector(),
+        chosen.node(),
+        chosen.suppressed_rows
+    ));
+    Ok((pinned, suppression))
+}
+
 fn run_pass(
     schema: &Schema,
     key: &MasterKey,
@@ -535,6 +585,7 @@ fn run_pass(
     reporter: &dyn Reporter,
     write: bool,
     suppress: Option<crate::risk::Suppression>,
+    mut collector: Option<&mut crate::risk::search::Collector>,
 ) -> Result<Pass> {
     let started = Instant::now();
     if opts.inputs.is_empty() {
@@ -706,6 +757,9 @@ fn run_pass(
                             Some(m) => m.observe_batch(r.batch)?,
                             None => r.batch,
                         };
+                        if let Some(c) = collector.as_deref_mut() {
+                            c.observe(&batch)?;
+                        }
                         match sink.as_mut() {
                             Some(sink) => sink.write(batch)?,
                             None => rows_discarded += batch.num_rows() as u64,

@@ -818,27 +818,23 @@ fn check_privacy(
     let file = display(path);
     let mut meter = crate::risk::RiskMeter::new(privacy, None);
     let wanted = meter.columns();
-    let mut missing: Vec<String> = Vec::new();
-    let names = for_each_batch(path, None, &TextFormat::default(), |batch| {
-        let mut arrays = Vec::with_capacity(wanted.len());
-        for w in &wanted {
-            match batch.columns.iter().find(|(n, _)| n == w) {
-                Some((_, a)) => arrays.push(a.clone() as arrow_array::ArrayRef),
-                None => {
-                    if !missing.contains(w) {
-                        missing.push(w.clone());
-                    }
-                }
-            }
-        }
-        if missing.is_empty() {
-            meter.observe(&arrays)?;
-        }
-        Ok(())
-    })?;
-    for w in &wanted {
-        if !names.contains(w) && !missing.contains(w) {
-            missing.push(w.clone());
+    // The columns are read with their Parquet types and measured as the
+    // writer measured them (the meter casts each to text), so dates,
+    // decimals and numbers count as well as strings.
+    let mut pq = crate::io::parquet_reader::ParquetInput::open(path)?;
+    let missing: Vec<String> = wanted
+        .iter()
+        .filter(|w| !pq.columns.contains(w))
+        .cloned()
+        .collect();
+    if missing.is_empty() {
+        let projection: Vec<usize> = wanted
+            .iter()
+            .filter_map(|w| pq.columns.iter().position(|c| c == w))
+            .collect();
+        pq.start(&projection, 8192)?;
+        while let Some(batch) = pq.next_batch()? {
+            meter.observe(&crate::risk::columns_of(&batch, &wanted)?)?;
         }
     }
     if !missing.is_empty() {

@@ -67,6 +67,8 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::schema::{OnViolation, PrivacyEntity, PrivacyOptions};
 
+pub mod search;
+
 /// Distinct entities are counted exactly per class up to
 /// `max(min_k, K_COUNTED_UP_TO)`; a class that reaches it stops counting
 /// (its entity list is freed), so memory per class stays bounded.
@@ -228,6 +230,9 @@ pub struct PrivacyReport {
     pub unicity: Option<Unicity>,
     /// `k >= min_k` (an empty input passes; a fully suppressed one does not).
     pub passed: bool,
+    /// The node `search = "auto"` chose, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub search: Option<search::Chosen>,
 }
 
 impl PrivacyReport {
@@ -284,6 +289,9 @@ impl PrivacyReport {
         for l in &self.l_diversity {
             m.push((format!("txanon.privacy.l.{}", l.column), l.l.to_string()));
         }
+        if let Some(s) = &self.search {
+            m.extend(s.metadata());
+        }
         if let Some(u) = &self.unicity {
             m.push(("txanon.privacy.unicity.entity".into(), u.entity.clone()));
             m.push(("txanon.privacy.unicity.seed".into(), u.seed.to_string()));
@@ -319,6 +327,9 @@ impl PrivacyReport {
             self.suppressed_rows,
             self.suppressed_classes
         ));
+        if let Some(s) = &self.search {
+            out.push(s.line());
+        }
         if self.null_entity_rows > 0 {
             out.push(format!(
                 "  rows with a null {}: {} (they count as no one)",
@@ -412,14 +423,7 @@ impl RiskMeter {
         for row in 0..rows {
             self.key.clear();
             for col in &texts[..nq] {
-                if col.is_null(row) {
-                    self.key.push(0);
-                } else {
-                    let v = col.value(row).as_bytes();
-                    self.key.push(1);
-                    self.key.extend_from_slice(&(v.len() as u64).to_le_bytes());
-                    self.key.extend_from_slice(v);
-                }
+                push_key(&mut self.key, (!col.is_null(row)).then(|| col.value(row)));
             }
             if let (Some(s), Some(k)) = (&self.suppress, keep.as_mut()) {
                 let drop = s.classes.contains(self.key.as_slice());
@@ -576,6 +580,7 @@ impl RiskMeter {
             suppressed_classes: self.suppress.as_ref().map_or(0, |s| s.len() as u64),
             l_diversity,
             unicity,
+            search: self.opts.chosen.clone(),
             // An empty input is vacuously k-anonymous; suppressing every row is not a release.
             passed: if self.rows == 0 {
                 self.suppressed_rows == 0
@@ -643,6 +648,19 @@ impl RiskMeter {
             seed: self.opts.seed,
             sampled_entities: self.entities.iter().filter(|e| e.offered > 0).count() as u64,
             figures,
+        }
+    }
+}
+
+/// Append one quasi-identifier value to a class key: `0` for null, else
+/// `1`, the length as 8 little-endian bytes, and the UTF-8 text.
+fn push_key(key: &mut Vec<u8>, value: Option<&str>) {
+    match value {
+        None => key.push(0),
+        Some(v) => {
+            key.push(1);
+            key.extend_from_slice(&(v.len() as u64).to_le_bytes());
+            key.extend_from_slice(v.as_bytes());
         }
     }
 }

@@ -14,6 +14,9 @@ fn opts(min_k: u64) -> PrivacyOptions {
         entity: PrivacyEntity::Column("e".into()),
         seed: 7,
         max_points: 1024,
+        search: None,
+        chosen: None,
+        removed: Vec::new(),
     }
 }
 

@@ -439,8 +439,8 @@ impl Schema {
 }
 
 pub use spec::{
-    AgeAt, AgeSpec, Bands, BucketRule, BucketSpec, Derived, DerivedKind, EntityKey, MaskSpec,
-    Number, OnViolation, PrivacyEntity, PrivacyOptions, ShiftSpec,
+    AgeAt, AgeSpec, Bands, BucketRule, BucketSpec, Derived, DerivedKind, EntityKey, Ladder, Level,
+    MaskSpec, Number, OnViolation, PrivacyEntity, PrivacyOptions, SearchOptions, ShiftSpec,
 };
 
 mod spec;

@@ -7,9 +7,9 @@ use serde::Deserialize;
 
 use super::{
     Action, AgeAt, AgeSpec, Bands, BucketRule, BucketSpec, Column, ColumnWriteOptions, Derived,
-    DerivedKind, EntityKey, InputFormat, InputOptions, MaskSpec, Number, OnInvalid, OnViolation,
-    OutputCompression, OutputOptions, PrivacyEntity, PrivacyOptions, Schema, ShiftSpec,
-    TokenEncoding, TokenOptions, ValueType,
+    DerivedKind, EntityKey, InputFormat, InputOptions, Ladder, Level, MaskSpec, Number, OnInvalid,
+    OnViolation, OutputCompression, OutputOptions, PrivacyEntity, PrivacyOptions, Schema,
+    SearchOptions, ShiftSpec, TokenEncoding, TokenOptions, ValueType,
 };
 use crate::io::csv::Dialect;
 use crate::io::source::TextEncoding;
@@ -43,6 +43,32 @@ struct RawPrivacy {
     seed: i64,
     #[serde(default = "default_max_points")]
     max_points: i64,
+    search: Option<String>,
+    max_suppression: Option<f64>,
+    max_search_pairs: Option<i64>,
+}
+
+/// Default of `[privacy].max_search_pairs`.
+pub const DEFAULT_MAX_SEARCH_PAIRS: u64 = 4_000_000;
+
+/// Most levels in one ladder (removal included).
+pub const MAX_LEVELS: usize = 16;
+
+/// A key that takes one value, or a list of values: one per ladder level.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum OneOrMany<T> {
+    One(T),
+    Many(Vec<T>),
+}
+
+/// The single value of a key (the first level's when given a list).
+fn one<T: Clone>(v: &Option<OneOrMany<T>>) -> Option<T> {
+    match v {
+        None => None,
+        Some(OneOrMany::One(t)) => Some(t.clone()),
+        Some(OneOrMany::Many(ts)) => ts.first().cloned(),
+    }
 }
 
 fn default_violation() -> String {
@@ -52,7 +78,7 @@ fn default_max_points() -> i64 {
     1024
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawDerive {
     kind: String,
@@ -63,6 +89,8 @@ struct RawDerive {
     quasi: bool,
     #[serde(default)]
     sensitive: bool,
+    #[serde(default)]
+    removable: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,7 +182,7 @@ impl Default for RawTokens {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawColumn {
     name: String,
@@ -167,7 +195,7 @@ struct RawColumn {
     namespace: Option<String>,
     region: Option<String>,
     on_invalid: Option<String>,
-    to: Option<String>,
+    to: Option<OneOrMany<String>>,
     output: Option<String>,
     allow_raw: Option<String>,
     by: Option<String>,
@@ -175,12 +203,12 @@ struct RawColumn {
     width: Option<toml::Value>,
     breaks: Option<Vec<toml::Value>>,
     labels: Option<bool>,
-    round: Option<i64>,
+    round: Option<OneOrMany<i64>>,
     keep_first: Option<i64>,
     keep_last: Option<i64>,
     with: Option<String>,
-    prefix_v4: Option<i64>,
-    prefix_v6: Option<i64>,
+    prefix_v4: Option<OneOrMany<i64>>,
+    prefix_v6: Option<OneOrMany<i64>>,
     at: Option<String>,
     at_column: Option<String>,
     top: Option<i64>,
@@ -188,6 +216,8 @@ struct RawColumn {
     quasi: bool,
     #[serde(default)]
     sensitive: bool,
+    #[serde(default)]
+    removable: bool,
     derive: Option<Vec<RawDerive>>,
 }
 
@@ -270,8 +300,10 @@ impl RawSchema {
         let mut names = HashSet::new();
         let mut outputs = HashSet::new();
         let mut columns = Vec::with_capacity(self.columns.len());
+        let mut ladders = Vec::new();
         for (i, raw) in self.columns.into_iter().enumerate() {
-            let column = raw.resolve(i + 1)?;
+            let (column, levels) = raw.resolve(i + 1)?;
+            ladders.extend(levels);
             if !names.insert(column.name.clone()) {
                 return Err(format!("column {:?} is declared twice", column.name));
             }
@@ -295,7 +327,7 @@ impl RawSchema {
             return Err("every column is dropped: the output would have no columns".into());
         }
         resolve_references(&mut columns)?;
-        let privacy = resolve_privacy(self.privacy, &columns)?;
+        let privacy = resolve_privacy(self.privacy, &columns, ladders)?;
         Ok(Schema {
             path: path.to_path_buf(),
             sha256,
@@ -513,6 +545,7 @@ fn resolve_references(columns: &mut [Column]) -> Result<(), String> {
 fn resolve_privacy(
     raw: Option<RawPrivacy>,
     columns: &[Column],
+    ladders: Vec<Ladder>,
 ) -> Result<Option<PrivacyOptions>, String> {
     let mut quasi = Vec::new();
     let mut sensitive = Vec::new();
@@ -610,6 +643,7 @@ fn resolve_privacy(
                 raw.max_points
             )
         })?;
+    let search = resolve_search(&raw, on_violation, &quasi, ladders)?;
     Ok(Some(PrivacyOptions {
         min_k: raw.min_k as u64,
         on_violation,
@@ -618,7 +652,93 @@ fn resolve_privacy(
         entity,
         seed,
         max_points,
+        search,
+        chosen: None,
+        removed: Vec::new(),
     }))
+}
+
+/// `[privacy] search`, `max_suppression` and the ladders of the quasi-identifiers.
+fn resolve_search(
+    raw: &RawPrivacy,
+    on_violation: OnViolation,
+    quasi: &[String],
+    mut ladders: Vec<Ladder>,
+) -> Result<Option<SearchOptions>, String> {
+    match raw.search.as_deref() {
+        None => {
+            if let Some(l) = ladders.first() {
+                return Err(format!(
+                    "{:?} declares {} levels but [privacy] has no search = \"auto\" to choose \
+                     among them: add it (with max_suppression), or pin one level by writing a \
+                     single value (and no removable = true)",
+                    l.output,
+                    l.levels.len()
+                ));
+            }
+            if raw.max_suppression.is_some() || raw.max_search_pairs.is_some() {
+                return Err(
+                    "[privacy].max_suppression and max_search_pairs apply only with search = \"auto\""
+                        .into(),
+                );
+            }
+            Ok(None)
+        }
+        Some("auto") => {
+            let max_suppression = raw.max_suppression.ok_or_else(|| {
+                "[privacy] search = \"auto\" needs max_suppression: the largest share of rows \
+                 the chosen generalization may suppress (0 for none, 0.02 for 2 %)"
+                    .to_string()
+            })?;
+            if !(0.0..1.0).contains(&max_suppression) {
+                return Err(format!(
+                    "[privacy].max_suppression = {max_suppression} must be at least 0 and below 1"
+                ));
+            }
+            if on_violation != OnViolation::Suppress {
+                return Err(
+                    "[privacy] search = \"auto\" suppresses the rows of the chosen node's classes \
+                     below min_k (at most max_suppression of them): it needs on_violation = \"suppress\""
+                        .into(),
+                );
+            }
+            let max_pairs = match raw.max_search_pairs {
+                None => DEFAULT_MAX_SEARCH_PAIRS,
+                Some(n) => u64::try_from(n)
+                    .ok()
+                    .filter(|n| (1..=1_000_000_000).contains(n))
+                    .ok_or_else(|| {
+                        format!("[privacy].max_search_pairs = {n} must be between 1 and 1000000000")
+                    })?,
+            };
+            let mut ordered = Vec::with_capacity(quasi.len());
+            for q in quasi {
+                ordered.push(match ladders.iter().position(|l| &l.output == q) {
+                    Some(i) => ladders.swap_remove(i),
+                    None => Ladder {
+                        output: q.clone(),
+                        names: vec!["declared".to_string()],
+                        levels: vec![Level::Declared],
+                    },
+                });
+            }
+            if ordered.iter().all(|l| l.levels.len() < 2) {
+                return Err(
+                    "[privacy] search = \"auto\" has nothing to choose: give at least one \
+                     quasi-identifier levels (a list of values, or removable = true)"
+                        .into(),
+                );
+            }
+            Ok(Some(SearchOptions {
+                max_suppression,
+                ladders: ordered,
+                max_pairs,
+            }))
+        }
+        Some(other) => Err(format!(
+            "[privacy].search = {other:?} must be \"auto\" (or absent)"
+        )),
+    }
 }
 
 impl RawColumn {
@@ -653,7 +773,180 @@ impl RawColumn {
             .collect()
     }
 
-    fn resolve(self, index: usize) -> Result<Column, String> {
+    /// The ladder keys given as lists, with their values: `to`, `width`,
+    /// `breaks` (a list of lists), `round`, `prefix_v4`, `prefix_v6`.
+    fn ladder_keys(&self) -> Result<Vec<(&'static str, Vec<String>)>, String> {
+        let mut keys = Vec::new();
+        let text = |v: &toml::Value| match v {
+            toml::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        };
+        if let Some(OneOrMany::Many(v)) = &self.to {
+            keys.push(("to", v.clone()));
+        }
+        if let Some(toml::Value::Array(v)) = &self.width {
+            keys.push(("width", v.iter().map(text).collect()));
+        }
+        if let Some(b) = &self.breaks {
+            let lists = b.iter().filter(|v| v.is_array()).count();
+            if lists == b.len() && !b.is_empty() {
+                keys.push(("breaks", b.iter().map(text).collect()));
+            } else if lists > 0 {
+                return Err(
+                    "breaks must be one list of numbers, or a list of such lists (one per level)"
+                        .into(),
+                );
+            }
+        }
+        if let Some(OneOrMany::Many(v)) = &self.round {
+            keys.push(("round", v.iter().map(i64::to_string).collect()));
+        }
+        if let Some(OneOrMany::Many(v)) = &self.prefix_v4 {
+            keys.push(("prefix_v4", v.iter().map(i64::to_string).collect()));
+        }
+        if let Some(OneOrMany::Many(v)) = &self.prefix_v6 {
+            keys.push(("prefix_v6", v.iter().map(i64::to_string).collect()));
+        }
+        Ok(keys)
+    }
+
+    /// This column with every ladder key reduced to its value at `level`.
+    fn at_level(&self, level: usize) -> RawColumn {
+        let mut c = self.clone();
+        let pick = |v: &mut Option<OneOrMany<i64>>| {
+            if let Some(OneOrMany::Many(vs)) = v {
+                *v = vs.get(level).copied().map(OneOrMany::One);
+            }
+        };
+        if let Some(OneOrMany::Many(vs)) = &c.to {
+            c.to = vs.get(level).cloned().map(OneOrMany::One);
+        }
+        if let Some(toml::Value::Array(vs)) = &c.width {
+            c.width = vs.get(level).cloned();
+        }
+        if let Some(b) = &c.breaks {
+            if b.iter().all(toml::Value::is_array) {
+                c.breaks = b.get(level).and_then(|v| v.as_array().cloned());
+            }
+        }
+        pick(&mut c.round);
+        pick(&mut c.prefix_v4);
+        pick(&mut c.prefix_v6);
+        c
+    }
+
+    /// Resolve the column and, when it declares a ladder (a list for one of
+    /// its level keys, or `removable = true`), the levels of its output and
+    /// of its derived outputs.
+    fn resolve(self, index: usize) -> Result<(Column, Vec<Ladder>), String> {
+        let keys = self
+            .ladder_keys()
+            .map_err(|m| format!("column {:?}: {m}", self.name))?;
+        let levels = keys.first().map_or(1, |(_, v)| v.len());
+        let name = self.name.clone();
+        let at = |m: String| format!("column {name:?}: {m}");
+        if let Some((key, v)) = keys.iter().find(|(_, v)| v.len() != levels) {
+            return Err(at(format!(
+                "{key} lists {} levels but {} lists {levels}: every ladder key lists one value per level",
+                v.len(),
+                keys[0].0
+            )));
+        }
+        if !keys.is_empty() && !(2..MAX_LEVELS).contains(&levels) {
+            return Err(at(format!(
+                "a ladder lists between 2 and {} levels, not {levels}",
+                MAX_LEVELS - 1
+            )));
+        }
+        if (!keys.is_empty() || self.removable) && !self.quasi {
+            return Err(at(
+                "levels (a list of values, or removable = true) apply only to quasi = true columns"
+                    .into(),
+            ));
+        }
+        let derived_levels: Vec<(String, bool)> = self
+            .derive
+            .iter()
+            .flatten()
+            .map(|d| (d.output.clone(), d.removable))
+            .collect();
+        for (output, removable) in &derived_levels {
+            let quasi = self
+                .derive
+                .iter()
+                .flatten()
+                .any(|d| &d.output == output && d.quasi);
+            if *removable && !quasi {
+                return Err(at(format!(
+                    "derived output {output:?}: removable = true applies only to quasi = true outputs"
+                )));
+            }
+        }
+        let removable = self.removable;
+        let level_columns = if keys.is_empty() {
+            Vec::new()
+        } else {
+            (0..levels)
+                .map(|l| self.at_level(l).resolve_level(index))
+                .collect::<Result<Vec<Column>, String>>()?
+        };
+        let column = self.at_level(0).resolve_level(index)?;
+        let mut ladders = Vec::new();
+        if !level_columns.is_empty() || removable {
+            let ty = column.output_type();
+            let mut names = Vec::new();
+            let mut actions = Vec::new();
+            for (l, c) in level_columns.into_iter().enumerate() {
+                if c.output_type() != ty {
+                    return Err(at(format!(
+                        "level {} ({}) writes another type than level 1: every level of a ladder \
+                         must write the same type",
+                        l + 1,
+                        keys.iter()
+                            .map(|(k, v)| format!("{k} = {}", v[l]))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )));
+                }
+                names.push(
+                    keys.iter()
+                        .map(|(k, v)| format!("{k}={}", v[l]))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
+                actions.push(if l == 0 {
+                    Level::Declared
+                } else {
+                    Level::Apply(c.action)
+                });
+            }
+            if actions.is_empty() {
+                names.push("declared".to_string());
+                actions.push(Level::Declared);
+            }
+            if removable {
+                names.push("remove".to_string());
+                actions.push(Level::Remove);
+            }
+            ladders.push(Ladder {
+                output: column.output.clone(),
+                names,
+                levels: actions,
+            });
+        }
+        for (output, removable) in derived_levels {
+            if removable {
+                ladders.push(Ladder {
+                    output,
+                    names: vec!["derived".to_string(), "remove".to_string()],
+                    levels: vec![Level::Declared, Level::Remove],
+                });
+            }
+        }
+        Ok((column, ladders))
+    }
+
+    fn resolve_level(self, index: usize) -> Result<Column, String> {
         let name = self.name.clone();
         if name.is_empty() {
             return Err(format!("column #{index}: name must not be empty"));
@@ -808,7 +1101,7 @@ impl RawColumn {
                         "generalize needs type = \"date\" or \"timestamp\"".into()
                     ));
                 }
-                let to_text = self.to.clone().ok_or_else(|| {
+                let to_text = one(&self.to).ok_or_else(|| {
                     at("generalize needs to = hour|day|week|month|quarter|year".into())
                 })?;
                 let to = Granularity::parse(&to_text).ok_or_else(|| {
@@ -863,7 +1156,7 @@ impl RawColumn {
                     _ => None,
                 };
                 let labels = self.labels.unwrap_or(false);
-                let rule = match (&self.width, &self.breaks, self.round) {
+                let rule = match (&self.width, &self.breaks, one(&self.round)) {
                     (Some(w), None, None) => {
                         let w = number(w, scale).map_err(|m| at(format!("width: {m}")))?;
                         if !positive(w) {
@@ -908,8 +1201,8 @@ impl RawColumn {
                         .ok_or_else(|| at(format!("{key} = {v} must be between 0 and {max}")))
                 };
                 Action::TruncateIp {
-                    v4: prefix("prefix_v4", self.prefix_v4, 24, 32)?,
-                    v6: prefix("prefix_v6", self.prefix_v6, 48, 128)?,
+                    v4: prefix("prefix_v4", one(&self.prefix_v4), 24, 32)?,
+                    v6: prefix("prefix_v6", one(&self.prefix_v6), 48, 128)?,
                     on_invalid: parse_strict(&self.on_invalid)?,
                 }
             }

@@ -188,8 +188,46 @@ impl PrivacyEntity {
     }
 }
 
+/// One level of a generalization ladder.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Level {
+    /// What the column declares (its action, or its derived output): level 0.
+    Declared,
+    /// The column's action with this level's parameters (`to = "month"`,
+    /// `width = 100`, ...).
+    Apply(super::Action),
+    /// The column is written as all nulls (the `removable = true` level).
+    Remove,
+}
+
+/// The levels a quasi-identifier may be raised to (`to = ["day", "month"]`,
+/// `removable = true`), finest first: level 0 is what a schema without a
+/// ladder would write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ladder {
+    /// Output column name.
+    pub output: String,
+    /// Short names of the levels, for reports (`month`, `width=100`, `remove`).
+    pub names: Vec<String>,
+    /// The levels, finest first.
+    pub levels: Vec<Level>,
+}
+
+/// `[privacy] search = "auto"`: choose one level per quasi-identifier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchOptions {
+    /// Largest share of rows the chosen node may suppress, in `[0, 1)`.
+    pub max_suppression: f64,
+    /// One ladder per quasi-identifier, in the order of
+    /// [`PrivacyOptions::quasi`] (a column without levels has one).
+    pub ladders: Vec<Ladder>,
+    /// Most distinct (entity, finest quasi-identifier tuple) pairs the
+    /// search keeps in memory before it stops (`max_search_pairs`).
+    pub max_pairs: u64,
+}
+
 /// `[privacy]`, resolved to output column names.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PrivacyOptions {
     /// Smallest acceptable equivalence class.
     pub min_k: u64,
@@ -206,4 +244,11 @@ pub struct PrivacyOptions {
     pub seed: u64,
     /// Distinct points kept per entity for unicity (reservoir beyond it).
     pub max_points: usize,
+    /// `search = "auto"`: the ladders to choose levels from.
+    pub search: Option<SearchOptions>,
+    /// Set on the schema a search pins: the node chosen, reported with the
+    /// figures.
+    pub chosen: Option<crate::risk::search::Chosen>,
+    /// Output columns written as all nulls (a pinned `remove` level).
+    pub removed: Vec<String>,
 }

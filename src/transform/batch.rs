@@ -122,6 +122,8 @@ enum Op {
         source: Kind,
         derived: Derived,
     },
+    /// A quasi-identifier raised to its removal level: all nulls of its type.
+    Null(arrow_schema::DataType),
 }
 
 /// The per-run transform: one [`ColumnPlan`] per output column.
@@ -149,6 +151,7 @@ impl BatchPlan {
                 inputs.len() - 1
             }
         };
+        let removed: &[String] = schema.privacy.as_ref().map_or(&[], |p| &p.removed);
         let mut columns = Vec::new();
         for c in &schema.columns {
             if c.action == Action::Drop {
@@ -226,6 +229,10 @@ impl BatchPlan {
                     spec: spec.clone(),
                 },
             };
+            let op = match c.output_type() {
+                Some(t) if removed.contains(&c.output) => Op::Null(t),
+                _ => op,
+            };
             columns.push(ColumnPlan {
                 name: c.name.clone(),
                 output: c.output.clone(),
@@ -240,9 +247,13 @@ impl BatchPlan {
                         output: d.output.clone(),
                         derived: true,
                         input,
-                        op: Op::Derive {
-                            source: *kind,
-                            derived: d.clone(),
+                        op: if removed.contains(&d.output) {
+                            Op::Null(arrow_schema::DataType::Utf8)
+                        } else {
+                            Op::Derive {
+                                source: *kind,
+                                derived: d.clone(),
+                            }
                         },
                     });
                 }
@@ -343,6 +354,10 @@ impl BatchPlan {
                     &mut sink,
                 ),
                 Op::Derive { source, derived } => qi::derive(input, source, derived, &mut st),
+                Op::Null(t) => {
+                    st.nulls += input.len() as u64;
+                    arrow_array::new_null_array(t, input.len())
+                }
             };
             arrays.push(array);
             stats.push(st);

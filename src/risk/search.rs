@@ -1,0 +1,872 @@
+//! `[privacy] search = "auto"`: choose one level per quasi-identifier.
+//!
+//! The lattice has one node per combination of levels (level 0 of every
+//! ladder is what the schema declares; a column without levels has only
+//! level 0). Choosing takes three steps:
+//!
+//! 1. **Collect** ([`Collector`]), in one pass over the input with every
+//!    level of every ladder computed side by side (see [`expand`]): per
+//!    quasi-identifier, each distinct *vector* of its level values gets a
+//!    number; per row, the tuple of those numbers plus the entity number is
+//!    one *pair*, and the pairs are kept with their row counts. Memory is
+//!    bounded by the distinct pairs (at most `[privacy].max_search_pairs`,
+//!    default 4,000,000, about 100 bytes each on 64-bit with five
+//!    quasi-identifiers) plus the distinct values per quasi-identifier and one
+//!    key per entity; beyond the limit the search stops and writes nothing
+//!    (it does not spill to disk).
+//! 2. **Evaluate** nodes from the pairs alone, without reading the input
+//!    again: a node maps every pair to its class; a class's entities are its
+//!    distinct non-null entity numbers (with `entity = "row"`, its rows);
+//!    classes with fewer than `min_k` entities are suppressed. A node
+//!    *passes* when the suppressed rows `S` satisfy
+//!    `S <= max_suppression * R` (IEEE double products) with `R` the rows,
+//!    and at least one row is left (unless `R = 0`).
+//! 3. **Choose** the passing node with the least loss
+//!    `loss = (1 - S/R) * H + S/R`, where `H` is the mean of
+//!    `level_i / top_i` over the quasi-identifiers with levels (`top_i` their
+//!    highest level; a removal level counts as the highest), and 0 when
+//!    `R = 0`. Losses are compared exactly (as the integers
+//!    `(R - S) * Hn + S * Hd` over the common denominator `R * Hd`); equal
+//!    losses go to the smaller level vector in lexicographic order
+//!    (quasi-identifiers in output order).
+//!
+//! Since `loss >= H`, nodes are evaluated in ascending `H` (then
+//! lexicographic) order in blocks of [`BLOCK`], and evaluation stops at the
+//! first node whose `H` exceeds the best loss found: no later node can do
+//! better. No other pruning is applied, so the result does not depend on the
+//! ladders being nested (a week is not inside a month). The blocks are
+//! evaluated in parallel but reduced in order, so the choice and the count
+//! of nodes evaluated do not depend on the thread count.
+//!
+//! The chosen node is then written in the normal streaming pass, with the
+//! rows of its classes below `min_k` suppressed; the risk meter of that pass
+//! recomputes entity-k from the written rows and still refuses the release
+//! if it falls short. `tests/risk/search_bruteforce.py` enumerates every
+//! node independently and must agree with the choice.
+
+use std::collections::HashMap;
+
+use arrow_array::{Array, RecordBatch, StringArray};
+use arrow_schema::DataType;
+use rayon::prelude::*;
+use serde::Serialize;
+
+use super::Suppression;
+use crate::error::{Error, Result};
+use crate::schema::{Action, Level, PrivacyEntity, PrivacyOptions, Schema, SearchOptions};
+
+/// Nodes evaluated together (in parallel) before the pruning bound is updated.
+pub const BLOCK: usize = 16;
+
+/// Most nodes a lattice may have.
+pub const MAX_NODES: u64 = 1_000_000;
+
+/// Entity number of a row whose entity is null: counts as no one.
+const NO_ONE: u32 = u32::MAX;
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+/// Class -> (rows, distinct entities, last entity counted).
+type ClassSizes = FastMap<u128, (u64, u64, u32)>;
+
+/// The level chosen for one quasi-identifier.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ChosenLevel {
+    /// Output column.
+    pub column: String,
+    /// Level index, 0 = as declared.
+    pub level: usize,
+    /// Highest level of the column's ladder.
+    pub top: usize,
+    /// The level's parameters (`to=month`, `width=100`, `remove`).
+    pub name: String,
+}
+
+/// What the search chose, for the summary, footer and manifest.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Chosen {
+    /// One level per quasi-identifier, in output order.
+    pub levels: Vec<ChosenLevel>,
+    /// `(1 - S/R) * H + S/R` (see the module documentation).
+    pub loss: f64,
+    /// Mean normalized level height `H`.
+    pub height: f64,
+    /// Entity-k of the node once its small classes are suppressed.
+    pub k: u64,
+    /// Rows the node suppresses (`S`).
+    pub suppressed_rows: u64,
+    /// Rows the search saw (`R`).
+    pub rows: u64,
+    /// `[privacy].max_suppression`.
+    pub max_suppression: f64,
+    /// Nodes in the lattice.
+    pub nodes: u64,
+    /// Nodes evaluated before the bound stopped the search.
+    pub nodes_evaluated: u64,
+    /// Distinct (entity, finest tuple) pairs collected.
+    pub pairs: u64,
+    /// Wall time of the collecting pass and the evaluation (summary and
+    /// `--json` only: never in the footer or manifest, which stay identical
+    /// from run to run).
+    pub search_seconds: f64,
+}
+
+impl Chosen {
+    /// `col=name, ...`
+    pub fn node(&self) -> String {
+        self.levels
+            .iter()
+            .map(|l| format!("{}={}", l.column, l.name))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    /// The level vector, `2,0,1`.
+    pub fn vector(&self) -> String {
+        self.levels
+            .iter()
+            .map(|l| l.level.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Footer entries (no time).
+    pub fn metadata(&self) -> Vec<(String, String)> {
+        vec![
+            ("txanon.privacy.search.node".into(), self.vector()),
+            ("txanon.privacy.search.levels".into(), self.node()),
+            (
+                "txanon.privacy.search.loss".into(),
+                format!("{:.6}", self.loss),
+            ),
+            (
+                "txanon.privacy.search.suppressed_rows".into(),
+                self.suppressed_rows.to_string(),
+            ),
+            (
+                "txanon.privacy.search.max_suppression".into(),
+                self.max_suppression.to_string(),
+            ),
+            (
+                "txanon.privacy.search.nodes_evaluated".into(),
+                format!("{} of {}", self.nodes_evaluated, self.nodes),
+            ),
+        ]
+    }
+
+    /// The summary line.
+    pub fn line(&self) -> String {
+        format!(
+            "  search: chose ({}) = [{}], loss {:.6} (height {:.4}, {} of {} rows suppressed, max {}), \
+             entity-k {}; {} of {} nodes evaluated over {} pairs in {:.2}s",
+            self.node(),
+            self.vector(),
+            self.loss,
+            self.height,
+            self.suppressed_rows,
+            self.rows,
+            self.max_suppression,
+            self.k,
+            self.nodes_evaluated,
+            self.nodes,
+            self.pairs,
+            self.search_seconds
+        )
+    }
+}
+
+/// Name of the extra output holding level `level` of `output` in the
+/// collecting pass.
+fn level_output(output: &str, level: usize) -> String {
+    format!("\u{1f}level{level}\u{1f}{output}")
+}
+
+/// The schema of the collecting pass: every column as declared, plus one
+/// extra output per `Apply` level of every ladder (same input, that level's
+/// action). No `[privacy]`: the pass measures nothing and writes nothing.
+pub fn expand(schema: &Schema) -> Result<Schema> {
+    let search = search_of(schema)?;
+    let mut out = schema.clone();
+    out.privacy = None;
+    for ladder in &search.ladders {
+        for (l, level) in ladder.levels.iter().enumerate() {
+            let Level::Apply(action) = level else {
+                continue;
+            };
+            let source = schema
+                .columns
+                .iter()
+                .find(|c| c.output == ladder.output && c.action != Action::Drop)
+                .ok_or_else(|| {
+                    Error::Usage(format!(
+                        "internal error: no column writes {:?}",
+                        ladder.output
+                    ))
+                })?;
+            let mut c = source.clone();
+            c.action = action.clone();
+            c.output = level_output(&ladder.output, l);
+            c.quasi = false;
+            c.sensitive = false;
+            c.derive = Vec::new();
+            if out.columns.iter().any(|o| o.output == c.output) {
+                return Err(Error::Usage(format!(
+                    "privacy search: output name {:?} is reserved",
+                    c.output
+                )));
+            }
+            out.columns.push(c);
+        }
+    }
+    Ok(out)
+}
+
+fn search_of(schema: &Schema) -> Result<&SearchOptions> {
+    schema
+        .privacy
+        .as_ref()
+        .and_then(|p| p.search.as_ref())
+        .ok_or_else(|| Error::Usage("internal error: no [privacy] search".into()))
+}
+
+/// The distinct values of one quasi-identifier at every level.
+#[derive(Debug, Default)]
+struct ColumnState {
+    /// Per level: the output column read (None: the removal level).
+    sources: Vec<Option<String>>,
+    /// Per level: text -> code, and code -> text (None = null).
+    interned: Vec<FastMap<Option<Box<str>>, u32>>,
+    texts: Vec<Vec<Option<Box<str>>>>,
+    /// Vector of per-level codes -> vector number.
+    vectors: FastMap<Box<[u32]>, u32>,
+    /// Per level: vector number -> code (empty for the removal level).
+    codes: Vec<Vec<u32>>,
+}
+
+impl ColumnState {
+    fn levels(&self) -> usize {
+        self.sources.len()
+    }
+
+    /// Distinct codes at `level` (1 for the removal level: everyone is null).
+    fn cardinality(&self, level: usize) -> u64 {
+        match self.sources[level] {
+            None => 1,
+            Some(_) => self.texts[level].len().max(1) as u64,
+        }
+    }
+
+    fn code(&self, level: usize, vector: u32) -> u32 {
+        match self.sources[level] {
+            None => 0,
+            Some(_) => self.codes[level][vector as usize],
+        }
+    }
+}
+
+/// Pairs of (finest quasi-identifier vector, entity) with their rows,
+/// gathered by the collecting pass.
+#[derive(Debug)]
+pub struct Collector {
+    opts: PrivacyOptions,
+    search: SearchOptions,
+    columns: Vec<ColumnState>,
+    entity_index: FastMap<Box<str>, u32>,
+    /// Vector numbers (one per quasi-identifier) then the entity number.
+    pairs: FastMap<Box<[u32]>, u64>,
+    rows: u64,
+    key: Vec<u32>,
+    codes: Vec<u32>,
+}
+
+impl Collector {
+    /// A collector for `schema`'s `[privacy]` search.
+    pub fn new(schema: &Schema) -> Result<Collector> {
+        let opts = schema
+            .privacy
+            .clone()
+            .ok_or_else(|| Error::Usage("internal error: no [privacy]".into()))?;
+        let search = search_of(schema)?.clone();
+        let columns = search
+            .ladders
+            .iter()
+            .map(|ladder| {
+                let sources: Vec<Option<String>> = ladder
+                    .levels
+                    .iter()
+                    .enumerate()
+                    .map(|(l, level)| match level {
+                        Level::Declared => Some(ladder.output.clone()),
+                        Level::Apply(_) => Some(level_output(&ladder.output, l)),
+                        Level::Remove => None,
+                    })
+                    .collect();
+                let n = sources.len();
+                ColumnState {
+                    sources,
+                    interned: (0..n).map(|_| FastMap::default()).collect(),
+                    texts: vec![Vec::new(); n],
+                    vectors: FastMap::default(),
+                    codes: vec![Vec::new(); n],
+                }
+            })
+            .collect();
+        Ok(Collector {
+            opts,
+            search,
+            columns,
+            entity_index: FastMap::default(),
+            pairs: FastMap::default(),
+            rows: 0,
+            key: Vec::new(),
+            codes: Vec::new(),
+        })
+    }
+
+    /// Account for one batch of the collecting pass.
+    pub fn observe(&mut self, batch: &RecordBatch) -> Result<()> {
+        let text = |name: &str| -> Result<StringArray> {
+            let a = batch.column_by_name(name).ok_or_else(|| {
+                Error::Usage(format!("privacy search: output column {name:?} is missing"))
+            })?;
+            let cast = arrow_cast::cast(a, &DataType::Utf8).map_err(|e| {
+                Error::Usage(format!("privacy search: cannot read a column as text: {e}"))
+            })?;
+            cast.as_any()
+                .downcast_ref::<StringArray>()
+                .cloned()
+                .ok_or_else(|| Error::Usage("privacy search: column is not text".into()))
+        };
+        let levels: Vec<Vec<Option<StringArray>>> = self
+            .columns
+            .iter()
+            .map(|c| {
+                c.sources
+                    .iter()
+                    .map(|s| s.as_deref().map(text).transpose())
+                    .collect::<Result<Vec<_>>>()
+            })
+            .collect::<Result<_>>()?;
+        let entity = self.opts.entity.column().map(text).transpose()?;
+        for row in 0..batch.num_rows() {
+            self.key.clear();
+            for (state, arrays) in self.columns.iter_mut().zip(&levels) {
+                self.codes.clear();
+                for (l, array) in arrays.iter().enumerate() {
+                    let Some(array) = array else { continue };
+                    let value = (!array.is_null(row)).then(|| array.value(row));
+                    let code = match state.interned[l].get(&value.map(Box::from)) {
+                        Some(&c) => c,
+                        None => {
+                            let c = u32::try_from(state.texts[l].len()).map_err(|_| {
+                                Error::Usage("privacy search: more than 4 billion values".into())
+                            })?;
+                            state.interned[l].insert(value.map(Box::from), c);
+                            state.texts[l].push(value.map(Box::from));
+                            c
+                        }
+                    };
+                    self.codes.push(code);
+                }
+                let vector = match state.vectors.get(self.codes.as_slice()) {
+                    Some(&v) => v,
+                    None => {
+                        let v = u32::try_from(state.vectors.len()).map_err(|_| {
+                            Error::Usage("privacy search: more than 4 billion values".into())
+                        })?;
+                        state
+                            .vectors
+                            .insert(self.codes.clone().into_boxed_slice(), v);
+                        let mut codes = self.codes.iter();
+                        for (l, source) in state.sources.iter().enumerate() {
+                            if source.is_some() {
+                                state.codes[l].push(codes.next().copied().unwrap_or(0));
+                            }
+                        }
+                        v
+                    }
+                };
+                self.key.push(vector);
+            }
+            let person = match (&self.opts.entity, &entity) {
+                (PrivacyEntity::Row, _) => {
+                    // Every row is its own entity: its number is the row's.
+                    u32::try_from(self.rows).map_err(|_| {
+                        Error::Usage("privacy search: more than 4 billion rows".into())
+                    })?
+                }
+                (_, Some(col)) if !col.is_null(row) => {
+                    let v = col.value(row);
+                    match self.entity_index.get(v) {
+                        Some(&e) => e,
+                        None => {
+                            let e = u32::try_from(self.entity_index.len())
+                                .ok()
+                                .filter(|&e| e != NO_ONE)
+                                .ok_or_else(|| {
+                                    Error::Usage(
+                                        "privacy search: more than 4 billion entities".into(),
+                                    )
+                                })?;
+                            self.entity_index.insert(v.into(), e);
+                            e
+                        }
+                    }
+                }
+                _ => NO_ONE,
+            };
+            self.key.push(person);
+            self.rows += 1;
+            match self.pairs.get_mut(self.key.as_slice()) {
+                Some(rows) => *rows += 1,
+                None => {
+                    if self.pairs.len() as u64 >= self.search.max_pairs {
+                        return Err(Error::Privacy(format!(
+                            "privacy search: more than [privacy].max_search_pairs = {} distinct \
+                             (entity, finest quasi-identifier values) pairs; raise it (about 100 \
+                             bytes of memory each) or declare coarser finest levels; nothing was written",
+                            self.search.max_pairs
+                        )));
+                    }
+                    self.pairs.insert(self.key.clone().into_boxed_slice(), 1);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Evaluate the lattice and choose a node: the schema to write it with
+    /// (ladders pinned, `chosen` set) and the classes to suppress. Exit 2
+    /// (`Error::Privacy`) when no node passes.
+    pub fn choose(
+        self,
+        schema: &Schema,
+        threads: usize,
+        interrupted: &(dyn Fn() -> Option<i32> + Sync),
+    ) -> Result<(Schema, Suppression, Chosen)> {
+        let lattice = Lattice::new(self)?;
+        let (best, evaluated) = lattice.search(threads, interrupted)?;
+        let Some((node, _, result)) = best else {
+            return Err(Error::Privacy(lattice.no_node_message()));
+        };
+        let chosen = lattice.chosen(&node, &result, evaluated);
+        let suppression = lattice.suppression(&node);
+        let mut pinned = schema.clone();
+        let search = &lattice.search;
+        let mut removed = Vec::new();
+        for (ladder, &l) in search.ladders.iter().zip(&node) {
+            match &ladder.levels[l] {
+                Level::Declared => {}
+                Level::Remove => removed.push(ladder.output.clone()),
+                Level::Apply(action) => {
+                    for c in pinned.columns.iter_mut() {
+                        if c.output == ladder.output && c.action != Action::Drop {
+                            c.action = action.clone();
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(p) = pinned.privacy.as_mut() {
+            p.search = None;
+            p.removed = removed;
+            p.chosen = Some(chosen.clone());
+        }
+        Ok((pinned, suppression, chosen))
+    }
+
+    /// Every node with its figures, for `privacy-search`: the passing
+    /// nodes no other passing node beats on both height and suppression.
+    pub fn frontier(
+        self,
+        threads: usize,
+        interrupted: &(dyn Fn() -> Option<i32> + Sync),
+    ) -> Result<Frontier> {
+        let lattice = Lattice::new(self)?;
+        let nodes = lattice.ordered_nodes();
+        let pool = pool(threads)?;
+        let mut results = Vec::with_capacity(nodes.len());
+        for block in nodes.chunks(BLOCK * 8) {
+            if let Some(sig) = interrupted() {
+                return Err(Error::Interrupted(sig));
+            }
+            let r: Vec<NodeResult> =
+                pool.install(|| block.par_iter().map(|n| lattice.evaluate(n)).collect());
+            results.extend(block.iter().cloned().zip(r));
+        }
+        let passing: Vec<(Vec<usize>, NodeResult)> = results
+            .into_iter()
+            .filter(|(_, r)| lattice.passes(r))
+            .collect();
+        let mut front: Vec<Chosen> = Vec::new();
+        for (node, r) in &passing {
+            let h = lattice.height_num(node);
+            let dominated = passing.iter().any(|(other, o)| {
+                let oh = lattice.height_num(other);
+                (oh <= h && o.suppressed <= r.suppressed) && (oh < h || o.suppressed < r.suppressed)
+            });
+            if !dominated {
+                front.push(lattice.chosen(node, r, 0));
+            }
+        }
+        front.sort_by(|a, b| {
+            a.height
+                .total_cmp(&b.height)
+                .then(a.suppressed_rows.cmp(&b.suppressed_rows))
+                .then(a.vector().cmp(&b.vector()))
+        });
+        Ok(Frontier {
+            nodes: lattice.size,
+            passing: passing.len() as u64,
+            rows: lattice.rows,
+            pairs: lattice.pairs.len() as u64,
+            frontier: front,
+        })
+    }
+}
+
+/// `privacy-search`: the passing nodes on the height/suppression frontier.
+#[derive(Debug, Clone, Serialize)]
+pub struct Frontier {
+    /// Nodes in the lattice (all evaluated).
+    pub nodes: u64,
+    /// Nodes that pass.
+    pub passing: u64,
+    /// Rows seen.
+    pub rows: u64,
+    /// Distinct (entity, finest tuple) pairs.
+    pub pairs: u64,
+    /// Passing nodes not beaten on both height and suppressed rows, by height.
+    pub frontier: Vec<Chosen>,
+}
+
+fn pool(threads: usize) -> Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1))
+        .thread_name(|i| format!("txanon-search-{i}"))
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start {threads} search threads: {e}")))
+}
+
+#[derive(Debug, Clone, Default)]
+struct NodeResult {
+    suppressed: u64,
+    k: u64,
+    classes: u64,
+}
+
+/// The collected pairs, sorted by entity, ready for evaluation.
+struct Lattice {
+    opts: PrivacyOptions,
+    search: SearchOptions,
+    columns: Vec<ColumnState>,
+    /// (vector numbers..., entity) and rows, sorted by entity.
+    pairs: Vec<(Box<[u32]>, u64)>,
+    rows: u64,
+    size: u64,
+    /// Per quasi-identifier: highest level (0 without levels).
+    tops: Vec<u64>,
+    /// `Hd`: ladders with levels times the lcm of their tops.
+    hden: u128,
+    lcm: u128,
+}
+
+fn gcd(a: u128, b: u128) -> u128 {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}
+
+impl Lattice {
+    fn new(c: Collector) -> Result<Lattice> {
+        let mut pairs: Vec<(Box<[u32]>, u64)> = c.pairs.into_iter().collect();
+        let n = c.columns.len();
+        pairs.sort_unstable_by(|a, b| a.0[n].cmp(&b.0[n]).then_with(|| a.0.cmp(&b.0)));
+        let mut size = 1u64;
+        for col in &c.columns {
+            size = size.saturating_mul(col.levels() as u64);
+        }
+        if size > MAX_NODES {
+            return Err(Error::Privacy(format!(
+                "privacy search: the ladders make {size} nodes, more than {MAX_NODES}; \
+                 declare fewer levels; nothing was written"
+            )));
+        }
+        let tops: Vec<u64> = c.columns.iter().map(|s| s.levels() as u64 - 1).collect();
+        let lcm = tops
+            .iter()
+            .filter(|&&t| t > 0)
+            .fold(1u128, |acc, &t| acc / gcd(acc, t as u128) * t as u128);
+        let ladders = tops.iter().filter(|&&t| t > 0).count() as u128;
+        Ok(Lattice {
+            opts: c.opts,
+            search: c.search,
+            columns: c.columns,
+            pairs,
+            rows: c.rows,
+            size,
+            tops,
+            hden: ladders.max(1) * lcm,
+            lcm,
+        })
+    }
+
+    /// `Hn`: `H = Hn / Hd`.
+    fn height_num(&self, node: &[usize]) -> u128 {
+        node.iter()
+            .zip(&self.tops)
+            .filter(|(_, &t)| t > 0)
+            .map(|(&l, &t)| l as u128 * (self.lcm / t as u128))
+            .sum()
+    }
+
+    /// Every node, by ascending height then level vector.
+    fn ordered_nodes(&self) -> Vec<Vec<usize>> {
+        let mut nodes: Vec<Vec<usize>> = vec![Vec::new()];
+        for col in &self.columns {
+            nodes = nodes
+                .into_iter()
+                .flat_map(|n| {
+                    (0..col.levels()).map(move |l| {
+                        let mut m = n.clone();
+                        m.push(l);
+                        m
+                    })
+                })
+                .collect();
+        }
+        nodes.sort_by(|a, b| {
+            self.height_num(a)
+                .cmp(&self.height_num(b))
+                .then_with(|| a.cmp(b))
+        });
+        nodes
+    }
+
+    /// Loss numerator over the common denominator `R * Hd`.
+    fn loss_num(&self, node: &[usize], r: &NodeResult) -> u128 {
+        let rows = u128::from(self.rows);
+        let s = u128::from(r.suppressed);
+        (rows - s) * self.height_num(node) + s * self.hden
+    }
+
+    fn passes(&self, r: &NodeResult) -> bool {
+        if self.rows == 0 {
+            return true;
+        }
+        r.suppressed < self.rows
+            && (r.suppressed as f64) <= self.search.max_suppression * (self.rows as f64)
+    }
+
+    /// Class of every pair under `node`, as a number when the mixed-radix
+    /// product fits in 128 bits, else interned.
+    fn classes(&self, node: &[usize]) -> Vec<u128> {
+        let radix: Vec<u128> = node
+            .iter()
+            .zip(&self.columns)
+            .map(|(&l, c)| u128::from(c.cardinality(l)))
+            .collect();
+        let fits = radix
+            .iter()
+            .try_fold(1u128, |acc, &r| acc.checked_mul(r))
+            .is_some();
+        let mut interned: FastMap<Vec<u32>, u128> = FastMap::default();
+        self.pairs
+            .iter()
+            .map(|(key, _)| {
+                if fits {
+                    node.iter()
+                        .zip(&self.columns)
+                        .zip(key.iter())
+                        .zip(&radix)
+                        .fold(0u128, |acc, (((&l, c), &v), &r)| {
+                            acc * r + u128::from(c.code(l, v))
+                        })
+                } else {
+                    let codes: Vec<u32> = node
+                        .iter()
+                        .zip(&self.columns)
+                        .zip(key.iter())
+                        .map(|((&l, c), &v)| c.code(l, v))
+                        .collect();
+                    let next = interned.len() as u128;
+                    *interned.entry(codes).or_insert(next)
+                }
+            })
+            .collect()
+    }
+
+    /// Rows and distinct entities per class under `node`.
+    fn class_sizes(&self, node: &[usize]) -> (Vec<u128>, ClassSizes) {
+        let n = self.columns.len();
+        let classes = self.classes(node);
+        let mut sizes: ClassSizes = FastMap::default();
+        let row_entities = self.opts.entity == PrivacyEntity::Row;
+        for ((key, rows), class) in self.pairs.iter().zip(&classes) {
+            let e = key[n];
+            let entry = sizes.entry(*class).or_insert((0, 0, NO_ONE));
+            entry.0 += rows;
+            if row_entities {
+                entry.1 += rows;
+            } else if e != NO_ONE && entry.2 != e {
+                // Pairs are sorted by entity: an entity's pairs are adjacent.
+                entry.1 += 1;
+                entry.2 = e;
+            }
+        }
+        (classes, sizes)
+    }
+
+    fn evaluate(&self, node: &[usize]) -> NodeResult {
+        let (_, sizes) = self.class_sizes(node);
+        let min_k = self.opts.min_k;
+        let mut r = NodeResult {
+            suppressed: 0,
+            k: u64::MAX,
+            classes: 0,
+        };
+        for &(rows, people, _) in sizes.values() {
+            if people < min_k {
+                r.suppressed += rows;
+            } else {
+                r.classes += 1;
+                r.k = r.k.min(people);
+            }
+        }
+        if r.classes == 0 {
+            r.k = 0;
+        }
+        r
+    }
+
+    /// Best passing node `(levels, loss numerator, figures)` and the nodes evaluated.
+    #[allow(clippy::type_complexity)]
+    fn search(
+        &self,
+        threads: usize,
+        interrupted: &(dyn Fn() -> Option<i32> + Sync),
+    ) -> Result<(Option<(Vec<usize>, u128, NodeResult)>, u64)> {
+        let nodes = self.ordered_nodes();
+        let pool = pool(threads)?;
+        let rows = u128::from(self.rows);
+        let mut best: Option<(Vec<usize>, u128, NodeResult)> = None;
+        let mut evaluated = 0u64;
+        let mut at = 0;
+        while at < nodes.len() {
+            if let Some(sig) = interrupted() {
+                return Err(Error::Interrupted(sig));
+            }
+            let bound = best.as_ref().map(|b| b.1);
+            let block: Vec<&Vec<usize>> = nodes[at..]
+                .iter()
+                .take(BLOCK)
+                .take_while(|n| bound.is_none_or(|b| self.height_num(n) * rows <= b))
+                .collect();
+            if block.is_empty() {
+                break;
+            }
+            at += block.len();
+            evaluated += block.len() as u64;
+            let results: Vec<NodeResult> =
+                pool.install(|| block.par_iter().map(|n| self.evaluate(n)).collect());
+            for (node, r) in block.into_iter().zip(results) {
+                if !self.passes(&r) {
+                    continue;
+                }
+                let loss = self.loss_num(node, &r);
+                let better = match &best {
+                    None => true,
+                    Some((bn, bl, _)) => (loss, node) < (*bl, bn),
+                };
+                if better {
+                    best = Some((node.clone(), loss, r));
+                }
+            }
+        }
+        Ok((best, evaluated))
+    }
+
+    fn chosen(&self, node: &[usize], r: &NodeResult, evaluated: u64) -> Chosen {
+        let denom = (u128::from(self.rows) * self.hden) as f64;
+        let loss = if self.rows == 0 {
+            0.0
+        } else {
+            self.loss_num(node, r) as f64 / denom
+        };
+        Chosen {
+            levels: node
+                .iter()
+                .zip(&self.search.ladders)
+                .zip(&self.tops)
+                .map(|((&l, ladder), &top)| ChosenLevel {
+                    column: ladder.output.clone(),
+                    level: l,
+                    top: top as usize,
+                    name: ladder.names[l].clone(),
+                })
+                .collect(),
+            loss,
+            height: self.height_num(node) as f64 / self.hden as f64,
+            k: r.k,
+            suppressed_rows: r.suppressed,
+            rows: self.rows,
+            max_suppression: self.search.max_suppression,
+            nodes: self.size,
+            nodes_evaluated: evaluated,
+            pairs: self.pairs.len() as u64,
+            search_seconds: 0.0,
+        }
+    }
+
+    /// The classes of `node` below `min_k`, as the risk meter's class keys
+    /// of the values the writing pass will produce.
+    fn suppression(&self, node: &[usize]) -> Suppression {
+        let (classes, sizes) = self.class_sizes(node);
+        let mut out = Suppression::default();
+        for ((key, _), class) in self.pairs.iter().zip(&classes) {
+            let Some(&(_, people, _)) = sizes.get(class) else {
+                continue;
+            };
+            if people >= self.opts.min_k {
+                continue;
+            }
+            let mut bytes = Vec::new();
+            for ((&l, c), &v) in node.iter().zip(&self.columns).zip(key.iter()) {
+                let text = match c.sources[l] {
+                    None => None,
+                    Some(_) => c.texts[l][c.code(l, v) as usize].as_deref(),
+                };
+                super::push_key(&mut bytes, text);
+            }
+            out.classes.insert(bytes.into_boxed_slice());
+        }
+        out
+    }
+
+    fn no_node_message(&self) -> String {
+        let top: Vec<usize> = self.tops.iter().map(|&t| t as usize).collect();
+        let r = self.evaluate(&top);
+        format!(
+            "search: no node of the {}-node lattice reaches [privacy].min_k = {} distinct {} with at most \
+             [privacy].max_suppression = {} of the {} rows suppressed (the coarsest node suppresses {} \
+             rows, {:.2}%); raise max_suppression, lower min_k, or add coarser levels \
+             (or removable = true); nothing was written",
+            self.size,
+            self.opts.min_k,
+            match &self.opts.entity {
+                PrivacyEntity::Row => "rows",
+                PrivacyEntity::Column(_) => "entities",
+            },
+            self.search.max_suppression,
+            self.rows,
+            r.suppressed,
+            if self.rows == 0 {
+                0.0
+            } else {
+                r.suppressed as f64 * 100.0 / self.rows as f64
+            }
+        )
+    }
+}

@@ -1,0 +1,296 @@
+//! `[privacy] search = "auto"` through the real binary (issue 15): the
+//! ladder syntax, the choice, fail-closed refusals, and the released file's
+//! entity-k recomputed here. `tests/risk/search_bruteforce.py` checks the
+//! choice against every node of the lattice independently.
+
+mod common;
+
+use std::collections::{HashMap, HashSet};
+
+use arrow_array::{Array, RecordBatch, StringArray};
+use arrow_schema::DataType;
+use common::*;
+
+/// A column as text (nulls as `None`), whatever its type.
+fn texts(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
+    let col = batch
+        .column_by_name(name)
+        .unwrap_or_else(|| panic!("column {name} missing"));
+    let cast = arrow_cast::cast(col, &DataType::Utf8).unwrap();
+    let s = cast.as_any().downcast_ref::<StringArray>().unwrap();
+    (0..s.len())
+        .map(|i| (!s.is_null(i)).then(|| s.value(i).to_string()))
+        .collect()
+}
+
+fn demo_key() -> String {
+    repo("data-samples/demo.key").display().to_string()
+}
+
+fn sample() -> String {
+    repo("data-samples/transactions.csv").display().to_string()
+}
+
+fn search_schema() -> String {
+    std::fs::read_to_string(repo("schemas/transactions-search.toml")).unwrap()
+}
+
+fn meta<'a>(kv: &'a [(String, String)], key: &str) -> &'a str {
+    kv.iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .unwrap_or_else(|| panic!("metadata {key} missing"))
+}
+
+/// Distinct non-null `entity` values per class, computed here.
+fn class_sizes(batch: &RecordBatch, quasi: &[&str], entity: &str) -> Vec<u64> {
+    let cols: Vec<Vec<Option<String>>> = quasi.iter().map(|q| texts(batch, q)).collect();
+    let who = texts(batch, entity);
+    let mut people: HashMap<Vec<Option<String>>, HashSet<String>> = HashMap::new();
+    for row in 0..batch.num_rows() {
+        let key = cols.iter().map(|c| c[row].clone()).collect();
+        let set = people.entry(key).or_default();
+        if let Some(w) = &who[row] {
+            set.insert(w.clone());
+        }
+    }
+    people.values().map(|s| s.len() as u64).collect()
+}
+
+/// `region` (kept, quasi, optionally removable) and `n` (bucket ladder),
+/// k counted in distinct `acct_token` values.
+fn planted_schema(max_suppression: f64, removable: bool) -> String {
+    format!(
+        "[dataset]\nname = \"t\"\nversion = 1\n\
+         [privacy]\nmin_k = 5\non_violation = \"suppress\"\nentity = \"acct_token\"\n\
+         search = \"auto\"\nmax_suppression = {max_suppression}\n\
+         [[columns]]\nname = \"acct\"\naction = \"tokenize\"\nas = \"id\"\noutput = \"acct_token\"\n\
+         [[columns]]\nname = \"region\"\naction = \"keep\"\nquasi = true\nremovable = {removable}\n\
+         [[columns]]\nname = \"n\"\ntype = \"int\"\naction = \"bucket\"\nwidth = [5, 50]\nquasi = true\n"
+    )
+}
+
+/// Region "north": six customers, 10 rows. Region "lonely": one customer's
+/// 20 rows (two thirds of the 30), interleaved with the others.
+fn planted_csv() -> String {
+    let mut csv = String::from("acct,region,n\n");
+    for i in 0..32 {
+        if i % 3 == 0 && i / 3 < 6 {
+            csv.push_str(&format!("1000{},north,{i}\n", i / 3));
+        }
+        if i < 20 {
+            csv.push_str(&format!("9999,lonely,{i}\n"));
+        }
+        if i % 5 == 1 && i < 20 {
+            csv.push_str(&format!("1000{},north,{i}\n", i % 6));
+        }
+    }
+    csv
+}
+
+fn run_planted(env: &TestEnv, schema: &str, out: &str) -> Run {
+    env.run([
+        "anonymize",
+        "--schema",
+        schema,
+        "--key-file",
+        "k.key",
+        "--json",
+        "--quiet",
+        "-o",
+        out,
+        "in.csv",
+    ])
+}
+
+#[test]
+fn a_planted_one_customer_class_never_passes() {
+    let env = TestEnv::new();
+    env.write("in.csv", planted_csv());
+    env.key("k.key", TEST_KEY_HEX);
+
+    // No node can merge the lonely customer (region has no coarser level)
+    // and suppressing its 20 of 30 rows exceeds 50 %: exit 2, nothing
+    // written, the limit to relax named, no value shown.
+    env.write("none.toml", planted_schema(0.5, false));
+    run_planted(&env, "none.toml", "none.parquet")
+        .exit(2)
+        .stderr_has("[privacy].max_suppression = 0.5")
+        .stderr_has("raise max_suppression")
+        .stderr_has("nothing was written")
+        .never_says("lonely")
+        .never_says("north")
+        .never_says("9999");
+    assert!(
+        env.files().iter().all(|f| !f.contains("none.parquet")),
+        "no output, no temporary file: {:?}",
+        env.files()
+    );
+
+    // With region removable, removing it is the only passing node.
+    env.write("remove.toml", planted_schema(0.5, true));
+    let run = run_planted(&env, "remove.toml", "remove.parquet");
+    run.success();
+    let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let s = &summary["privacy"]["search"];
+    assert_eq!(s["levels"][0]["name"], "remove", "{s}");
+    assert_eq!(s["suppressed_rows"], 0);
+    assert_eq!(s["k"], 7);
+    let (out, kv) = read_all(&env.path("remove.parquet"));
+    assert_eq!(out.num_rows(), 30);
+    assert!(strings(&out, "region").iter().all(Option::is_none));
+    assert_eq!(class_sizes(&out, &["region", "n"], "acct_token"), vec![7]);
+    assert_eq!(meta(&kv, "txanon.privacy.search.node"), "1,1");
+    assert_eq!(meta(&kv, "txanon.privacy.k"), "7");
+
+    // Allowed to suppress 70 %, keeping region costs less (loss 2/3 < 1):
+    // the lonely customer's 20 rows go, and every released class holds at
+    // least five customers.
+    env.write("keep.toml", planted_schema(0.7, true));
+    let run = run_planted(&env, "keep.toml", "keep.parquet");
+    run.success();
+    let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(summary["privacy"]["search"]["suppressed_rows"], 20);
+    let (out, _) = read_all(&env.path("keep.parquet"));
+    assert_eq!(out.num_rows(), 10);
+    assert!(strings(&out, "region")
+        .iter()
+        .all(|r| r.as_deref() == Some("north")));
+    let sizes = class_sizes(&out, &["region", "n"], "acct_token");
+    assert!(sizes.iter().all(|&k| k >= 5), "{sizes:?}");
+}
+
+#[test]
+fn the_sample_search_is_reproducible_and_checked() {
+    let env = TestEnv::new();
+    env.write("search.toml", search_schema());
+    let (key, input) = (demo_key(), sample());
+    let mut figures = Vec::new();
+    for (threads, out) in [("1", "t1.parquet"), ("2", "t2.parquet")] {
+        let run = env.run([
+            "anonymize",
+            "--schema",
+            "search.toml",
+            "--key-file",
+            &key,
+            "--json",
+            "--quiet",
+            "--threads",
+            threads,
+            "--batch-rows",
+            "257",
+            "-o",
+            out,
+            &input,
+        ]);
+        run.success();
+        let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let mut s = summary["privacy"]["search"].clone();
+        assert!(s["search_seconds"].as_f64().unwrap() >= 0.0);
+        s["search_seconds"] = serde_json::Value::Null;
+        figures.push(s);
+    }
+    assert_eq!(figures[0], figures[1], "same choice for any thread count");
+    assert_eq!(
+        std::fs::read(env.path("t1.parquet")).unwrap(),
+        std::fs::read(env.path("t2.parquet")).unwrap(),
+        "--threads 1 and 2 give the same bytes"
+    );
+    let (out, kv) = read_all(&env.path("t1.parquet"));
+    let quasi: Vec<&str> = meta(&kv, "txanon.privacy.quasi").split(',').collect();
+    assert_eq!(quasi.len(), 5);
+    let sizes = class_sizes(&out, &quasi, "account_token");
+    assert!(sizes.iter().all(|&k| k >= 5), "{sizes:?}");
+    let suppressed: u64 = meta(&kv, "txanon.privacy.search.suppressed_rows")
+        .parse()
+        .unwrap();
+    assert_eq!(out.num_rows() as u64 + suppressed, 3000);
+    assert!(suppressed as f64 <= 0.02 * 3000.0);
+    assert_eq!(figures[0]["suppressed_rows"], suppressed);
+    assert!(meta(&kv, "txanon.privacy.search.nodes_evaluated").ends_with(" of 144"));
+    assert!(kv.iter().all(|(k, _)| !k.contains("seconds")));
+    // check recomputes entity-k from the file (dates and numbers included);
+    // the only violation is the demo key.
+    let check = env.run(["check", "--schema", "search.toml", "t1.parquet"]);
+    check
+        .exit(1)
+        .stdout_has("output.demo-key")
+        .stdout_has("1 violation(s)");
+    assert!(
+        !check.stdout.contains("output.privacy.k"),
+        "{}",
+        check.stdout
+    );
+}
+
+#[test]
+fn ladder_schema_errors_name_the_fix() {
+    let env = TestEnv::new();
+    env.write("in.csv", planted_csv());
+    env.key("k.key", TEST_KEY_HEX);
+    let base = planted_schema(0.1, true);
+    let cases = [
+        (
+            base.replace("search = \"auto\"\nmax_suppression = 0.1\n", ""),
+            "to choose among them",
+        ),
+        (
+            base.replace("max_suppression = 0.1\n", ""),
+            "needs max_suppression",
+        ),
+        (
+            base.replace("on_violation = \"suppress\"", "on_violation = \"fail\""),
+            "it needs on_violation",
+        ),
+        (
+            base.replace("max_suppression = 0.1", "max_suppression = 1.5"),
+            "must be at least 0 and below 1",
+        ),
+        (
+            base.replace("width = [5, 50]\nquasi = true", "width = [5, 50]"),
+            "apply only to quasi = true columns",
+        ),
+        (
+            base.replace("search = \"auto\"", "search = \"best\""),
+            "[privacy].search = \"best\"",
+        ),
+        (
+            base.replace(
+                "[[columns]]\nname = \"n\"",
+                "[[columns]]\nname = \"t\"\ntype = \"timestamp\"\naction = \"generalize\"\n\
+                 to = [\"hour\", \"day\"]\nquasi = true\n[[columns]]\nname = \"n\"",
+            ),
+            "every level of a ladder must write the same type",
+        ),
+        (
+            base.replace(
+                "[[columns]]\nname = \"n\"",
+                "[[columns]]\nname = \"ip\"\naction = \"truncate_ip\"\n\
+                 prefix_v4 = [24, 16]\nprefix_v6 = [48]\nquasi = true\n[[columns]]\nname = \"n\"",
+            ),
+            "every ladder key lists one value per level",
+        ),
+        (
+            base.replace("width = [5, 50]", "breaks = [[0, 5], 10]"),
+            "or a list of such lists",
+        ),
+    ];
+    for (i, (schema, needle)) in cases.iter().enumerate() {
+        let name = format!("s{i}.toml");
+        env.write(&name, schema);
+        run_planted(&env, &name, "o.parquet")
+            .exit(2)
+            .stderr_has(needle);
+        assert!(!env.path("o.parquet").exists());
+    }
+    // Single-level schemas keep their meaning: the same schema without
+    // lists, removable or search loads.
+    env.write(
+        "plain.toml",
+        base.replace("search = \"auto\"\nmax_suppression = 0.1\n", "")
+            .replace("min_k = 5", "min_k = 1")
+            .replace("removable = true\n", "")
+            .replace("width = [5, 50]", "width = 5"),
+    );
+    run_planted(&env, "plain.toml", "plain.parquet").success();
+}
