@@ -71,6 +71,16 @@ pub enum Command {
     /// `txanon sql --help` shows its flags.
     #[command(disable_help_flag = true)]
     Sql(ExternalArgs),
+    /// Show the generalizations `[privacy] search = "auto"` would choose
+    /// among, without writing data.
+    ///
+    /// Reads the inputs once as anonymize would, evaluates every node of the
+    /// lattice of the schema's ladders, and prints the passing nodes that no
+    /// other passing node beats on both height and suppressed rows, with the
+    /// node anonymize would choose marked. Counts and level names only.
+    ///
+    /// Exit codes: 0 some node passes, 1 none does, 2 error.
+    PrivacySearch(PrivacySearchArgs),
     /// Print the token of given raw values, for key holders answering
     /// lookup or erasure requests.
     ///
@@ -229,6 +239,42 @@ pub struct ReportArgs {
     /// The release: a Parquet file or a dataset directory written by anonymize.
     #[arg(value_name = "FILE.parquet|DATASET/")]
     pub release: std::path::PathBuf,
+}
+
+/// `txanon privacy-search`.
+#[derive(Debug, Args)]
+pub struct PrivacySearchArgs {
+    /// The schema, with `[privacy] search = "auto"` and its ladders.
+    #[arg(long, value_name = "SCHEMA.toml")]
+    pub schema: PathBuf,
+
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub key: KeyArgs,
+
+    /// Release scope mixed into every token (overrides [tokens].context).
+    #[arg(long, value_name = "LABEL")]
+    pub context: Option<String>,
+
+    /// Worker threads [default: number of CPUs]. The figures do not depend on it.
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+
+    /// Skip up to N bad records, as anonymize would.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_bad_rows: u64,
+
+    /// Drop undeclared input columns, as anonymize would.
+    #[arg(long)]
+    pub drop_undeclared: bool,
+
+    /// Print the frontier as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Inputs, as for anonymize.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
 }
 
 /// `txanon check`.

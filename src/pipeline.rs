@@ -578,6 +578,28 @@ fn search(
     Ok((pinned, suppression))
 }
 
+/// `privacy-search`: the collecting pass of [`search`], then every node
+/// evaluated (nothing is written).
+pub fn privacy_frontier(
+    schema: &Schema,
+    key: &MasterKey,
+    opts: &AnonymizeOptions,
+    reporter: &dyn Reporter,
+) -> Result<crate::risk::search::Frontier> {
+    let expanded = crate::risk::search::expand(schema)?;
+    let mut collector = crate::risk::search::Collector::new(schema)?;
+    run_pass(
+        &expanded,
+        key,
+        opts,
+        reporter,
+        false,
+        None,
+        Some(&mut collector),
+    )?;
+    collector.frontier(opts.threads, &|| reporter.interrupted())
+}
+
 fn run_pass(
     schema: &Schema,
     key: &MasterKey,

@@ -294,3 +294,75 @@ fn ladder_schema_errors_name_the_fix() {
     );
     run_planted(&env, "plain.toml", "plain.parquet").success();
 }
+
+#[test]
+fn privacy_search_prints_the_frontier_and_writes_nothing() {
+    let env = TestEnv::new();
+    env.write("in.csv", planted_csv());
+    env.key("k.key", TEST_KEY_HEX);
+    env.write("keep.toml", planted_schema(0.7, true));
+    let run = env.run([
+        "privacy-search",
+        "--schema",
+        "keep.toml",
+        "--key-file",
+        "k.key",
+        "--json",
+        "in.csv",
+    ]);
+    run.success().never_says("lonely").never_says("9999");
+    let f: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(f["nodes"], 4);
+    assert_eq!(f["rows"], 30);
+    // Passing: region kept with the lonely customer's 20 rows suppressed and
+    // n at width 50 (at width 5 the north customers spread too thin), and
+    // region removed with n at width 50 (7 customers, nothing suppressed).
+    assert_eq!(f["passing"], 2);
+    let front: Vec<String> = f["frontier"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            n["levels"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|l| l["level"].to_string())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    assert_eq!(front, vec!["0,1", "1,1"]);
+    assert_eq!(f["chosen"]["levels"][0]["level"], 0);
+    assert_eq!(f["chosen"]["suppressed_rows"], 20);
+    // The same node as anonymize chooses.
+    let a = run_planted(&env, "keep.toml", "keep.parquet");
+    a.success();
+    let summary: serde_json::Value = serde_json::from_str(&a.stdout).unwrap();
+    assert_eq!(
+        summary["privacy"]["search"]["levels"],
+        f["chosen"]["levels"]
+    );
+    assert_eq!(summary["privacy"]["search"]["loss"], f["chosen"]["loss"]);
+
+    // Text form, and exit 1 when no node passes; nothing written either way.
+    env.write("none.toml", planted_schema(0.5, false));
+    env.run([
+        "privacy-search",
+        "--schema",
+        "none.toml",
+        "--key-file",
+        "k.key",
+        "in.csv",
+    ])
+    .exit(1)
+    .stdout_has("0 of 2 nodes reach min_k = 5 distinct acct_token values")
+    .stdout_has("no node passes")
+    .never_says("lonely");
+    let mut files = env.files();
+    files.sort();
+    assert_eq!(
+        files,
+        vec!["in.csv", "k.key", "keep.parquet", "keep.toml", "none.toml"]
+    );
+}

@@ -5,6 +5,7 @@ pub mod check;
 pub mod external;
 pub mod init;
 pub mod keygen;
+pub mod privacy_search;
 pub mod report;
 pub mod scan;
 pub mod token;

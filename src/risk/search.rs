@@ -498,6 +498,12 @@ impl Collector {
             .into_iter()
             .filter(|(_, r)| lattice.passes(r))
             .collect();
+        let best = passing
+            .iter()
+            .min_by(|(a, ra), (b, rb)| {
+                (lattice.loss_num(a, ra), a).cmp(&(lattice.loss_num(b, rb), b))
+            })
+            .map(|(n, r)| lattice.chosen(n, r, lattice.size));
         let mut front: Vec<Chosen> = Vec::new();
         for (node, r) in &passing {
             let h = lattice.height_num(node);
@@ -506,7 +512,7 @@ impl Collector {
                 (oh <= h && o.suppressed <= r.suppressed) && (oh < h || o.suppressed < r.suppressed)
             });
             if !dominated {
-                front.push(lattice.chosen(node, r, 0));
+                front.push(lattice.chosen(node, r, lattice.size));
             }
         }
         front.sort_by(|a, b| {
@@ -516,6 +522,10 @@ impl Collector {
                 .then(a.vector().cmp(&b.vector()))
         });
         Ok(Frontier {
+            min_k: lattice.opts.min_k,
+            entity: lattice.opts.entity.name().to_string(),
+            max_suppression: lattice.search.max_suppression,
+            chosen: best,
             nodes: lattice.size,
             passing: passing.len() as u64,
             rows: lattice.rows,
@@ -528,6 +538,14 @@ impl Collector {
 /// `privacy-search`: the passing nodes on the height/suppression frontier.
 #[derive(Debug, Clone, Serialize)]
 pub struct Frontier {
+    /// `[privacy].min_k`.
+    pub min_k: u64,
+    /// `[privacy].entity`.
+    pub entity: String,
+    /// `[privacy].max_suppression`.
+    pub max_suppression: f64,
+    /// The node `anonymize` would choose (least loss), if any passes.
+    pub chosen: Option<Chosen>,
     /// Nodes in the lattice (all evaluated).
     pub nodes: u64,
     /// Nodes that pass.
