@@ -229,8 +229,34 @@ const INPUTS: [&str; 5] = [
     "out.parquet",
 ];
 
+/// [`SCHEMA`] with ladders and `[privacy] search = "auto"` (for
+/// `privacy-search` and the searching `anonymize`).
+fn search_schema() -> String {
+    let s = SCHEMA
+        .replacen(
+            "to = \"year\"",
+            "to = [\"month\", \"year\"]\nquasi = true",
+            1,
+        )
+        .replacen(
+            "width = 1000",
+            "width = [1000, 10000]\nquasi = true\nremovable = true",
+            1,
+        )
+        .replacen(
+            "values = [\"tx\"] }",
+            "values = [\"tx\"], quasi = true, removable = true }",
+            1,
+        );
+    format!(
+        "{s}\n[privacy]\nmin_k = 2\non_violation = \"suppress\"\nentity = \"id_card\"\n\
+         search = \"auto\"\nmax_suppression = 0.5\n"
+    )
+}
+
 fn setup(env: &TestEnv) {
     env.write("s.toml", SCHEMA);
+    env.write("search.toml", search_schema());
     env.key("k.key", TEST_KEY_HEX);
     env.write("data.csv", csv_text(true));
     env.write("headerless.csv", csv_text(false));
@@ -525,6 +551,47 @@ fn cases() -> Vec<Case> {
             "--stdin",
         ])
     });
+    for input in ["data.csv", "data.ndjson", "cols.parquet"] {
+        out.push(case(&[
+            "privacy-search",
+            "--schema",
+            "search.toml",
+            "--key-file",
+            "k.key",
+            "--max-bad-rows",
+            "100",
+            input,
+        ]));
+        out.push(case(&[
+            "privacy-search",
+            "--schema",
+            "search.toml",
+            "--key-file",
+            "k.key",
+            "--context",
+            "leaks",
+            "--threads",
+            "2",
+            "--drop-undeclared",
+            "--max-bad-rows",
+            "100",
+            "--json",
+            input,
+        ]));
+        out.push(case(&[
+            "anonymize",
+            "--schema",
+            "search.toml",
+            "--key-file",
+            "k.key",
+            "--max-bad-rows",
+            "100",
+            "--json",
+            "-o",
+            "searched.parquet",
+            input,
+        ]));
+    }
     out.push(case(&["keygen", "-o", "new.key"]));
     for release in INPUTS.iter().copied().chain(["outdir/"]) {
         out.push(case(&["report", "-o", "r.html", release]));
