@@ -53,6 +53,20 @@ fn printing_commands(env: &TestEnv) -> Vec<(String, Vec<String>, Option<Vec<u8>>
         ),
         ("init".into(), s(&["init", &input]), None),
         (
+            "privacy-search".into(),
+            s(&[
+                "privacy-search",
+                "--schema",
+                &repo("schemas/transactions-search.toml")
+                    .display()
+                    .to_string(),
+                "--key-file",
+                &key,
+                &input,
+            ]),
+            None,
+        ),
+        (
             "token".into(),
             s(&[
                 "token",
