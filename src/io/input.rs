@@ -1224,6 +1224,18 @@ mod tests {
         assert_eq!((r, warnings), (Ok(()), vec![]));
     }
 
+    /// `check`, `scan` and `init` read a file in the encoding they are
+    /// told (`--encoding gb18030`), with the default dialect and a header.
+    #[test]
+    fn the_schema_free_text_format_keeps_its_encoding() {
+        use crate::io::source::TextEncoding;
+        for encoding in [TextEncoding::Utf8, TextEncoding::Gb18030, TextEncoding::Gbk] {
+            let f = TextFormat::with_encoding(encoding);
+            assert_eq!(f.encoding, encoding);
+            assert_eq!((f.headerless, f.ndjson, f.skip_bad), (None, None, false));
+        }
+    }
+
     #[test]
     fn projection_reads_each_wanted_column_once_in_file_order() {
         let cols = strings(&["a", "b", "c", "d"]);
