@@ -32,16 +32,21 @@ pub enum PiiKind {
     Card,
     /// IPv4 or IPv6 address.
     Ip,
+    /// Street-level postal address: a house number with a street, a flat
+    /// or unit number, a UK postcode, or a Chinese road and house number
+    /// ([`is_street_address`]). A province, city or country name is not.
+    Address,
 }
 
 impl PiiKind {
     /// All kinds, in report order.
-    pub const ALL: [PiiKind; 5] = [
+    pub const ALL: [PiiKind; 6] = [
         PiiKind::Email,
         PiiKind::Phone,
         PiiKind::IdCard,
         PiiKind::Card,
         PiiKind::Ip,
+        PiiKind::Address,
     ];
 
     /// Stable name used in reports.
@@ -52,6 +57,7 @@ impl PiiKind {
             PiiKind::IdCard => "id_card",
             PiiKind::Card => "card",
             PiiKind::Ip => "ip",
+            PiiKind::Address => "address",
         }
     }
 
@@ -144,6 +150,9 @@ impl Detector {
             return found;
         }
         self.detect_token(v, &mut found);
+        if is_street_address(v) {
+            found.insert(PiiKind::Address);
+        }
         if v.contains(char::is_whitespace) || v.contains([',', ';', '|']) {
             for part in v.split(|c: char| {
                 c.is_whitespace()
@@ -254,6 +263,136 @@ fn phone_like_runs(v: &str) -> Vec<&str> {
     }
     runs.retain(|r| r.bytes().filter(u8::is_ascii_digit).count() >= 7);
     runs
+}
+
+/// Words naming a kind of street, after a house number and a street name.
+const STREET_WORDS: &[&str] = &[
+    "road",
+    "rd",
+    "street",
+    "st",
+    "lane",
+    "ln",
+    "avenue",
+    "ave",
+    "av",
+    "close",
+    "drive",
+    "dr",
+    "way",
+    "court",
+    "ct",
+    "place",
+    "pl",
+    "boulevard",
+    "blvd",
+    "terrace",
+    "ter",
+    "crescent",
+    "cres",
+    "gardens",
+    "gdns",
+    "square",
+    "sq",
+    "parkway",
+    "pkwy",
+    "highway",
+    "hwy",
+    "row",
+    "mews",
+    "grove",
+    "walk",
+    "wharf",
+    "circle",
+    "cir",
+    "trail",
+    "trl",
+    "alley",
+    "quay",
+    "embankment",
+    "hill",
+    "strasse",
+    "straße",
+    "weg",
+];
+
+/// Words that announce a flat or unit number.
+const UNIT_WORDS: &[&str] = &["flat", "apt", "apartment", "suite", "ste", "unit"];
+
+/// Street words written before the street's name (`77 Rue de Rivoli`).
+const LEADING_STREET_WORDS: &[&str] = &["rue", "via", "calle", "avenida", "piazza"];
+
+/// True when `v` holds a street-level postal address, in free text or
+/// alone: a house number followed within four words by a street word
+/// (`12 Orchard Road`, `1364 CEDAR LN.`), a flat or unit word with a number
+/// (`Flat 3B`, `Apt #11`), a UK postcode (`BS1 5TR`), or a Chinese road,
+/// street or lane with a house number (`黄河路 210 号`, `3 号楼`, `1201 室`).
+/// What a derived region keeps (`北京市`, `广东省 深圳市`, `Guangdong`,
+/// `England`) has none of these.
+///
+/// ```
+/// use txanon::detect::is_street_address;
+/// assert!(is_street_address("Flat 3B, Rose Cottage, Jane Doe"));
+/// assert!(is_street_address("deliver to 4 Maple Close, Leeds"));
+/// assert!(is_street_address("北京市 朝阳区 黄河路 210 号"));
+/// assert!(!is_street_address("广东省 深圳市"));
+/// assert!(!is_street_address("2 way adapter"));
+/// ```
+pub fn is_street_address(v: &str) -> bool {
+    static CN: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r"(?:路|街|道|巷|弄|胡同|里)\s*\d{1,5}\s*(?:号|號)|\d{1,5}\s*(?:号楼|號樓|号院|单元|單元|栋|棟|幢|室)")
+            .ok()
+    });
+    static UK_POSTCODE: std::sync::LazyLock<Option<regex::Regex>> =
+        std::sync::LazyLock::new(|| {
+            regex::Regex::new(r"\b[A-Z]{1,2}[0-9][A-Z0-9]? [0-9][ABD-HJLNP-UW-Z]{2}\b").ok()
+        });
+    if v.len() > 4096 {
+        return false;
+    }
+    let matches = |re: &std::sync::LazyLock<Option<regex::Regex>>| {
+        re.as_ref().is_some_and(|re| re.is_match(v))
+    };
+    if matches(&CN) || matches(&UK_POSTCODE) {
+        return true;
+    }
+    let words: Vec<String> = v
+        .split(|c: char| c.is_whitespace() || matches!(c, ',' | ';' | '|'))
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            w.trim_matches(|c: char| c == '.' || c == ':')
+                .to_lowercase()
+        })
+        .collect();
+    let house_number = |w: &str| {
+        let w = w.trim_start_matches('#');
+        let digits = w.bytes().take_while(u8::is_ascii_digit).count();
+        (1..=5).contains(&digits)
+            && w.len() - digits <= 1
+            && w[digits..].bytes().all(|b| b.is_ascii_alphabetic())
+    };
+    let name_word = |w: &str| w.chars().all(char::is_alphabetic) && !w.is_empty();
+    words.iter().enumerate().any(|(i, w)| {
+        if UNIT_WORDS.contains(&w.as_str()) {
+            return words.get(i + 1).is_some_and(|n| house_number(n));
+        }
+        if !house_number(w) {
+            return false;
+        }
+        if words
+            .get(i + 1)
+            .is_some_and(|s| LEADING_STREET_WORDS.contains(&s.as_str()))
+        {
+            return words.get(i + 2).is_some_and(|n| name_word(n));
+        }
+        // A street name of one to three words, then the street word.
+        (i + 2..=i + 4).any(|j| {
+            words
+                .get(j)
+                .is_some_and(|s| STREET_WORDS.contains(&s.as_str()))
+                && words[i + 1..j].iter().all(|n| name_word(n))
+        })
+    })
 }
 
 /// Chinese resident ID: 17 digits and a check character (ISO 7064 MOD 11-2).
@@ -368,6 +507,44 @@ mod tests {
         assert!(!d.detect("2009-05-15 17:41:31").contains(PiiKind::Phone));
         assert!(!d.detect("12345.67").contains(PiiKind::Phone));
         assert!(d.detect("送货 138 0013 8000 谢谢").contains(PiiKind::Phone));
+    }
+
+    #[test]
+    fn street_addresses_in_free_text_but_not_regions() {
+        let d = Detector::new(Some("CN"));
+        for v in [
+            "Flat 3B, Rose Cottage, Jane Doe",
+            "Flat 3B, 12 Orchard Road, Bristol BS1 5TR",
+            "4 Maple Close, Leeds",
+            "Rose Cottage, Leeds LS6 2AB",
+            "1364 CEDAR LN., APT 11B, AUSTIN, TX 78701",
+            "ring twice at 221B Baker St",
+            "Suite 400",
+            "Unit #12",
+            "北京市 朝阳区 黄河路 210 号 世贸创业园17楼",
+            "上海市浦东新区世纪大道100号",
+            "深圳市南山区科技园 3 号楼 1201 室",
+            "77 Rue de Rivoli, Paris",
+        ] {
+            assert!(d.detect(v).contains(PiiKind::Address), "{v}");
+        }
+        for v in [
+            "北京市",
+            "广东省 深圳市",
+            "广东省深圳市南山区",
+            "Guangdong",
+            "England",
+            "United Kingdom",
+            "gmail.com",
+            "+44",
+            "2 way adapter",
+            "Street food, 3 items",
+            "e81d72bef77ec8d415d8e11cb57457cd",
+            "dGhpcyBpcyBhIHRva2VuIEJTMSA1VFI",
+            "2009-05-15 17:41:31",
+        ] {
+            assert!(!d.detect(v).contains(PiiKind::Address), "{v}");
+        }
     }
 
     #[test]

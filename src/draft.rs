@@ -38,7 +38,7 @@ struct Evidence {
     date: u64,
     timestamp: u64,
     iso_timestamp: u64,
-    hits: [u64; 5],
+    hits: [u64; PiiKind::ALL.len()],
     address: u64,
     person_name: u64,
 }
@@ -256,9 +256,11 @@ fn propose(name: &str, ev: &Evidence, region: &str) -> (Vec<String>, Vec<String>
         });
     let s = |x: &str| x.to_string();
 
+    // Addresses have their own, wider evidence below (`looks_like_address`).
     let strongest = PiiKind::ALL
         .iter()
         .copied()
+        .filter(|k| *k != PiiKind::Address)
         .max_by_key(|k| hit(*k))
         .filter(|k| most(hit(*k)));
     if let Some(kind) = strongest {
@@ -285,7 +287,7 @@ fn propose(name: &str, ev: &Evidence, region: &str) -> (Vec<String>, Vec<String>
                 ],
                 why,
             ),
-            PiiKind::IdCard | PiiKind::Card | PiiKind::Ip => {
+            PiiKind::IdCard | PiiKind::Card | PiiKind::Ip | PiiKind::Address => {
                 why.push(s("a direct identifier with no analytic use: dropped"));
                 (vec![s("action = \"drop\"")], why)
             }

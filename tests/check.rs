@@ -599,3 +599,57 @@ fn check_reports_the_token_spec_version() {
         check(path.to_str().unwrap()).exit(code).stdout_has(says);
     }
 }
+
+/// Issue 14: `scan` has no schema, so it cannot know which columns are
+/// derived. A released file whose derived region column carries raw text
+/// (an English street address, an e-mail, a phone number) is flagged by
+/// its detectors, by kind, without quoting the values; the same release
+/// with the regions txanon derives (`北京市`, `广东省深圳市`, US states)
+/// passes.
+#[test]
+fn scan_flags_raw_text_in_a_released_region_column() {
+    let env = TestEnv::new();
+    let key = env.key("k.key", TEST_KEY_HEX);
+    let private = repo("schemas/transactions-private.toml");
+    env.anonymize(&private, &key, &[], "out.parquet", Path::new(&sample()))
+        .success();
+    env.run(["scan", "out.parquet"])
+        .success()
+        .stdout_lacks("address found");
+    let raw = [
+        "Flat 2C, 41 Hollybush Gardens, Norwich NR3 1QX",
+        "petra.lindqvist.77@fastpost.example",
+        // Valid under libphonenumber (as the phonenumbers package agrees);
+        // a number in an unallocated range is not a phone number to it.
+        "+44 7400 561238",
+    ];
+    rewrite(
+        &env.path("out.parquet"),
+        &env.path("tampered.parquet"),
+        "home_region",
+        |col| {
+            let regions = col.as_any().downcast_ref::<StringArray>().unwrap();
+            let values: StringArray = regions
+                .iter()
+                .enumerate()
+                .map(|(i, v)| if i % 10 < 3 { Some(raw[i % 10]) } else { v })
+                .collect();
+            Arc::new(values)
+        },
+    );
+    let rows = read_all(&env.path("out.parquet")).0.num_rows();
+    let run = env.run(["scan", "tampered.parquet"]);
+    run.exit(1);
+    for (k, kind) in ["address", "email", "phone"].iter().enumerate() {
+        let planted = (0..rows).filter(|i| i % 10 == k).count();
+        run.stdout_has(&format!(
+            "column \"home_region\": pii: {kind} found ({planted} values"
+        ));
+    }
+    for v in raw {
+        run.never_says(v);
+    }
+    run.never_says("hollybush")
+        .never_says("lindqvist")
+        .never_says("561238");
+}

@@ -80,6 +80,16 @@ impl Run {
     }
 
     #[track_caller]
+    pub fn stdout_lacks(&self, needle: &str) -> &Run {
+        assert!(
+            !self.stdout.contains(needle),
+            "stdout contains {needle:?}\n{}",
+            self.describe()
+        );
+        self
+    }
+
+    #[track_caller]
     pub fn stderr_lacks(&self, needle: &str) -> &Run {
         assert!(
             !self.stderr.contains(needle),

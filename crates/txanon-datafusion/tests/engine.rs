@@ -305,3 +305,144 @@ fn headerless_export_with_equal_fields_is_not_quoted() {
     assert!(!err.contains(fields[7]), "{err}");
     assert!(!out.exists());
 }
+
+/// Run the `txanon-df` binary in `dir`; its exit code, stdout and stderr.
+fn txanon_df(dir: &Path, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_txanon-df"))
+        .current_dir(dir)
+        .env_remove("TXANON_KEY")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Issue 14 (the leak hunt, for this engine): canary values, fresh and
+/// distinct, in every column the sample schema tokenizes, drops or
+/// generalizes, fed through `txanon-df anonymize` (what `txanon anonymize
+/// --engine datafusion` runs) as a headerless export whose first record has
+/// two equal fields, beside an undeclared column (a value, and a header name
+/// that is data), with bad values, and as valid rows with `--json`; with
+/// and without `--drop-undeclared`. No canary reaches stdout or stderr.
+#[test]
+fn canaries_never_reach_the_engines_stdout_or_stderr() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.key");
+    std::fs::write(&key, key_hex(0x5c) + "\n").unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let header = std::fs::read_to_string(repo().join("data-samples/transactions.csv"))
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_string();
+    // (canary, the spellings of it that must not appear)
+    let canaries: [(&str, &[&str]); 9] = [
+        ("2088731946205518", &["2088731946205518"]),
+        ("Quillon Vexmoor", &["quillon", "vexmoor"]),
+        (
+            "44010619770307911X",
+            &["44010619770307911x", "440106197703"],
+        ),
+        ("139-0871-6625", &["13908716625", "0871-6625", "08716625"]),
+        (
+            "zq.canary4471@vexmoor.example",
+            &["zq.canary4471", "canary4471"],
+        ),
+        (
+            "\"88 Quillon Wharf, Flat 7Q, Leeds\"",
+            &["quillon wharf", "flat 7q"],
+        ),
+        ("\"88 Quillon Wharf, Flat 7Q, Leeds\"", &["88 quillon"]),
+        ("1971-03-29", &["1971-03-29"]),
+        ("198.51.100.77", &["198.51.100.77"]),
+    ];
+    let fields = |i: usize, amount: &str| -> String {
+        let c = |k: usize| canaries[k].0;
+        format!(
+            "T20090515653{i:05},2009-05-15 17:41:31,{},{},{},{},{},{},{},{},{amount},CNY,M00060635,pos,false,19,{}",
+            c(0), c(1), c(2), c(3), c(4), c(5), c(6), c(7), c(8)
+        )
+    };
+    let record = |i: usize| fields(i, "64.60");
+    let write = |name: &str, lines: &[String]| {
+        std::fs::write(dir.path().join(name), lines.join("\n") + "\n").unwrap();
+    };
+    // A headerless export: the first record is read as the header, its two
+    // address fields equal.
+    write("headerless.csv", &[record(1), record(2), record(3)]);
+    // Undeclared columns: one whose name is data, one holding a value.
+    write(
+        "undeclared.csv",
+        &[
+            format!("{header},13977317731,notes"),
+            format!("{},13977317731,zq-secret-note-9931", record(1)),
+        ],
+    );
+    // A bad decimal (amount, on_invalid = "error") and a bad e-mail.
+    let bad_mail = record(2).replace(canaries[4].0, "zq.canary4471@@vexmoor");
+    write(
+        "bad.csv",
+        &[header.clone(), record(1), bad_mail, fields(3, "77.7777")],
+    );
+    write("good.csv", &[header.clone(), record(1), record(2)]);
+    let extra = ["13977317731", "zq-secret-note-9931", "77.7777", "vexmoor"];
+    let key = key.to_str().unwrap();
+    let schema = repo().join("schemas/transactions.toml");
+    let mut ran = 0;
+    for (input, ok) in [
+        ("headerless.csv", false),
+        ("undeclared.csv", false),
+        ("bad.csv", false),
+        ("good.csv", true),
+    ] {
+        for flags in [&[][..], &["--drop-undeclared"][..], &["--json"][..]] {
+            let _ = std::fs::remove_file(dir.path().join("out.parquet"));
+            let mut args = vec![
+                "anonymize",
+                "--engine",
+                "datafusion",
+                "--schema",
+                schema.to_str().unwrap(),
+                "--key-file",
+                key,
+                "-o",
+                "out.parquet",
+            ];
+            args.extend_from_slice(flags);
+            args.push(input);
+            let (code, stdout, stderr) = txanon_df(dir.path(), &args);
+            let said = format!("{stdout}\n{stderr}").to_lowercase();
+            let undeclared_dropped = input == "undeclared.csv" && flags == ["--drop-undeclared"];
+            if ok || undeclared_dropped {
+                assert_eq!(code, Some(0), "{input} {flags:?}: {stderr}");
+            } else {
+                assert_eq!(code, Some(2), "{input} {flags:?}: {stderr}");
+                assert!(!dir.path().join("out.parquet").exists());
+            }
+            if flags == ["--json"] && ok {
+                assert!(stdout.contains("\"rows_written\": 2"), "{stdout}");
+            }
+            for spelling in canaries
+                .iter()
+                .flat_map(|(_, s)| s.iter().copied())
+                .chain(extra)
+            {
+                assert!(
+                    !said.contains(spelling),
+                    "{input} {flags:?}: {spelling:?} in\n{said}"
+                );
+            }
+            ran += 1;
+        }
+    }
+    assert_eq!(ran, 12);
+}
