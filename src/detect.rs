@@ -153,10 +153,24 @@ impl Detector {
         if is_street_address(v) {
             found.insert(PiiKind::Address);
         }
-        if v.contains(char::is_whitespace) || v.contains([',', ';', '|']) {
+        if v.contains(char::is_whitespace) || v.contains([',', ';', '|', '{', '[']) {
             for part in v.split(|c: char| {
                 c.is_whitespace()
-                    || matches!(c, ',' | ';' | '|' | '<' | '>' | '"' | '\'' | '(' | ')')
+                    || matches!(
+                        c,
+                        ',' | ';'
+                            | '|'
+                            | '<'
+                            | '>'
+                            | '"'
+                            | '\''
+                            | '('
+                            | ')'
+                            | '{'
+                            | '}'
+                            | '['
+                            | ']'
+                    )
             }) {
                 if !part.is_empty() && part.len() < v.len() {
                     self.detect_token(part, &mut found);

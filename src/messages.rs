@@ -35,8 +35,6 @@ impl Messages {
     /// Catch SIGINT and SIGTERM. The first sets the flag the pipeline polls;
     /// a second one ends the process at once (exit 128 + signal), after
     /// removing the temporary outputs (`.NAME.txanon-tmp-PID`) of the run.
-    /// Removing files is not allowed in a signal handler, so a thread of its
-    /// own waits for the signals and does it.
     pub fn catch_signals(&self) {
         #[cfg(unix)]
         {
@@ -44,24 +42,16 @@ impl Messages {
             for sig in [SIGINT, SIGTERM] {
                 let _ = signal_hook::flag::register_usize(sig, self.signal.clone(), sig as usize);
             }
-            let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
-                return;
-            };
-            let _ = std::thread::Builder::new()
-                .name("txanon-signals".into())
-                .spawn(move || {
-                    for (seen, sig) in signals.forever().enumerate() {
-                        if seen >= 1 {
-                            let _ = writeln!(
-                                std::io::stderr().lock(),
-                                "txanon: error: interrupted again by signal {sig}: stopped at once; \
-                                 no output was written and temporary files are removed"
-                            );
-                            crate::io::output::remove_temporaries_and_exit(128 + sig);
-                        }
-                    }
-                });
+            stop_at_signal(2);
         }
+    }
+
+    /// For runs that do not poll [`Reporter::interrupted`] (the DataFusion
+    /// engine): the first SIGINT or SIGTERM ends the process at once (exit
+    /// 128 + signal), after removing the temporary outputs of the run.
+    pub fn stop_on_signal(&self) {
+        #[cfg(unix)]
+        stop_at_signal(1);
     }
 
     /// An error, printed once with its context chain.
@@ -106,6 +96,32 @@ impl Messages {
             }
         }
     }
+}
+
+/// A thread that waits for SIGINT and SIGTERM and, at the `nth`, removes
+/// the temporary outputs and ends the process (exit 128 + signal).
+/// Removing files is not allowed in a signal handler, hence the thread.
+#[cfg(unix)]
+fn stop_at_signal(nth: usize) {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) else {
+        return;
+    };
+    let _ = std::thread::Builder::new()
+        .name("txanon-signals".into())
+        .spawn(move || {
+            for (seen, sig) in signals.forever().enumerate() {
+                if seen + 1 >= nth {
+                    let again = if nth > 1 { " again" } else { "" };
+                    let _ = writeln!(
+                        std::io::stderr().lock(),
+                        "txanon: error: interrupted{again} by signal {sig}: stopped at once; \
+                         temporary files are removed"
+                    );
+                    crate::io::output::remove_temporaries_and_exit(128 + sig);
+                }
+            }
+        });
 }
 
 impl Reporter for Messages {

@@ -653,3 +653,73 @@ fn scan_flags_raw_text_in_a_released_region_column() {
         .never_says("lindqvist")
         .never_says("561238");
 }
+
+/// Issue 14, attacker's second round: `scan` read only string and integer
+/// columns, so personal data in a BYTE_ARRAY column without a UTF-8
+/// annotation (as older writers store strings), in a struct (whose field
+/// name may itself be data), a list or a map passed as "no personal data
+/// found". Each is now scanned as text, and named by kind, not quoted.
+#[test]
+fn scan_reads_binary_and_nested_columns() {
+    use arrow_array::builder::{ListBuilder, MapBuilder, StringBuilder};
+    use arrow_array::{BinaryArray, StructArray};
+    use arrow_schema::DataType;
+    let env = TestEnv::new();
+    let n = 4;
+    let id: ArrayRef = Arc::new(StringArray::from(vec!["a", "b", "c", "d"]));
+    let blob: ArrayRef = Arc::new(BinaryArray::from(vec![
+        b"+44 7400 561238".as_slice(),
+        b"\xff\xfe".as_slice(),
+        b"x".as_slice(),
+        b"Flat 2C, 41 Hollybush Gardens".as_slice(),
+    ]));
+    let inner: ArrayRef = Arc::new(StringArray::from(vec!["zq.vexnote@fastpost.example"; n]));
+    let meta: ArrayRef = Arc::new(StructArray::from(vec![(
+        Arc::new(Field::new("13977317731", DataType::Utf8, true)),
+        inner,
+    )]));
+    let mut tags = ListBuilder::new(StringBuilder::new());
+    let mut map = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+    for _ in 0..n {
+        tags.values().append_value("198.51.100.23");
+        tags.append(true);
+        map.keys().append_value("ip");
+        map.values().append_value("2001:db8::5");
+        map.append(true).unwrap();
+    }
+    let (tags, map): (ArrayRef, ArrayRef) = (Arc::new(tags.finish()), Arc::new(map.finish()));
+    let batch = RecordBatch::try_from_iter([
+        ("id", id),
+        ("blob", blob),
+        ("meta", meta),
+        ("tags", tags),
+        ("attrs", map),
+    ])
+    .unwrap();
+    let mut w = ArrowWriter::try_new(
+        std::fs::File::create(env.path("kinds.parquet")).unwrap(),
+        batch.schema(),
+        None,
+    )
+    .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+    let run = env.run(["scan", "kinds.parquet"]);
+    run.exit(1)
+        .stdout_has("column \"blob\": pii: phone found (1 values, 33.33%)")
+        .stdout_has("column \"blob\": pii: address found (1 values, 33.33%)")
+        .stdout_has("column \"meta\": pii: email found (4 values")
+        .stdout_has("column \"meta\": pii: phone found (4 values")
+        .stdout_has("column \"tags\": pii: ip found (4 values")
+        .stdout_has("column \"attrs\": pii: ip found (4 values");
+    for raw in [
+        "561238",
+        "hollybush",
+        "vexnote",
+        "13977317731",
+        "198.51.100",
+        "db8",
+    ] {
+        run.never_says(raw);
+    }
+}

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use arrow_array::{ArrayRef, RecordBatch, StringArray};
+use arrow_array::{Array, ArrayRef, RecordBatch, StringArray};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
@@ -960,20 +960,45 @@ pub fn for_each_batch(
 }
 
 /// Text view of a column: strings as they are, integers as decimal text
-/// (phone numbers are sometimes stored as INT64); other types are skipped.
+/// (phone numbers are sometimes stored as INT64), binary values that are
+/// UTF-8 as text (older writers store strings as unannotated BYTE_ARRAY),
+/// and nested values (struct, list, map) as their display text, field names
+/// included, so that no column holding text escapes the detectors; other
+/// types (floats, decimals, dates, booleans) are skipped.
 fn to_strings(col: &ArrayRef) -> Option<Arc<StringArray>> {
-    let textual = match col.data_type() {
-        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => true,
-        DataType::Dictionary(_, v) => matches!(
-            v.as_ref(),
-            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-        ),
-        DataType::Int32 | DataType::Int64 | DataType::UInt32 | DataType::UInt64 => true,
-        _ => false,
+    let textual = |t: &DataType| {
+        matches!(
+            t,
+            DataType::Utf8
+                | DataType::LargeUtf8
+                | DataType::Utf8View
+                | DataType::Binary
+                | DataType::LargeBinary
+                | DataType::BinaryView
+        )
     };
-    if !textual {
-        return None;
+    let cast = match col.data_type() {
+        t if textual(t) => true,
+        DataType::Dictionary(_, v) => textual(v),
+        DataType::Int32 | DataType::Int64 | DataType::UInt32 | DataType::UInt64 => true,
+        DataType::Struct(_)
+        | DataType::List(_)
+        | DataType::LargeList(_)
+        | DataType::ListView(_)
+        | DataType::LargeListView(_)
+        | DataType::FixedSizeList(..)
+        | DataType::Map(..) => false,
+        _ => return None,
+    };
+    if !cast {
+        let options = arrow_cast::display::FormatOptions::default();
+        let shown = arrow_cast::display::ArrayFormatter::try_new(col.as_ref(), &options).ok()?;
+        let text: StringArray = (0..col.len())
+            .map(|i| col.is_valid(i).then(|| shown.value(i).to_string()))
+            .collect();
+        return Some(Arc::new(text));
     }
+    // Binary values that are not UTF-8 become nulls (a safe cast).
     let cast = arrow_cast::cast(col, &DataType::Utf8).ok()?;
     cast.as_any()
         .downcast_ref::<StringArray>()
