@@ -10,7 +10,8 @@
 # and no planted canary value or token of the release anywhere.
 #
 # Usage: bash tests/report/screenshot.sh [--update-docs] [TXANON_BINARY]
-#   --update-docs  copy the private sample's screenshot to docs/report.png
+#   --update-docs  render the README's first command through the private
+#                  schema (relative paths, no canaries) to docs/report.png
 #                  (the picture the README shows).
 # Screenshots (desktop and phone width) go to target/report-screenshots/.
 # Installs Debian's `chromium` when missing (apt-get) and Pillow for
@@ -117,7 +118,20 @@ echo "report of the 1,000,000-row dataset: $((($(date +%s%N) - start) / 1000000)
 render big "$tmp/r/big.html" "$tmp/r/big" "$tmp/r/big/_manifest.json" chart-shape || status=1
 
 if [ "$update_docs" = 1 ]; then
-    cp "$shots/private.png" docs/report.png
+    # The README's first command through the private schema, run in a copy
+    # of its relative paths: the page names data-samples/transactions.csv,
+    # not a temporary path, and holds no canary rows.
+    readme=$tmp/readme
+    mkdir -p "$readme/schemas" "$readme/data-samples"
+    cp schemas/transactions-private.toml "$readme/schemas/"
+    cp data-samples/transactions.csv "$key" "$readme/data-samples/"
+    abs_bin=$(realpath "$bin")
+    (cd "$readme" && "$abs_bin" anonymize --quiet --schema schemas/transactions-private.toml \
+        --key-file data-samples/demo.key -o transactions.parquet --report report.html \
+        data-samples/transactions.csv 2>/dev/null)
+    browse --window-size=1100,7000 --screenshot="$tmp/readme.full.png" \
+        "file://$readme/report.html" >/dev/null 2>&1
+    python3 tests/report/crop.py "$tmp/readme.full.png" docs/report.png
     echo "docs/report.png updated"
 fi
 echo "screenshots: $shots/*.png"
