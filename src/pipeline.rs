@@ -554,7 +554,12 @@ fn search(
         check_outputs(opts)?;
     }
     let expanded = crate::risk::search::expand(schema)?;
-    let mut collector = crate::risk::search::Collector::new(schema)?;
+    // Spill files go next to the output (see crate::risk::search).
+    let spill_dir = match opts.output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut collector = crate::risk::search::Collector::new(schema, &spill_dir)?;
     run_pass(
         &expanded,
         key,
@@ -587,7 +592,7 @@ pub fn privacy_frontier(
     reporter: &dyn Reporter,
 ) -> Result<crate::risk::search::Frontier> {
     let expanded = crate::risk::search::expand(schema)?;
-    let mut collector = crate::risk::search::Collector::new(schema)?;
+    let mut collector = crate::risk::search::Collector::new(schema, &std::env::temp_dir())?;
     run_pass(
         &expanded,
         key,

@@ -366,3 +366,126 @@ fn privacy_search_prints_the_frontier_and_writes_nothing() {
         vec!["in.csv", "k.key", "keep.parquet", "keep.toml", "none.toml"]
     );
 }
+
+#[test]
+fn a_spilled_search_chooses_and_writes_the_same() {
+    let env = TestEnv::new();
+    let schema = search_schema();
+    env.write("memory.toml", &schema);
+    // Fewer in-memory pairs than the sample has (2,994): about 430 runs
+    // of 7 pairs, merged on disk.
+    env.write(
+        "spill.toml",
+        schema.replace(
+            "max_suppression = 0.02",
+            "max_suppression = 0.02\nmax_search_pairs = 7",
+        ),
+    );
+    let (key, input) = (demo_key(), sample());
+    let mut outs = Vec::new();
+    for (schema, out) in [("memory.toml", "m.parquet"), ("spill.toml", "s.parquet")] {
+        let run = env.run([
+            "anonymize",
+            "--schema",
+            schema,
+            "--key-file",
+            &key,
+            "--json",
+            "--quiet",
+            "-o",
+            out,
+            &input,
+        ]);
+        run.success();
+        let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let mut s = summary["privacy"]["search"].clone();
+        s["search_seconds"] = serde_json::Value::Null;
+        let (batch, kv) = read_all(&env.path(out));
+        let kv: Vec<(String, String)> = kv
+            .into_iter()
+            .filter(|(k, _)| k != "txanon.schema.sha256")
+            .collect();
+        outs.push((s, batch, kv));
+    }
+    assert_eq!(outs[0].0, outs[1].0, "same node, loss and counts");
+    assert_eq!(outs[0].1, outs[1].1, "same rows");
+    assert_eq!(outs[0].2, outs[1].2, "same footer but the schema hash");
+    // No spill file is left (their names are removed as they are made).
+    assert!(
+        env.files()
+            .iter()
+            .all(|f| !f.contains("txanon-search-spill")),
+        "{:?}",
+        env.files()
+    );
+}
+
+/// Spill files are mode 0600, have no name while the run holds them, and
+/// nothing is left after a SIGKILL in the middle of the search.
+#[cfg(target_os = "linux")]
+#[test]
+fn spill_files_are_private_and_nameless_even_under_kill_9() {
+    use std::fmt::Write as _;
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let mut csv = String::from("acct,region,n\n");
+    for i in 0..400_000u64 {
+        let _ = writeln!(csv, "{},r{},{}", i % 50_000, i % 7, (i * 7919) % 1000);
+    }
+    env.write("in.csv", csv);
+    env.key("k.key", TEST_KEY_HEX);
+    env.write(
+        "s.toml",
+        planted_schema(0.5, true).replace(
+            "max_suppression = 0.5",
+            "max_suppression = 0.5\nmax_search_pairs = 1000",
+        ),
+    );
+    let mut child = env
+        .command()
+        .args([
+            "anonymize",
+            "--schema",
+            "s.toml",
+            "--key-file",
+            "k.key",
+            "--quiet",
+            "-o",
+            "out.parquet",
+            "in.csv",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let fds = format!("/proc/{}/fd", child.id());
+    let started = std::time::Instant::now();
+    let mut seen = None;
+    while seen.is_none() && started.elapsed() < std::time::Duration::from_secs(120) {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        for e in std::fs::read_dir(&fds).into_iter().flatten().flatten() {
+            let Ok(target) = std::fs::read_link(e.path()) else {
+                continue;
+            };
+            let t = target.to_string_lossy().into_owned();
+            if t.contains(".txanon-search-spill-") {
+                let mode = std::fs::metadata(e.path())
+                    .map(|m| m.permissions().mode() & 0o777)
+                    .unwrap_or(0);
+                seen = Some((t, mode));
+                break;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let (target, mode) = seen.expect("the run spilled before it ended");
+    assert!(target.ends_with(" (deleted)"), "{target}");
+    assert_eq!(mode, 0o600, "{target}");
+    let mut files = env.files();
+    files.sort();
+    assert_eq!(files, vec!["in.csv", "k.key", "s.toml"]);
+}

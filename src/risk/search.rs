@@ -8,14 +8,15 @@
 //!    level of every ladder computed side by side (see [`expand`]): per
 //!    quasi-identifier, each distinct *vector* of its level values gets a
 //!    number; per row, the tuple of those numbers plus the entity number is
-//!    one *pair*, and the pairs are kept with their row counts. Memory is
-//!    bounded by the distinct pairs (at most `[privacy].max_search_pairs`,
-//!    default 4,000,000, about 100 bytes each on 64-bit with five
-//!    quasi-identifiers) plus the distinct values per quasi-identifier and one
-//!    key per entity; beyond the limit the search stops and writes nothing
-//!    (it does not spill to disk).
-//! 2. **Evaluate** nodes from the pairs alone, without reading the input
-//!    again: a node maps every pair to its class; a class's entities are its
+//!    one *pair*, and the pairs are kept with their row counts. At most
+//!    `[privacy].max_search_pairs` pairs (default 4,000,000, about 100 bytes
+//!    each on 64-bit with five quasi-identifiers) are held in memory; beyond
+//!    that they are sorted and spilled to unnamed 0600 files next to the
+//!    output and merged at the end ([`spill`]). What stays in memory besides
+//!    is the distinct values per quasi-identifier (at every level), one key
+//!    per entity, and during evaluation one table of the node's classes.
+//! 2. **Evaluate** nodes from the pairs alone (in memory or read back from
+//!    the merged spill file), without reading the input again: a node maps every pair to its class; a class's entities are its
 //!    distinct non-null entity numbers (with `entity = "row"`, its rows);
 //!    classes with fewer than `min_k` entities are suppressed. A node
 //!    *passes* when the suppressed rows `S` satisfy
@@ -274,14 +275,20 @@ pub struct Collector {
     entity_index: FastMap<Box<str>, u32>,
     /// Vector numbers (one per quasi-identifier) then the entity number.
     pairs: FastMap<Box<[u32]>, u64>,
+    /// Sorted runs of pairs written to disk when `pairs` reached
+    /// `max_search_pairs` (unnamed files: see [`spill`]).
+    runs: Vec<std::fs::File>,
+    /// Where spill files are made (the output's directory).
+    spill_dir: std::path::PathBuf,
     rows: u64,
     key: Vec<u32>,
     codes: Vec<u32>,
 }
 
 impl Collector {
-    /// A collector for `schema`'s `[privacy]` search.
-    pub fn new(schema: &Schema) -> Result<Collector> {
+    /// A collector for `schema`'s `[privacy]` search; pairs beyond
+    /// `max_search_pairs` are spilled to unnamed files in `spill_dir`.
+    pub fn new(schema: &Schema, spill_dir: &std::path::Path) -> Result<Collector> {
         let opts = schema
             .privacy
             .clone()
@@ -317,6 +324,8 @@ impl Collector {
             columns,
             entity_index: FastMap::default(),
             pairs: FastMap::default(),
+            runs: Vec::new(),
+            spill_dir: spill_dir.to_path_buf(),
             rows: 0,
             key: Vec::new(),
             codes: Vec::new(),
@@ -421,12 +430,12 @@ impl Collector {
                 Some(rows) => *rows += 1,
                 None => {
                     if self.pairs.len() as u64 >= self.search.max_pairs {
-                        return Err(Error::Privacy(format!(
-                            "privacy search: more than [privacy].max_search_pairs = {} distinct \
-                             (entity, finest quasi-identifier values) pairs; raise it (about 100 \
-                             bytes of memory each) or declare coarser finest levels; nothing was written",
-                            self.search.max_pairs
-                        )));
+                        let run = spill::write_run(
+                            std::mem::take(&mut self.pairs),
+                            self.columns.len(),
+                            &self.spill_dir,
+                        )?;
+                        self.runs.push(run);
                     }
                     self.pairs.insert(self.key.clone().into_boxed_slice(), 1);
                 }
@@ -450,7 +459,7 @@ impl Collector {
             return Err(Error::Privacy(lattice.no_node_message()));
         };
         let chosen = lattice.chosen(&node, &result, evaluated);
-        let suppression = lattice.suppression(&node);
+        let suppression = lattice.suppression(&node)?;
         let mut pinned = schema.clone();
         let search = &lattice.search;
         let mut removed = Vec::new();
@@ -490,8 +499,12 @@ impl Collector {
             if let Some(sig) = interrupted() {
                 return Err(Error::Interrupted(sig));
             }
-            let r: Vec<NodeResult> =
-                pool.install(|| block.par_iter().map(|n| lattice.evaluate(n)).collect());
+            let r: Vec<NodeResult> = pool.install(|| {
+                block
+                    .par_iter()
+                    .map(|n| lattice.evaluate(n))
+                    .collect::<Result<_>>()
+            })?;
             results.extend(block.iter().cloned().zip(r));
         }
         let passing: Vec<(Vec<usize>, NodeResult)> = results
@@ -529,7 +542,7 @@ impl Collector {
             nodes: lattice.size,
             passing: passing.len() as u64,
             rows: lattice.rows,
-            pairs: lattice.pairs.len() as u64,
+            pairs: lattice.pairs.len(),
             frontier: front,
         })
     }
@@ -566,6 +579,8 @@ fn pool(threads: usize) -> Result<rayon::ThreadPool> {
         .map_err(|e| Error::Usage(format!("cannot start {threads} search threads: {e}")))
 }
 
+mod spill;
+
 #[derive(Debug, Clone, Default)]
 struct NodeResult {
     suppressed: u64,
@@ -579,7 +594,7 @@ struct Lattice {
     search: SearchOptions,
     columns: Vec<ColumnState>,
     /// (vector numbers..., entity) and rows, sorted by entity.
-    pairs: Vec<(Box<[u32]>, u64)>,
+    pairs: spill::Pairs,
     rows: u64,
     size: u64,
     /// Per quasi-identifier: highest level (0 without levels).
@@ -587,6 +602,50 @@ struct Lattice {
     /// `Hd`: ladders with levels times the lcm of their tops.
     hden: u128,
     lcm: u128,
+}
+
+/// Numbers the classes of one node: mixed radix over the level codes when
+/// the product of the cardinalities fits in 128 bits, else interned in
+/// order of first appearance.
+struct Classifier<'a> {
+    node: &'a [usize],
+    columns: &'a [ColumnState],
+    radix: Option<Vec<u128>>,
+    interned: FastMap<Vec<u32>, u128>,
+}
+
+impl<'a> Classifier<'a> {
+    fn new(node: &'a [usize], columns: &'a [ColumnState]) -> Classifier<'a> {
+        let radix: Vec<u128> = node
+            .iter()
+            .zip(columns)
+            .map(|(&l, c)| u128::from(c.cardinality(l)))
+            .collect();
+        let fits = radix
+            .iter()
+            .try_fold(1u128, |acc, &r| acc.checked_mul(r))
+            .is_some();
+        Classifier {
+            node,
+            columns,
+            radix: fits.then_some(radix),
+            interned: FastMap::default(),
+        }
+    }
+
+    fn class(&mut self, key: &[u32]) -> u128 {
+        let codes = self.node.iter().zip(self.columns).zip(key.iter());
+        match &self.radix {
+            Some(radix) => codes.zip(radix).fold(0u128, |acc, (((&l, c), &v), &r)| {
+                acc * r + u128::from(c.code(l, v))
+            }),
+            None => {
+                let codes: Vec<u32> = codes.map(|((&l, c), &v)| c.code(l, v)).collect();
+                let next = self.interned.len() as u128;
+                *self.interned.entry(codes).or_insert(next)
+            }
+        }
+    }
 }
 
 fn gcd(a: u128, b: u128) -> u128 {
@@ -599,9 +658,8 @@ fn gcd(a: u128, b: u128) -> u128 {
 
 impl Lattice {
     fn new(c: Collector) -> Result<Lattice> {
-        let mut pairs: Vec<(Box<[u32]>, u64)> = c.pairs.into_iter().collect();
         let n = c.columns.len();
-        pairs.sort_unstable_by(|a, b| a.0[n].cmp(&b.0[n]).then_with(|| a.0.cmp(&b.0)));
+        let pairs = spill::Pairs::new(c.pairs, c.runs, n, &c.spill_dir)?;
         let mut size = 1u64;
         for col in &c.columns {
             size = size.saturating_mul(col.levels() as u64);
@@ -678,53 +736,16 @@ impl Lattice {
             && (r.suppressed as f64) <= self.search.max_suppression * (self.rows as f64)
     }
 
-    /// Class of every pair under `node`, as a number when the mixed-radix
-    /// product fits in 128 bits, else interned.
-    fn classes(&self, node: &[usize]) -> Vec<u128> {
-        let radix: Vec<u128> = node
-            .iter()
-            .zip(&self.columns)
-            .map(|(&l, c)| u128::from(c.cardinality(l)))
-            .collect();
-        let fits = radix
-            .iter()
-            .try_fold(1u128, |acc, &r| acc.checked_mul(r))
-            .is_some();
-        let mut interned: FastMap<Vec<u32>, u128> = FastMap::default();
-        self.pairs
-            .iter()
-            .map(|(key, _)| {
-                if fits {
-                    node.iter()
-                        .zip(&self.columns)
-                        .zip(key.iter())
-                        .zip(&radix)
-                        .fold(0u128, |acc, (((&l, c), &v), &r)| {
-                            acc * r + u128::from(c.code(l, v))
-                        })
-                } else {
-                    let codes: Vec<u32> = node
-                        .iter()
-                        .zip(&self.columns)
-                        .zip(key.iter())
-                        .map(|((&l, c), &v)| c.code(l, v))
-                        .collect();
-                    let next = interned.len() as u128;
-                    *interned.entry(codes).or_insert(next)
-                }
-            })
-            .collect()
-    }
-
-    /// Rows and distinct entities per class under `node`.
-    fn class_sizes(&self, node: &[usize]) -> (Vec<u128>, ClassSizes) {
+    /// Rows and distinct entities per class under `node`, and the
+    /// classifier that numbered the classes.
+    fn class_sizes<'a>(&'a self, node: &'a [usize]) -> Result<(Classifier<'a>, ClassSizes)> {
         let n = self.columns.len();
-        let classes = self.classes(node);
+        let mut classify = Classifier::new(node, &self.columns);
         let mut sizes: ClassSizes = FastMap::default();
         let row_entities = self.opts.entity == PrivacyEntity::Row;
-        for ((key, rows), class) in self.pairs.iter().zip(&classes) {
+        self.pairs.for_each(&mut |key, rows| {
             let e = key[n];
-            let entry = sizes.entry(*class).or_insert((0, 0, NO_ONE));
+            let entry = sizes.entry(classify.class(key)).or_insert((0, 0, NO_ONE));
             entry.0 += rows;
             if row_entities {
                 entry.1 += rows;
@@ -733,12 +754,12 @@ impl Lattice {
                 entry.1 += 1;
                 entry.2 = e;
             }
-        }
-        (classes, sizes)
+        })?;
+        Ok((classify, sizes))
     }
 
-    fn evaluate(&self, node: &[usize]) -> NodeResult {
-        let (_, sizes) = self.class_sizes(node);
+    fn evaluate(&self, node: &[usize]) -> Result<NodeResult> {
+        let (_, sizes) = self.class_sizes(node)?;
         let min_k = self.opts.min_k;
         let mut r = NodeResult {
             suppressed: 0,
@@ -756,7 +777,7 @@ impl Lattice {
         if r.classes == 0 {
             r.k = 0;
         }
-        r
+        Ok(r)
     }
 
     /// Best passing node `(levels, loss numerator, figures)` and the nodes evaluated.
@@ -787,8 +808,12 @@ impl Lattice {
             }
             at += block.len();
             evaluated += block.len() as u64;
-            let results: Vec<NodeResult> =
-                pool.install(|| block.par_iter().map(|n| self.evaluate(n)).collect());
+            let results: Vec<NodeResult> = pool.install(|| {
+                block
+                    .par_iter()
+                    .map(|n| self.evaluate(n))
+                    .collect::<Result<_>>()
+            })?;
             for (node, r) in block.into_iter().zip(results) {
                 if !self.passes(&r) {
                     continue;
@@ -833,22 +858,24 @@ impl Lattice {
             max_suppression: self.search.max_suppression,
             nodes: self.size,
             nodes_evaluated: evaluated,
-            pairs: self.pairs.len() as u64,
+            pairs: self.pairs.len(),
             search_seconds: 0.0,
         }
     }
 
     /// The classes of `node` below `min_k`, as the risk meter's class keys
     /// of the values the writing pass will produce.
-    fn suppression(&self, node: &[usize]) -> Suppression {
-        let (classes, sizes) = self.class_sizes(node);
+    fn suppression(&self, node: &[usize]) -> Result<Suppression> {
+        let (mut classify, sizes) = self.class_sizes(node)?;
         let mut out = Suppression::default();
-        for ((key, _), class) in self.pairs.iter().zip(&classes) {
-            let Some(&(_, people, _)) = sizes.get(class) else {
-                continue;
+        let mut done: FastMap<u128, ()> = FastMap::default();
+        self.pairs.for_each(&mut |key, _| {
+            let class = classify.class(key);
+            let Some(&(_, people, _)) = sizes.get(&class) else {
+                return;
             };
-            if people >= self.opts.min_k {
-                continue;
+            if people >= self.opts.min_k || done.insert(class, ()).is_some() {
+                return;
             }
             let mut bytes = Vec::new();
             for ((&l, c), &v) in node.iter().zip(&self.columns).zip(key.iter()) {
@@ -859,13 +886,13 @@ impl Lattice {
                 super::push_key(&mut bytes, text);
             }
             out.classes.insert(bytes.into_boxed_slice());
-        }
-        out
+        })?;
+        Ok(out)
     }
 
     fn no_node_message(&self) -> String {
         let top: Vec<usize> = self.tops.iter().map(|&t| t as usize).collect();
-        let r = self.evaluate(&top);
+        let r = self.evaluate(&top).unwrap_or_default();
         format!(
             "search: no node of the {}-node lattice reaches [privacy].min_k = {} distinct {} with at most \
              [privacy].max_suppression = {} of the {} rows suppressed (the coarsest node suppresses {} \

@@ -222,7 +222,8 @@ pub struct SearchOptions {
     /// [`PrivacyOptions::quasi`] (a column without levels has one).
     pub ladders: Vec<Ladder>,
     /// Most distinct (entity, finest quasi-identifier tuple) pairs the
-    /// search keeps in memory before it stops (`max_search_pairs`).
+    /// search keeps in memory before it spills them to disk
+    /// (`max_search_pairs`).
     pub max_pairs: u64,
 }
 

@@ -1,0 +1,203 @@
+//! The search's pairs beyond `[privacy].max_search_pairs`, on disk.
+//!
+//! When the in-memory map of (vector numbers..., entity) -> rows reaches
+//! the limit, it is sorted (by entity, then the whole key) and written as a
+//! *run* to a spill file, and the map starts empty again. At the end the runs
+//! and the last map are merged into one sorted file with equal keys summed,
+//! which every node's evaluation then reads sequentially. Memory is then the
+//! limit's worth of pairs, plus the per-node class table.
+//!
+//! Spill files are created with mode 0600 in the output's directory and
+//! their name is removed at once: they hold no name while data is in them,
+//! so nothing is left behind on any exit, SIGKILL included (the space is
+//! freed when the process's descriptors close).
+
+use std::collections::{BinaryHeap, HashMap};
+use std::fs::{File, OpenOptions};
+use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use crate::error::{Error, Result};
+
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
+
+static SPILLS: AtomicUsize = AtomicUsize::new(0);
+
+fn spill_error(e: std::io::Error) -> Error {
+    Error::Usage(format!("privacy search: spill file: {e}"))
+}
+
+/// A new file in `dir`, mode 0600, whose name is already removed.
+pub(super) fn unnamed_file(dir: &Path) -> Result<File> {
+    let n = SPILLS.fetch_add(1, Ordering::Relaxed);
+    let path = dir.join(format!(".txanon-search-spill-{}-{n}", std::process::id()));
+    let mut options = OpenOptions::new();
+    options.read(true).write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&path).map_err(|e| Error::io(&path, e))?;
+    std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+    Ok(file)
+}
+
+/// Sort the pairs by entity (`key[n]`), then by the whole key.
+fn sorted(map: FastMap<Box<[u32]>, u64>, n: usize) -> Vec<(Box<[u32]>, u64)> {
+    let mut v: Vec<(Box<[u32]>, u64)> = map.into_iter().collect();
+    v.sort_unstable_by(|a, b| a.0[n].cmp(&b.0[n]).then_with(|| a.0.cmp(&b.0)));
+    v
+}
+
+fn write_record(w: &mut impl Write, key: &[u32], rows: u64) -> std::io::Result<()> {
+    for k in key {
+        w.write_all(&k.to_le_bytes())?;
+    }
+    w.write_all(&rows.to_le_bytes())
+}
+
+/// Write one sorted run; the file is returned rewound.
+pub(super) fn write_run(map: FastMap<Box<[u32]>, u64>, n: usize, dir: &Path) -> Result<File> {
+    let file = unnamed_file(dir)?;
+    let mut w = BufWriter::with_capacity(1 << 20, file);
+    for (key, rows) in sorted(map, n) {
+        write_record(&mut w, &key, rows).map_err(spill_error)?;
+    }
+    let mut file = w.into_inner().map_err(|e| spill_error(e.into_error()))?;
+    file.seek(SeekFrom::Start(0)).map_err(spill_error)?;
+    Ok(file)
+}
+
+fn read_record(r: &mut impl Read, width: usize) -> Result<Option<(Vec<u32>, u64)>> {
+    let mut buf = vec![0u8; width * 4 + 8];
+    match r.read_exact(&mut buf) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(spill_error(e)),
+    }
+    Ok(Some(decode(&buf, width)))
+}
+
+fn decode(buf: &[u8], width: usize) -> (Vec<u32>, u64) {
+    let key = (0..width)
+        .map(|i| u32::from_le_bytes([buf[i * 4], buf[i * 4 + 1], buf[i * 4 + 2], buf[i * 4 + 3]]))
+        .collect();
+    let mut rows = [0u8; 8];
+    rows.copy_from_slice(&buf[width * 4..width * 4 + 8]);
+    (key, u64::from_le_bytes(rows))
+}
+
+/// Fill `buf` from `offset` without moving the file's position (so nodes
+/// evaluated in parallel share the file).
+#[cfg(unix)]
+fn read_at(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, offset)
+}
+
+#[cfg(not(unix))]
+fn read_at(_: &File, _: &mut [u8], _: u64) -> std::io::Result<()> {
+    Err(std::io::Error::other(
+        "reading spilled pairs back needs a Unix system; raise max_search_pairs",
+    ))
+}
+
+/// The pairs, sorted by entity then key: in memory, or in one spill file.
+pub(super) enum Pairs {
+    Memory(Vec<(Box<[u32]>, u64)>),
+    Disk {
+        file: File,
+        count: u64,
+        width: usize,
+    },
+}
+
+impl Pairs {
+    /// The last map plus any runs, merged.
+    pub(super) fn new(
+        map: FastMap<Box<[u32]>, u64>,
+        mut runs: Vec<File>,
+        n: usize,
+        dir: &Path,
+    ) -> Result<Pairs> {
+        if runs.is_empty() {
+            return Ok(Pairs::Memory(sorted(map, n)));
+        }
+        if !map.is_empty() {
+            runs.push(write_run(map, n, dir)?);
+        }
+        let width = n + 1;
+        let mut readers: Vec<BufReader<File>> = runs
+            .into_iter()
+            .map(|f| BufReader::with_capacity(1 << 16, f))
+            .collect();
+        // Min-heap on (entity, key) with the run it came from.
+        let mut heap = BinaryHeap::new();
+        for (i, r) in readers.iter_mut().enumerate() {
+            if let Some((key, rows)) = read_record(r, width)? {
+                heap.push(std::cmp::Reverse((key[n], key, rows, i)));
+            }
+        }
+        let out = unnamed_file(dir)?;
+        let mut w = BufWriter::with_capacity(1 << 20, out);
+        let mut current: Option<(Vec<u32>, u64)> = None;
+        let mut count = 0u64;
+        while let Some(std::cmp::Reverse((_, key, rows, i))) = heap.pop() {
+            if let Some((key, rows)) = read_record(&mut readers[i], width)? {
+                heap.push(std::cmp::Reverse((key[n], key, rows, i)));
+            }
+            match &mut current {
+                Some((k, r)) if *k == key => *r += rows,
+                _ => {
+                    if let Some((k, r)) = current.take() {
+                        write_record(&mut w, &k, r).map_err(spill_error)?;
+                        count += 1;
+                    }
+                    current = Some((key, rows));
+                }
+            }
+        }
+        if let Some((k, r)) = current {
+            write_record(&mut w, &k, r).map_err(spill_error)?;
+            count += 1;
+        }
+        let file = w.into_inner().map_err(|e| spill_error(e.into_error()))?;
+        Ok(Pairs::Disk { file, count, width })
+    }
+
+    /// Distinct pairs.
+    pub(super) fn len(&self) -> u64 {
+        match self {
+            Pairs::Memory(v) => v.len() as u64,
+            Pairs::Disk { count, .. } => *count,
+        }
+    }
+
+    /// Visit every pair in order (a spill file is read from its start with
+    /// positioned reads, so several nodes can be evaluated at once).
+    pub(super) fn for_each(&self, f: &mut dyn FnMut(&[u32], u64)) -> Result<()> {
+        match self {
+            Pairs::Memory(v) => {
+                for (key, rows) in v {
+                    f(key, *rows);
+                }
+                Ok(())
+            }
+            Pairs::Disk { file, count, width } => {
+                let record = width * 4 + 8;
+                let per_read = (1 << 20) / record;
+                let mut buf = vec![0u8; per_read * record];
+                let mut done = 0u64;
+                while done < *count {
+                    let n = per_read.min((*count - done) as usize);
+                    let bytes = &mut buf[..n * record];
+                    read_at(file, bytes, done * record as u64).map_err(spill_error)?;
+                    for chunk in bytes.chunks_exact(record) {
+                        let (key, rows) = decode(chunk, *width);
+                        f(&key, rows);
+                    }
+                    done += n as u64;
+                }
+                Ok(())
+            }
+        }
+    }
+}
