@@ -375,6 +375,26 @@ mod tests {
         );
     }
 
+    /// A gap before 1970 whose end is not on the hour: Singapore moved from
+    /// +07:00 to +07:20 at 1933-01-01 00:00 local (1932-12-31T17:00Z, from
+    /// Python's zoneinfo), so 00:00-00:20 never happened and the hour of
+    /// 00:45 began at the transition. (Before 1970 the search bounds are
+    /// negative instants.)
+    #[test]
+    fn hour_start_in_a_gap_before_1970() {
+        let p = TemporalParser::new(ValueType::Timestamp, None, chrono_tz::Asia::Singapore);
+        let z = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().timestamp_micros();
+        for value in ["1932-12-31T17:25:00Z", "1933-01-01 00:45:00"] {
+            let t = p.parse_timestamp(value).unwrap();
+            assert_eq!(t.utc_micros(), z("1932-12-31T17:25:00Z"), "{value}");
+            assert_eq!(
+                t.truncate(Granularity::Hour),
+                Truncated::Micros(z("1932-12-31T17:00:00Z")),
+                "{value}"
+            );
+        }
+    }
+
     #[test]
     fn week_quarter_year() {
         // 2008-05-31 is a Saturday; its ISO week starts Monday 2008-05-26.
