@@ -446,3 +446,62 @@ fn canaries_never_reach_the_engines_stdout_or_stderr() {
     }
     assert_eq!(ran, 12);
 }
+
+/// Issue 14: the engine does not poll for interrupts, so SIGINT used to
+/// end `txanon-df` by default and leave its `.NAME.txanon-tmp-PID` file
+/// behind. The first SIGINT or SIGTERM now removes it and exits 128 +
+/// signal, with nothing at the target.
+#[cfg(unix)]
+#[test]
+fn an_interrupted_engine_run_leaves_no_file() {
+    let data = std::fs::read_to_string(repo().join("data-samples/transactions.csv")).unwrap();
+    let (header, body) = data.split_once('\n').unwrap();
+    let big = format!("{header}\n{}", body.repeat(100));
+    let schema = repo().join("schemas/transactions.toml");
+    for (signal, code) in [("-INT", 130), ("-TERM", 143)] {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("big.csv"), &big).unwrap();
+        std::fs::write(dir.path().join("k.key"), key_hex(0x3e) + "\n").unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_txanon-df"))
+            .current_dir(dir.path())
+            .env_remove("TXANON_KEY")
+            .args([
+                "anonymize",
+                "--engine",
+                "datafusion",
+                "-q",
+                "--threads",
+                "1",
+            ])
+            .args(["--key-file", "k.key", "-o", "out.parquet", "--schema"])
+            .arg(&schema)
+            .arg("big.csv")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let files = || -> Vec<String> {
+            let mut f: Vec<String> = std::fs::read_dir(dir.path())
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect();
+            f.sort();
+            f
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while !files().iter().any(|f| f.contains(".txanon-tmp-")) {
+            assert!(std::time::Instant::now() < deadline, "no temporary output");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        let killed = std::process::Command::new("kill")
+            .args([signal, &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{signal}: {stderr}");
+        assert!(stderr.contains("interrupted"), "{stderr}");
+        assert_eq!(files(), ["big.csv", "k.key"], "{signal}: {stderr}");
+    }
+}

@@ -196,6 +196,9 @@ async fn anonymize(args: &AnonymizeArgs, msg: &Messages) -> anyhow::Result<()> {
              datafusion and ballista engines; use the native engine"
         );
     }
+    // The engine does not poll for interrupts: the first SIGINT/SIGTERM
+    // removes the temporary output and ends the run (exit 130/143).
+    msg.stop_on_signal();
     let summary = engine::anonymize(&engine, &schema, &udfs, &opts, &|w| msg.warning(w)).await?;
     if args.json {
         let json = serde_json::to_string_pretty(&summary).context("serializing summary")?;
