@@ -103,6 +103,10 @@ pub enum Error {
     /// The run was interrupted by a signal.
     #[error("interrupted by signal {0}")]
     Interrupted(i32),
+    /// A bug in txanon, not in the input or the arguments (a worker that
+    /// panicked, a plan that disagrees with itself). Nothing was written.
+    #[error("internal error: {0} (please report)")]
+    Internal(String),
     /// Arguments that cannot be combined or used.
     #[error("{0}")]
     Usage(String),
