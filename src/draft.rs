@@ -18,8 +18,8 @@ use crate::error::Result;
 use crate::io::input::{for_each_batch, TextFormat};
 use crate::io::source::TextEncoding;
 use crate::schema::ValueType;
-use crate::transform::batch::{parse_bool, parse_decimal};
 use crate::transform::generalize::TemporalParser;
+use crate::values::{parse_bool, parse_decimal};
 
 const TIMESTAMP_FORMAT: &str = "%Y-%m-%d %H:%M:%S";
 

@@ -60,5 +60,6 @@ pub mod risk;
 pub mod schema;
 pub mod stdout;
 pub mod transform;
+pub mod values;
 
 pub use error::{Error, Result};

@@ -16,7 +16,8 @@
 #   key        src/key.rs                       key handling          --lib
 #   dates      src/transform/generalize.rs,
 #              src/transform/shift.rs           truncation, shift     --lib
-#   qi         src/transform/rules.rs           quasi-identifier rules --lib
+#   qi         src/transform/rules.rs,
+#              src/values.rs                    quasi-identifier rules, value parsers --lib
 #   qibatch    src/transform/batch/qi.rs        their column builders --lib --test privacy
 #   paths      src/io/output.rs: check_targets and the checks it calls
 #              (kind, identity, inode), parse_mode  output-path safety --lib
@@ -57,7 +58,7 @@ group_args() {
     normalize) echo "--file src/transform/normalize.rs --cargo-arg=--lib" ;;
     key) echo "--file src/key.rs --cargo-arg=--lib" ;;
     dates) echo "--file src/transform/generalize.rs --file src/transform/shift.rs --cargo-arg=--lib" ;;
-    qi) echo "--file src/transform/rules.rs --cargo-arg=--lib" ;;
+    qi) echo "--file src/transform/rules.rs --file src/values.rs --cargo-arg=--lib" ;;
     qibatch) echo "--file src/transform/batch/qi.rs --cargo-arg=--lib --cargo-arg=--test=privacy" ;;
     paths) echo "--file src/io/output.rs --re check_targets --re check_kind --re special_kind \
         --re target_identity --re existing_identity --re inode --re Identity::same \

@@ -6,6 +6,7 @@
 #    with a message locally, a failure under CI=true).
 # 3. cargo test: unit, integration (real binary), vector and doc tests; and
 #    the txanon-malloc crate's (the engine crate's run in .ci/run).
+#    tests/modcycles.py fails on an import cycle among src/ files.
 # 4. The second implementation re-checks the committed token vectors, and
 #    Python's datetime the date-truncation table the unit tests compare with.
 # 5. The sample is anonymized and every output value is recomputed independently
@@ -71,6 +72,7 @@ else
     stage "cargo clippy" missing "cargo clippy" clippy
 fi
 stage "cargo test" cargo test --locked
+stage "no import cycles among src/ modules (modcycles.py)" python3 tests/modcycles.py
 # The workspace's other members: default-members = ["."] leaves them out of
 # the plain `cargo test`. txanon-malloc is cheap (libc only); the engine crate
 # (DataFusion, Ballista) is tested by .ci/run in the scale-out build directory.

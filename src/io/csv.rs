@@ -146,14 +146,16 @@ impl TextInput {
         })
     }
 
-    /// Open an NDJSON file (decompressing and transcoding it); its columns
-    /// are the keys of its first record.
+    /// Open an NDJSON file (decompressing and transcoding it) whose columns
+    /// are `columns`: the keys of its first record, as
+    /// `io::json::first_record_keys` reads them (`io::json` decodes the
+    /// chunks this yields, so this module does not call it back).
     pub fn open_lines(
         path: &Path,
         encoding: TextEncoding,
         raw_bytes: Arc<AtomicU64>,
+        columns: Vec<String>,
     ) -> Result<TextInput> {
-        let columns = crate::io::json::first_record_keys(path, encoding)?;
         let (stream, compression) = open_text(path, encoding, raw_bytes)?;
         Ok(TextInput {
             path: path.to_path_buf(),

@@ -30,7 +30,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Error, Result};
 use crate::io::csv::{null_regex, BadRecord, Chunk, DecodePlan, Dialect, RecordSpans, TextInput};
-use crate::io::json::JsonPlan;
+use crate::io::json::{self, JsonPlan};
 use crate::io::parquet_reader::{self, ParquetInput};
 use crate::io::source::{detect, looks_like_ndjson, Compression, Detected, TextEncoding};
 use crate::schema::{Action, InputFormat, Schema};
@@ -308,7 +308,8 @@ fn open_text_input(
     raw_bytes: Arc<AtomicU64>,
 ) -> Result<TextInput> {
     if ndjson {
-        TextInput::open_lines(path, encoding, raw_bytes)
+        let columns = json::first_record_keys(path, encoding)?;
+        TextInput::open_lines(path, encoding, raw_bytes, columns)
     } else {
         TextInput::open(path, dialect, encoding, header, declared, raw_bytes)
     }
@@ -441,8 +442,9 @@ pub fn open_for_plan(
             ))
         }
         InputFormat::Ndjson => {
-            let text =
-                TextInput::open_lines(path, input.encoding_for(path), opts.raw_bytes.clone())?;
+            let encoding = input.encoding_for(path);
+            let columns = json::first_record_keys(path, encoding)?;
+            let text = TextInput::open_lines(path, encoding, opts.raw_bytes.clone(), columns)?;
             // A key absent from the first record is null there (NDJSON writers
             // often omit nulls), so every declared name counts as present.
             let mut cols = text.columns.clone();

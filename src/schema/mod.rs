@@ -24,15 +24,15 @@
 mod raw;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
-use arrow_schema::{DataType, Field, Schema as ArrowSchema, TimeUnit};
+use arrow_schema::{DataType, Field, Schema as ArrowSchema};
 use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 use crate::transform::generalize::Granularity;
 use crate::transform::normalize::Kind;
 
+pub use crate::values::{timestamp_utc, ValueType};
 pub use raw::RawSchema;
 
 /// Token encodings.
@@ -42,73 +42,6 @@ pub enum TokenEncoding {
     Hex,
     /// URL-safe base64 without padding.
     Base64Url,
-}
-
-/// Declared value types of input columns.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ValueType {
-    /// UTF-8 text.
-    String,
-    /// 64-bit signed integer.
-    Int,
-    /// 64-bit float.
-    Float,
-    /// Exact decimal with precision and scale (Parquet DECIMAL).
-    Decimal {
-        /// Total number of digits, 1..=38.
-        precision: u8,
-        /// Digits after the point, 0..=precision.
-        scale: i8,
-    },
-    /// true/false.
-    Bool,
-    /// Calendar date.
-    Date,
-    /// Date and time; naive values are read in `[input].timezone`.
-    Timestamp,
-}
-
-impl ValueType {
-    /// Parse the schema spelling (`"int"`, `"decimal(12,2)"`, ...).
-    pub fn parse(text: &str) -> Option<ValueType> {
-        let t = text.trim();
-        Some(match t {
-            "string" => ValueType::String,
-            "int" => ValueType::Int,
-            "float" => ValueType::Float,
-            "bool" => ValueType::Bool,
-            "date" => ValueType::Date,
-            "timestamp" => ValueType::Timestamp,
-            _ => {
-                let inner = t.strip_prefix("decimal(")?.strip_suffix(')')?;
-                let (p, s) = inner.split_once(',')?;
-                let precision: u8 = p.trim().parse().ok()?;
-                let scale: i8 = s.trim().parse().ok()?;
-                if !(1..=38).contains(&precision) || scale < 0 || scale as u8 > precision {
-                    return None;
-                }
-                ValueType::Decimal { precision, scale }
-            }
-        })
-    }
-
-    /// The Arrow type a `keep` column of this type is written as.
-    pub fn arrow_type(self) -> DataType {
-        match self {
-            ValueType::String => DataType::Utf8,
-            ValueType::Int => DataType::Int64,
-            ValueType::Float => DataType::Float64,
-            ValueType::Decimal { precision, scale } => DataType::Decimal128(precision, scale),
-            ValueType::Bool => DataType::Boolean,
-            ValueType::Date => DataType::Date32,
-            ValueType::Timestamp => timestamp_utc(),
-        }
-    }
-}
-
-/// The Arrow type used for all timestamps txanon writes: microseconds, UTC.
-pub fn timestamp_utc() -> DataType {
-    DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("UTC")))
 }
 
 /// What to do with a value that fails to parse or normalize.

@@ -1373,7 +1373,7 @@ fn number(v: &toml::Value, scale: Option<i8>) -> Result<Number, String> {
             .parse::<f64>()
             .map(Number::Float)
             .map_err(|_| "must be a finite number".into()),
-        Some(scale) => crate::transform::batch::parse_decimal(&text, 38, scale)
+        Some(scale) => crate::values::parse_decimal(&text, 38, scale)
             .map(Number::Exact)
             .ok_or_else(|| {
                 format!("{text} has more decimal places than the column's scale {scale}")

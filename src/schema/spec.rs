@@ -10,15 +10,7 @@ use chrono::NaiveDate;
 use super::OnInvalid;
 use crate::transform::normalize::Kind;
 
-/// A number in a column's own domain: exact for `int` and `decimal(P,S)`
-/// columns (the unscaled integer at the column's scale), binary for `float`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Number {
-    /// Unscaled integer at the column's scale (`12.50` at scale 2 is 1250).
-    Exact(i128),
-    /// A finite 64-bit float.
-    Float(f64),
-}
+pub use crate::values::Number;
 
 /// How `bucket` replaces a number.
 #[derive(Debug, Clone, PartialEq)]

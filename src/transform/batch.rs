@@ -25,6 +25,7 @@ use crate::transform::generalize::{date32, Granularity, TemporalParser, Truncate
 use crate::transform::normalize::{nfkc_trim, normalize, Kind, Normalized};
 use crate::transform::shift::Shifter;
 use crate::transform::tokenize::Tokenizer;
+use crate::values::{parse_bool, parse_decimal};
 
 mod qi;
 
@@ -632,74 +633,5 @@ fn keep(
             "timestamp: does not match the declared format (or falls in a DST gap)",
             |s: &str| parser.parse_timestamp(s).map(|t| t.utc_micros())
         ),
-    }
-}
-
-/// Parse the boolean spellings `keep` accepts.
-pub fn parse_bool(s: &str) -> Option<bool> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "true" | "t" | "1" | "yes" | "y" => Some(true),
-        "false" | "f" | "0" | "no" | "n" => Some(false),
-        _ => None,
-    }
-}
-
-/// Parse a plain decimal (`-123.45`, no exponent) into an unscaled i128.
-/// More fractional digits than `scale`, or more integer digits than
-/// `precision - scale`, is invalid: values are never rounded silently.
-pub fn parse_decimal(s: &str, precision: u8, scale: i8) -> Option<i128> {
-    let s = s.trim();
-    let (neg, body) = match s.as_bytes().first()? {
-        b'-' => (true, &s[1..]),
-        b'+' => (false, &s[1..]),
-        _ => (false, s),
-    };
-    let (int, frac) = body.split_once('.').unwrap_or((body, ""));
-    if int.is_empty() && frac.is_empty() {
-        return None;
-    }
-    if !int.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let scale = usize::try_from(scale).ok()?;
-    if frac.len() > scale {
-        return None;
-    }
-    let int = int.trim_start_matches('0');
-    if int.len() + scale > usize::from(precision) {
-        return None;
-    }
-    let mut v: i128 = 0;
-    for b in int.bytes().chain(frac.bytes()) {
-        v = v.checked_mul(10)?.checked_add(i128::from(b - b'0'))?;
-    }
-    for _ in frac.len()..scale {
-        v = v.checked_mul(10)?;
-    }
-    Some(if neg { -v } else { v })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decimals_are_exact_or_invalid() {
-        assert_eq!(parse_decimal("1234.5", 12, 2), Some(123450));
-        assert_eq!(parse_decimal("-0.01", 12, 2), Some(-1));
-        assert_eq!(parse_decimal("007", 3, 0), Some(7));
-        assert_eq!(parse_decimal("1.234", 12, 2), None);
-        assert_eq!(parse_decimal("1e5", 12, 2), None);
-        assert_eq!(parse_decimal("12,34", 12, 2), None);
-        assert_eq!(parse_decimal("1000", 5, 2), None);
-        assert_eq!(parse_decimal("999.99", 5, 2), Some(99999));
-        assert_eq!(parse_decimal(".", 5, 2), None);
-    }
-
-    #[test]
-    fn bools() {
-        assert_eq!(parse_bool(" TRUE "), Some(true));
-        assert_eq!(parse_bool("0"), Some(false));
-        assert_eq!(parse_bool("maybe"), None);
     }
 }

@@ -18,7 +18,7 @@ use chrono::format::{Item, Parsed, StrftimeItems};
 use chrono::{DateTime, Datelike, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike};
 use chrono_tz::Tz;
 
-use crate::schema::ValueType;
+use crate::values::ValueType;
 
 /// Periods a date or timestamp can be generalized to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -20,24 +20,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use chrono::{Datelike, NaiveDate};
 
-use crate::schema::{BucketRule, Derived, DerivedKind, MaskSpec, Number, ValueType};
-
-/// Parse a value of a numeric column into its domain (exact or float).
-pub fn parse_number(s: &str, value_type: ValueType) -> Option<Number> {
-    let s = s.trim();
-    match value_type {
-        ValueType::Int => s.parse::<i64>().ok().map(|v| Number::Exact(i128::from(v))),
-        ValueType::Decimal { precision, scale } => {
-            crate::transform::batch::parse_decimal(s, precision, scale).map(Number::Exact)
-        }
-        ValueType::Float => s
-            .parse::<f64>()
-            .ok()
-            .filter(|f| f.is_finite())
-            .map(Number::Float),
-        _ => None,
-    }
-}
+use crate::schema::{BucketRule, Derived, DerivedKind, MaskSpec, Number};
 
 /// The bucket `[lower, upper)` holding `v`; `upper` is `None` for the open
 /// last bucket of `breaks`. `None` when `v` is below the first break, on
@@ -646,26 +629,6 @@ mod tests {
             assert!(derived_value_allowed(d, ok), "{ok}");
             assert!(!derived_value_allowed(d, bad), "{bad}");
         }
-    }
-
-    #[test]
-    fn numbers_parse_in_their_column_type() {
-        let dec = ValueType::Decimal {
-            precision: 10,
-            scale: 2,
-        };
-        assert_eq!(parse_number(" 42 ", ValueType::Int), Some(exact(42)));
-        assert_eq!(parse_number("12.50", dec), Some(exact(1250)));
-        assert_eq!(
-            parse_number("-0.5", ValueType::Float),
-            Some(Number::Float(-0.5))
-        );
-        for bad in ["1e400", "NaN", "inf"] {
-            assert_eq!(parse_number(bad, ValueType::Float), None, "{bad}");
-        }
-        assert_eq!(parse_number("4.2", ValueType::Int), None);
-        assert_eq!(parse_number("42", ValueType::String), None);
-        assert_eq!(parse_number("2020-01-01", ValueType::Date), None);
     }
 
     #[test]

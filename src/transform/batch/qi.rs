@@ -216,7 +216,7 @@ pub(super) fn bucket(
             out.null();
             continue;
         };
-        let Some(n) = rules::parse_number(raw, value_type) else {
+        let Some(n) = crate::values::parse_number(raw, value_type) else {
             sink.invalid(st, spec.on_invalid, row, NOT_A_NUMBER);
             out.null();
             continue;
