@@ -365,9 +365,7 @@ impl Inputs {
                 if remaining == Some(0) {
                     return Ok(None);
                 }
-                if let Some(sig) = reporter.interrupted() {
-                    return Err(Error::Interrupted(sig));
-                }
+                stop_if_interrupted(reporter)?;
                 let want = remaining.map_or(opts.batch_rows, |r| {
                     usize::try_from(r)
                         .unwrap_or(usize::MAX)
@@ -420,6 +418,24 @@ impl Inputs {
     }
 }
 
+/// `Err(Interrupted)` once a signal asked the run to stop.
+fn stop_if_interrupted(reporter: &dyn Reporter) -> Result<()> {
+    match reporter.interrupted() {
+        Some(sig) => Err(Error::Interrupted(sig)),
+        None => Ok(()),
+    }
+}
+
+/// The pool that decodes and transforms chunks (and encodes row groups).
+fn worker_pool(threads: usize) -> Result<Arc<rayon::ThreadPool>> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("txanon-worker-{i}"))
+        .build()
+        .map(Arc::new)
+        .map_err(|e| Error::Usage(format!("cannot start {threads} worker threads: {e}")))
+}
+
 /// The writer settings of a run: the schema's `[output]`, the footer, the pool.
 fn writer_settings(
     schema: &Schema,
@@ -466,19 +482,11 @@ fn run_pass(
     let mut meter = (schema.privacy.as_ref()).map(|p| crate::risk::RiskMeter::new(p, suppress));
     let raw_bytes = Arc::new(AtomicU64::new(0));
     let mut inputs = open_inputs(schema, &plan, opts, reporter, &raw_bytes)?;
-    if let Some(sig) = reporter.interrupted() {
-        return Err(Error::Interrupted(sig));
-    }
+    stop_if_interrupted(reporter)?;
     reporter.start(inputs.total_bytes);
 
     let threads = opts.threads.max(1);
-    let pool = Arc::new(
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("txanon-worker-{i}"))
-            .build()
-            .map_err(|e| Error::Usage(format!("cannot start {threads} worker threads: {e}")))?,
-    );
+    let pool = worker_pool(threads)?;
     let settings = writer_settings(schema, key, opts, &pool);
     let mut sink = Sink::create(output, plan.schema.clone(), &settings)?;
     let mut tally = Tally::new(&opts.inputs, plan.columns.len(), opts.max_bad_rows);
@@ -490,9 +498,7 @@ fn run_pass(
         // Units are numbered by their index in `opts.inputs`, which `file_plans` mirrors.
         |unit| process_chunk(&unit, &file_plans[unit.file()], &plan),
         |chunk| {
-            if let Some(sig) = reporter.interrupted() {
-                return Err(Error::Interrupted(sig));
-            }
+            stop_if_interrupted(reporter)?;
             let batch = tally.add(chunk)?;
             let batch = match meter.as_mut() {
                 Some(m) => m.observe_batch(batch)?,
@@ -506,9 +512,7 @@ fn run_pass(
             Ok(())
         },
     )?;
-    if let Some(sig) = reporter.interrupted() {
-        return Err(Error::Interrupted(sig));
-    }
+    stop_if_interrupted(reporter)?;
     inputs.plans = file_plans;
     let mut input_summaries = inputs.summaries(opts, schema, &tally.per_input);
     if writes && (opts.directory || opts.manifest.is_some() || opts.report.is_some()) {
