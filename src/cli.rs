@@ -23,7 +23,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Pseudonymise CSV dumps into one Parquet file, as the schema declares.
+    /// Pseudonymise CSV, NDJSON or Parquet dumps into Parquet (one file, or a
+    /// directory with --partition-by or a trailing '/'), as the schema declares.
     ///
     /// Every input column must be declared in the schema (or the run stops
     /// before writing anything). The output appears atomically: an error or

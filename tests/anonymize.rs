@@ -225,6 +225,37 @@ fn output_bytes_do_not_depend_on_threads_or_batch_size() {
 }
 
 #[test]
+fn summary_counts_threads_in_words_and_help_names_every_format() {
+    let env = TestEnv::new();
+    for (threads, says) in [("1", "1 thread)"), ("2", "2 threads)")] {
+        let out = format!("t{threads}.parquet");
+        env.run([
+            "anonymize",
+            "--schema",
+            &schema(),
+            "--key-file",
+            &demo_key(),
+            "--threads",
+            threads,
+            "-o",
+            &out,
+            &sample(),
+        ])
+        .success()
+        .stderr_has(says)
+        .stderr_lacks("1 threads");
+    }
+    let help = env.run(["anonymize", "--help"]);
+    help.success();
+    // The opening paragraph (clap wraps it at 100 columns).
+    let first = help.stdout.split("\n\n").next().unwrap_or_default();
+    for word in ["CSV", "NDJSON", "Parquet", "directory"] {
+        assert!(first.contains(word), "{first}");
+    }
+    assert!(!first.contains("one Parquet file"), "{first}");
+}
+
+#[test]
 fn undeclared_column_stops_the_run_before_anything_is_written() {
     let env = TestEnv::new();
     let input = repo("data-samples/invalid/undeclared_column.csv");

@@ -151,7 +151,7 @@ pub fn render(s: &Summary) -> String {
     );
     let _ = writeln!(
         out,
-        "  rows read {}  written {}  bad {}  |  {:.1} MiB in {:.2}s ({:.0} rows/s, {:.1} MiB/s, {} threads)",
+        "  rows read {}  written {}  bad {}  |  {:.1} MiB in {:.2}s ({:.0} rows/s, {:.1} MiB/s, {} thread{})",
         s.rows_read,
         s.rows_written,
         s.bad_rows,
@@ -159,7 +159,8 @@ pub fn render(s: &Summary) -> String {
         s.elapsed_seconds,
         s.rows_per_second,
         s.mib_per_second,
-        s.threads
+        s.threads,
+        if s.threads == 1 { "" } else { "s" }
     );
     let _ = writeln!(
         out,
