@@ -81,3 +81,33 @@ fn key_file_readable_by_others_gets_a_warning() {
         .success()
         .stderr_lacks("readable by group");
 }
+
+#[test]
+fn check_and_token_warn_about_a_readable_key_file_too() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = TestEnv::new();
+    let key = env.key("k.key", TEST_KEY_HEX);
+    let schema = repo("schemas/transactions.toml").display().to_string();
+    let input = repo("data-samples/transactions.csv").display().to_string();
+    let key = key.to_str().unwrap().to_string();
+    let check = ["check", "--schema", &schema, "--key-file", &key, &input];
+    let token = [
+        "token",
+        "--schema",
+        &schema,
+        "--key-file",
+        &key,
+        "--column",
+        "mobile",
+        "13800138000",
+    ];
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    env.run(check)
+        .stderr_has("readable by group or others")
+        .never_says(TEST_KEY_HEX);
+    env.run(token)
+        .success()
+        .stderr_has("readable by group or others");
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    env.run(check).stderr_lacks("readable by group");
+}

@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 use anyhow::{Context, Result};
 
 use crate::cli::{AnonymizeArgs, Engine};
+use crate::cmd::config::{self, load_key, KeyUse};
 use crate::exit::ExitCode;
 use crate::io::source::expand_inputs;
-use crate::key::MasterKey;
 use crate::messages::Messages;
 use crate::pipeline::{anonymize, AnonymizeOptions, Summary};
 use crate::schema::Schema;
@@ -32,18 +32,8 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
     }
     // Resolve everything that can fail cheaply before touching inputs.
     let schema = Schema::load(&args.schema)?.with_context(args.context.clone());
-    let (key, source) = MasterKey::load(args.key.key_file.as_deref())?;
-    if let Some(w) = source.warning() {
-        msg.warning(&w);
-    }
-    if key.is_demo() {
-        msg.demo_key_warning();
-    }
-    let threads = args.threads.map(usize::from).unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    let key = load_key(args.key.key_file.as_deref(), KeyUse::Tokens, msg)?;
+    let threads = config::threads(args.threads);
     let inputs = expand_inputs(&args.inputs)?;
     // A directory output is asked for explicitly (a trailing '/' or
     // --partition-by): `-o existing_dir` is refused rather than filled.

@@ -5,19 +5,15 @@ use anyhow::Result;
 use crate::check::check_files;
 use crate::check::report::Report;
 use crate::cli::CheckArgs;
+use crate::cmd::config::{load_optional_key, KeyUse};
 use crate::exit::ExitCode;
-use crate::key::MasterKey;
 use crate::messages::Messages;
 use crate::schema::Schema;
 
 /// Run `check`.
-pub fn run(args: &CheckArgs, _msg: &Messages) -> Result<ExitCode> {
+pub fn run(args: &CheckArgs, msg: &Messages) -> Result<ExitCode> {
     let schema = Schema::load(&args.schema)?;
-    let key = match (&args.key_file, std::env::var_os(crate::key::KEY_ENV)) {
-        (Some(path), _) => Some(MasterKey::load(Some(path))?.0),
-        (None, Some(_)) => Some(MasterKey::load(None)?.0),
-        (None, None) => None,
-    };
+    let key = load_optional_key(args.key_file.as_deref(), KeyUse::Verify, msg)?;
     let files = crate::io::source::expand_inputs(&args.files)?;
     let findings = check_files(&schema, &files, key.as_ref(), args.sample)?;
     let report = Report::new("check", findings);

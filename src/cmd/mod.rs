@@ -2,6 +2,7 @@
 
 pub mod anonymize;
 pub mod check;
+pub mod config;
 pub mod external;
 pub mod init;
 pub mod keygen;

@@ -10,13 +10,8 @@ use crate::messages::Messages;
 
 /// Run `scan`.
 pub fn run(args: &ScanArgs, _msg: &Messages) -> Result<ExitCode> {
-    if crate::transform::normalize::known_phone_region(&args.region).is_none() {
-        anyhow::bail!(
-            "--region {:?} is not a known ISO 3166 region code",
-            args.region
-        );
-    }
+    let region = crate::cmd::config::region(&args.region)?;
     let files = crate::io::source::expand_inputs(&args.files)?;
-    let findings = scan_files(&files, Some(&args.region), args.sample, args.encoding)?;
+    let findings = scan_files(&files, Some(region), args.sample, args.encoding)?;
     crate::cmd::check::emit(&Report::new("scan", findings), args.format)
 }

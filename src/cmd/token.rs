@@ -6,8 +6,8 @@ use anyhow::{bail, Context, Result};
 use zeroize::Zeroizing;
 
 use crate::cli::TokenArgs;
+use crate::cmd::config::{load_key, KeyUse};
 use crate::exit::ExitCode;
-use crate::key::MasterKey;
 use crate::messages::Messages;
 use crate::schema::{Action, OnInvalid, Schema};
 use crate::transform::normalize::{nfkc_trim, normalize, Normalized};
@@ -38,13 +38,7 @@ pub fn run(args: &TokenArgs, msg: &Messages) -> Result<ExitCode> {
             column.action.name()
         );
     };
-    let (key, source) = MasterKey::load(args.key.key_file.as_deref())?;
-    if let Some(w) = source.warning() {
-        msg.warning(&w);
-    }
-    if key.is_demo() {
-        msg.demo_key_warning();
-    }
+    let key = load_key(args.key.key_file.as_deref(), KeyUse::Tokens, msg)?;
     let t = &schema.tokens;
     let tokenizer = Tokenizer::new(&key, &t.context, namespace, t.bits, t.encoding);
     let invalid = Tokenizer::new(
