@@ -109,21 +109,30 @@ pub struct BadRecord {
     pub rule: String,
 }
 
+/// How [`TextInput::open`] reads a CSV file.
+#[derive(Debug, Clone)]
+pub struct TextOptions<'a> {
+    /// Delimiter, quote, escape and comment bytes.
+    pub dialect: Dialect,
+    /// Text encoding.
+    pub encoding: TextEncoding,
+    /// `None`: the first record is the header. `Some`: the file has no
+    /// header and these are its column names, matched by position.
+    pub headerless: Option<&'a [String]>,
+    /// Counts the file bytes consumed (for progress).
+    pub raw_bytes: Arc<AtomicU64>,
+}
+
 impl TextInput {
-    /// Open `path` (decompressing and transcoding it) and read its header.
-    /// With `header = false`, `declared` gives the column names, matched by
-    /// position. `raw_bytes` counts the file bytes consumed.
-    pub fn open(
-        path: &Path,
-        dialect: Dialect,
-        encoding: TextEncoding,
-        header: bool,
-        declared: &[String],
-        raw_bytes: Arc<AtomicU64>,
-    ) -> Result<TextInput> {
-        let (stream, compression) = open_text(path, encoding, raw_bytes)?;
+    /// Open `path` (decompressing and transcoding it) and read its header
+    /// unless `opts.headerless` names the columns.
+    pub fn open(path: &Path, opts: &TextOptions<'_>) -> Result<TextInput> {
+        let (stream, compression) = open_text(path, opts.encoding, opts.raw_bytes.clone())?;
+        let dialect = opts.dialect;
         let mut chunker = Chunker::new(stream, dialect.scanner());
-        let columns = if header {
+        let columns = if let Some(declared) = opts.headerless {
+            declared.to_vec()
+        } else {
             let rec = chunker
                 .next_record()
                 .map_err(|e| RecordTooLong::to_error(path, e))?
@@ -135,8 +144,6 @@ impl TextInput {
                 path: path.to_path_buf(),
                 message,
             })?
-        } else {
-            declared.to_vec()
         };
         Ok(TextInput {
             path: path.to_path_buf(),

@@ -29,7 +29,9 @@ use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::error::{Error, Result};
-use crate::io::csv::{null_regex, BadRecord, Chunk, DecodePlan, Dialect, RecordSpans, TextInput};
+use crate::io::csv::{
+    null_regex, BadRecord, Chunk, DecodePlan, Dialect, RecordSpans, TextInput, TextOptions,
+};
 use crate::io::json::{self, JsonPlan};
 use crate::io::parquet_reader::{self, ParquetInput};
 use crate::io::source::{detect, looks_like_ndjson, Compression, Detected, TextEncoding};
@@ -297,21 +299,28 @@ pub fn resolve_format(path: &Path, schema: &Schema) -> Result<InputFormat> {
 /// Open a text file (CSV or NDJSON) as a [`TextInput`]: its header read (a
 /// headerless CSV file takes `declared` as its names) or, for NDJSON, the
 /// first record's keys.
-#[allow(clippy::too_many_arguments)]
-fn open_text_input(
-    path: &Path,
-    ndjson: bool,
-    dialect: Dialect,
-    encoding: TextEncoding,
-    header: bool,
-    declared: &[String],
-    raw_bytes: Arc<AtomicU64>,
-) -> Result<TextInput> {
+fn open_text_input(path: &Path, ndjson: bool, opts: TextOptions<'_>) -> Result<TextInput> {
     if ndjson {
-        let columns = json::first_record_keys(path, encoding)?;
-        TextInput::open_lines(path, encoding, raw_bytes, columns)
+        let columns = json::first_record_keys(path, opts.encoding)?;
+        TextInput::open_lines(path, opts.encoding, opts.raw_bytes, columns)
     } else {
-        TextInput::open(path, dialect, encoding, header, declared, raw_bytes)
+        TextInput::open(path, &opts)
+    }
+}
+
+/// The [`TextOptions`] of `schema`'s `[input]` for `path`.
+fn text_options<'a>(
+    path: &Path,
+    schema: &Schema,
+    declared: &'a [String],
+    raw_bytes: Arc<AtomicU64>,
+) -> TextOptions<'a> {
+    let input = &schema.input;
+    TextOptions {
+        dialect: input.dialect,
+        encoding: input.encoding_for(path),
+        headerless: (!input.header).then_some(declared),
+        raw_bytes,
     }
 }
 
@@ -336,21 +345,12 @@ pub fn starts_with_bom(path: &Path) -> Result<bool> {
 /// the first record's keys plus every declared name).
 pub fn input_columns(path: &Path, schema: &Schema) -> Result<Vec<String>> {
     let declared: Vec<String> = schema.columns.iter().map(|c| c.name.clone()).collect();
-    let input = &schema.input;
     Ok(match resolve_format(path, schema)? {
         InputFormat::Parquet => ParquetInput::open(path)?.columns,
         format => {
             let ndjson = format == InputFormat::Ndjson;
-            let mut cols = open_text_input(
-                path,
-                ndjson,
-                input.dialect,
-                input.encoding_for(path),
-                input.header,
-                &declared,
-                Arc::default(),
-            )?
-            .columns;
+            let opts = text_options(path, schema, &declared, Arc::default());
+            let mut cols = open_text_input(path, ndjson, opts)?.columns;
             if ndjson {
                 let missing: Vec<String> =
                     declared.into_iter().filter(|d| !cols.contains(d)).collect();
@@ -480,14 +480,8 @@ pub fn open_for_plan(
             ))
         }
         InputFormat::Csv | InputFormat::Auto => {
-            let text = TextInput::open(
-                path,
-                input.dialect,
-                input.encoding_for(path),
-                input.header,
-                &declared,
-                opts.raw_bytes.clone(),
-            )?;
+            let text_opts = text_options(path, schema, &declared, opts.raw_bytes.clone());
+            let text = TextInput::open(path, &text_opts)?;
             let (projection, positions) = plan_cols(&text.columns)?;
             let decode = DecodePlan::new(
                 &text.columns,
@@ -827,14 +821,16 @@ pub fn for_each_batch(
         pq.start(&all, 8192)?;
         Reader::Parquet(pq)
     } else {
+        let opts = TextOptions {
+            dialect: format.dialect,
+            encoding,
+            headerless: format.headerless.as_deref(),
+            raw_bytes: Arc::default(),
+        };
         Reader::Text(open_text_input(
             path,
             resolved == InputFormat::Ndjson,
-            format.dialect,
-            encoding,
-            format.headerless.is_none(),
-            format.headerless.as_deref().unwrap_or_default(),
-            Arc::default(),
+            opts,
         )?)
     };
     match reader {
