@@ -27,6 +27,9 @@
 //! # Ok::<(), txanon::Error>(())
 //! ```
 
+// Why this file is over 700 lines: about 530 lines of code; the rest are
+// unit tests of the output-path checks.
+
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};

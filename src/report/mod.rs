@@ -17,6 +17,11 @@
 //! `bucket`, `age`, derived regions), which are already coarse columns of the
 //! release. Tokens and class keys never leave the risk meter.
 
+// Why this file is long (about 870 lines of code): the page model the
+// template reads (the serde structs) and the code that fills each of its
+// fields from the footer, the manifest or the run record stay side by side.
+// The figures from the released rows are in `figures.rs`, the charts in `svg.rs`.
+
 mod figures;
 pub mod svg;
 

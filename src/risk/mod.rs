@@ -58,6 +58,11 @@
 //! figures `check` recomputes from a written file equal those measured while
 //! writing it. Class keys never leave this module; reports hold counts only.
 
+// Why this file is long (about 770 lines of code; tests in risk/tests.rs):
+// the meter (class table, entity counting, l-diversity, unicity sampling)
+// and the gate that acts on it share the class table. If it grows, the
+// gate's verdict and the metadata it writes are the seam.
+
 use std::collections::{HashMap, HashSet};
 
 use arrow_array::{Array, ArrayRef, BooleanArray, StringArray};

@@ -1,5 +1,11 @@
 //! The schema file as written (serde), and its resolution into [`super::Schema`].
 
+// Why this file is long (about 1,100 lines): one serde struct per TOML
+// table and the resolution of every key into the model with its error
+// message, in schema-file order, so a key's spelling, default and message
+// are found together. If it grows, the [privacy] and [output] tables are
+// the seam.
+
 use std::collections::HashSet;
 use std::path::Path;
 
