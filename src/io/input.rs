@@ -415,7 +415,7 @@ pub fn open_for_plan(
                 let t = pq.types.get(fi).cloned().unwrap_or(DataType::Null);
                 let column = schema
                     .column(name)
-                    .ok_or_else(|| Error::Usage(format!("internal error: no column {name:?}")))?;
+                    .ok_or_else(|| Error::Internal(format!("no column {name:?}")))?;
                 parquet_reader::check_type(&t, column).map_err(|message| Error::Header {
                     path: path.to_path_buf(),
                     message,
@@ -655,11 +655,7 @@ pub fn decode_unit(unit: &Unit, fp: &FilePlan) -> Result<Decoded> {
                 kept: None,
             });
         }
-        _ => {
-            return Err(Error::Usage(
-                "internal error: input unit and decoder disagree".into(),
-            ))
-        }
+        _ => return Err(Error::Internal("input unit and decoder disagree".into())),
     };
     let rows = decoded.batch.num_rows();
     let columns = if decoded.fatal.is_some() || rows == 0 {

@@ -319,12 +319,12 @@ pub fn render(page: &Page) -> Result<String> {
     let mut env = minijinja::Environment::new();
     env.set_auto_escape_callback(|_| minijinja::AutoEscape::Html);
     env.add_template("report.html", TEMPLATE)
-        .map_err(|e| Error::Usage(format!("internal error: report template: {e}")))?;
+        .map_err(|e| Error::Internal(format!("report template: {e}")))?;
     let tmpl = env
         .get_template("report.html")
-        .map_err(|e| Error::Usage(format!("internal error: report template: {e}")))?;
+        .map_err(|e| Error::Internal(format!("report template: {e}")))?;
     tmpl.render(minijinja::context! { page => minijinja::value::Serde(page) })
-        .map_err(|e| Error::Usage(format!("internal error: rendering the report: {e}")))
+        .map_err(|e| Error::Internal(format!("rendering the report: {e}")))
 }
 
 /// Write the page like every other output: a new file with `mode` (0600
