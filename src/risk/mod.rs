@@ -72,6 +72,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use crate::schema::{OnViolation, PrivacyEntity, PrivacyOptions};
 
+pub mod chosen;
 pub mod search;
 
 /// Distinct entities are counted exactly per class up to

@@ -241,7 +241,7 @@ pub struct PrivacyOptions {
     pub search: Option<SearchOptions>,
     /// Set on the schema a search pins: the node chosen, reported with the
     /// figures.
-    pub chosen: Option<crate::risk::search::Chosen>,
+    pub chosen: Option<crate::risk::chosen::Chosen>,
     /// Output columns written as all nulls (a pinned `remove` level).
     pub removed: Vec<String>,
 }
