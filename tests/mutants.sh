@@ -77,6 +77,10 @@ if ! git diff --quiet HEAD -- src; then
     exit 2
 fi
 
+# A mutant caught by a property test would otherwise leave a
+# proptest-regressions/ file in the worktree.
+export PROPTEST_DISABLE_FAILURE_PERSISTENCE=1
+
 deadline=$(( $(date +%s) + MINUTES * 60 ))
 status=0
 for g in "${GROUPS_RUN[@]}"; do
