@@ -59,9 +59,11 @@ fn le(a: Number, b: Number) -> bool {
     }
 }
 
-/// Round to `digits` significant digits, half away from zero. Exact numbers
-/// are rounded in their unscaled form, so `decimal(12,2)` 1234.56 with 2
-/// digits becomes 1200.00.
+/// Round to `digits` significant digits. Exact numbers (decimals, integers)
+/// are rounded half away from zero in their unscaled form, so
+/// `decimal(12,2)` 1234.56 with 2 digits becomes 1200.00. Floats are rounded
+/// by Rust's `{:e}` formatting of their exact binary value: nearest, with an
+/// exact tie (a float such as -2.5) going to the even digit (-2).
 pub fn round_significant(v: Number, digits: u32) -> Option<Number> {
     match v {
         Number::Exact(v) => {
