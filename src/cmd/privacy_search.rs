@@ -5,9 +5,9 @@ use std::fmt::Write as _;
 use anyhow::{Context, Result};
 
 use crate::cli::PrivacySearchArgs;
+use crate::cmd::config::{self, KeyUse};
 use crate::exit::ExitCode;
 use crate::io::source::expand_inputs;
-use crate::key::MasterKey;
 use crate::messages::Messages;
 use crate::pipeline::{privacy_frontier, AnonymizeOptions};
 use crate::risk::search::Frontier;
@@ -22,15 +22,10 @@ pub fn run(args: &PrivacySearchArgs, msg: &Messages) -> Result<ExitCode> {
             args.schema.display()
         );
     }
-    let (key, source) = MasterKey::load(args.key.key_file.as_deref())?;
-    if let Some(w) = source.warning() {
-        msg.warning(&w);
-    }
-    let threads = args.threads.map(usize::from).unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    // The key only groups rows by entity token here; no token leaves, so the
+    // demo key is not worth a warning (as for `check`).
+    let key = config::load_key(args.key.key_file.as_deref(), KeyUse::Verify, msg)?;
+    let threads = config::threads(args.threads);
     let opts = AnonymizeOptions {
         threads,
         drop_undeclared: args.drop_undeclared,

@@ -409,18 +409,18 @@ impl RiskMeter {
             .iter()
             .map(|a| {
                 let cast = arrow_cast::cast(a, &DataType::Utf8).map_err(|e| {
-                    Error::Usage(format!("privacy: cannot read a column as text: {e}"))
+                    Error::Internal(format!("privacy: cannot read a column as text: {e}"))
                 })?;
                 cast.as_any()
                     .downcast_ref::<StringArray>()
                     .cloned()
-                    .ok_or_else(|| Error::Usage("privacy: column is not text".into()))
+                    .ok_or_else(|| Error::Internal("privacy: column is not text".into()))
             })
             .collect::<Result<Vec<StringArray>>>()?;
         let nq = self.opts.quasi.len();
         let ns = self.opts.sensitive.len();
         if texts.len() != nq + ns + usize::from(self.opts.entity.column().is_some()) {
-            return Err(Error::Usage(
+            return Err(Error::Internal(
                 "privacy: a quasi-identifier, sensitive or entity column is missing".into(),
             ));
         }
@@ -716,7 +716,7 @@ impl RiskMeter {
         let arrays = columns_of(&batch, &self.columns())?;
         match self.observe(&arrays)? {
             Some(keep) => arrow_select::filter::filter_record_batch(&batch, &keep)
-                .map_err(|e| Error::Usage(format!("privacy: filtering a batch: {e}"))),
+                .map_err(|e| Error::Internal(format!("privacy: filtering a batch: {e}"))),
             None => Ok(batch),
         }
     }
@@ -783,7 +783,7 @@ pub fn columns_of(batch: &arrow_array::RecordBatch, names: &[String]) -> Result<
             batch
                 .column_by_name(n)
                 .cloned()
-                .ok_or_else(|| Error::Usage(format!("privacy: output column {n:?} is missing")))
+                .ok_or_else(|| Error::Internal(format!("privacy: output column {n:?} is missing")))
         })
         .collect()
 }

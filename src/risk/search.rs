@@ -99,8 +99,8 @@ pub fn expand(schema: &Schema) -> Result<Schema> {
                 .iter()
                 .find(|c| c.output == ladder.output && c.action != Action::Drop)
                 .ok_or_else(|| {
-                    Error::Usage(format!(
-                        "internal error: no column writes {:?}",
+                    Error::Internal(format!(
+                        "privacy search: no column writes {:?}",
                         ladder.output
                     ))
                 })?;
@@ -127,7 +127,7 @@ fn search_of(schema: &Schema) -> Result<&SearchOptions> {
         .privacy
         .as_ref()
         .and_then(|p| p.search.as_ref())
-        .ok_or_else(|| Error::Usage("internal error: no [privacy] search".into()))
+        .ok_or_else(|| Error::Internal("privacy search: no [privacy] search".into()))
 }
 
 /// The distinct values of one quasi-identifier at every level.
@@ -192,7 +192,7 @@ impl Collector {
         let opts = schema
             .privacy
             .clone()
-            .ok_or_else(|| Error::Usage("internal error: no [privacy]".into()))?;
+            .ok_or_else(|| Error::Internal("privacy search: no [privacy]".into()))?;
         let search = search_of(schema)?.clone();
         let columns = search
             .ladders
@@ -236,7 +236,7 @@ impl Collector {
     pub fn observe(&mut self, batch: &RecordBatch) -> Result<()> {
         let text = |name: &str| -> Result<StringArray> {
             let a = batch.column_by_name(name).ok_or_else(|| {
-                Error::Usage(format!("privacy search: output column {name:?} is missing"))
+                Error::Internal(format!("privacy search: output column {name:?} is missing"))
             })?;
             let cast = arrow_cast::cast(a, &DataType::Utf8).map_err(|e| {
                 Error::Usage(format!("privacy search: cannot read a column as text: {e}"))
