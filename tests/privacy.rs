@@ -677,24 +677,6 @@ fn entity_schema(min_k: u64, on_violation: &str) -> String {
     )
 }
 
-/// Region "north": six customers with 1-3 rows each. Region "lonely": one
-/// customer's 20 rows, interleaved with the others.
-fn planted_csv() -> String {
-    let mut csv = String::from("acct,region,n\n");
-    for i in 0..32 {
-        if i % 3 == 0 && i / 3 < 6 {
-            csv.push_str(&format!("1000{},north,{i}\n", i / 3));
-        }
-        if i < 20 {
-            csv.push_str(&format!("9999,lonely,{i}\n"));
-        }
-        if i % 5 == 1 && i < 20 {
-            csv.push_str(&format!("1000{},north,{i}\n", i % 6));
-        }
-    }
-    csv
-}
-
 #[test]
 fn one_customers_twenty_rows_never_pass_min_k_5() {
     let env = TestEnv::new();

@@ -70,24 +70,6 @@ fn planted_schema(max_suppression: f64, removable: bool) -> String {
     )
 }
 
-/// Region "north": six customers, 10 rows. Region "lonely": one customer's
-/// 20 rows (two thirds of the 30), interleaved with the others.
-fn planted_csv() -> String {
-    let mut csv = String::from("acct,region,n\n");
-    for i in 0..32 {
-        if i % 3 == 0 && i / 3 < 6 {
-            csv.push_str(&format!("1000{},north,{i}\n", i / 3));
-        }
-        if i < 20 {
-            csv.push_str(&format!("9999,lonely,{i}\n"));
-        }
-        if i % 5 == 1 && i < 20 {
-            csv.push_str(&format!("1000{},north,{i}\n", i % 6));
-        }
-    }
-    csv
-}
-
 fn run_planted(env: &TestEnv, schema: &str, out: &str) -> Run {
     env.run([
         "anonymize",

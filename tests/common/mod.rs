@@ -313,3 +313,23 @@ pub fn corpora_dir(test: &str) -> Option<PathBuf> {
     eprintln!("SKIPPED: {why}; the test did not run");
     None
 }
+
+/// `acct,region,n` rows for the entity-k tests (tests/privacy.rs,
+/// tests/search.rs). Region "north": six customers, 10 rows (1-3 each).
+/// Region "lonely": one customer's 20 rows (two thirds of the 30),
+/// interleaved with the others: a class that must never pass `min_k = 5`.
+pub fn planted_csv() -> String {
+    let mut csv = String::from("acct,region,n\n");
+    for i in 0..32 {
+        if i % 3 == 0 && i / 3 < 6 {
+            csv.push_str(&format!("1000{},north,{i}\n", i / 3));
+        }
+        if i < 20 {
+            csv.push_str(&format!("9999,lonely,{i}\n"));
+        }
+        if i % 5 == 1 && i < 20 {
+            csv.push_str(&format!("1000{},north,{i}\n", i % 6));
+        }
+    }
+    csv
+}
