@@ -25,36 +25,17 @@ Exits non-zero listing every mismatch.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import duckdb
-import pyarrow.parquet as pq
+
+from txrun import SAMPLE, anonymize, footer  # tests/risk/txrun.py
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "schemas" / "transactions-private.toml"
-SAMPLE = ROOT / "data-samples" / "transactions.csv"
-KEY = ROOT / "data-samples" / "demo.key"
 MIN_K = 5
-
-
-def anonymize(binary: str, schema: Path, out: Path) -> dict:
-    proc = subprocess.run(
-        [binary, "anonymize", "--schema", str(schema), "--key-file", str(KEY), "--json",
-         "--quiet", "-o", str(out), str(SAMPLE)],
-        capture_output=True, text=True)
-    if proc.returncode != 0:
-        print(proc.stderr, file=sys.stderr)
-        raise SystemExit(f"txanon exited {proc.returncode} on {schema.name}")
-    return json.loads(proc.stdout)
-
-
-def footer(path: Path) -> dict[str, str]:
-    meta = pq.ParquetFile(path).metadata.metadata or {}
-    return {k.decode(): v.decode() for k, v in meta.items()}
 
 
 def ident(name: str) -> str:
@@ -86,8 +67,8 @@ def main() -> int:
         released, everything = tmp / "released.parquet", tmp / "all.parquet"
         lenient = tmp / "lenient.toml"
         lenient.write_text(text.replace(f"min_k = {MIN_K}", "min_k = 1"), encoding="utf-8")
-        summary = anonymize(binary, SCHEMA, released)["privacy"]
-        anonymize(binary, lenient, everything)
+        summary = anonymize(binary, SCHEMA, SAMPLE, released)["privacy"]
+        anonymize(binary, lenient, SAMPLE, everything)
 
         meta = footer(released)
         quasi = meta["txanon.privacy.quasi"].split(",")

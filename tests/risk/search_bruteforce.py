@@ -49,27 +49,11 @@ from pathlib import Path
 import duckdb
 import pyarrow.parquet as pq
 
+from txrun import KEY, SAMPLE, anonymize, footer  # tests/risk/txrun.py
+
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = ROOT / "schemas" / "transactions-search.toml"
-SAMPLE = ROOT / "data-samples" / "transactions.csv"
-KEY = ROOT / "data-samples" / "demo.key"
 LADDER_KEYS = ("to", "width", "breaks", "round", "prefix_v4", "prefix_v6")
-
-
-def anonymize(binary: str, schema: Path, data: Path, out: Path) -> dict:
-    proc = subprocess.run(
-        [binary, "anonymize", "--schema", str(schema), "--key-file", str(KEY), "--json",
-         "--quiet", "-o", str(out), str(data)],
-        capture_output=True, text=True)
-    if proc.returncode != 0:
-        print(proc.stderr, file=sys.stderr)
-        raise SystemExit(f"txanon exited {proc.returncode} on {schema.name}")
-    return json.loads(proc.stdout)
-
-
-def footer(path: Path) -> dict[str, str]:
-    meta = pq.ParquetFile(path).metadata.metadata or {}
-    return {k.decode(): v.decode() for k, v in meta.items()}
 
 
 def is_ladder(key: str, value) -> bool:
