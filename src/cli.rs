@@ -82,6 +82,15 @@ pub enum Command {
     ///
     /// Exit codes: 0 some node passes, 1 none does, 2 error.
     PrivacySearch(PrivacySearchArgs),
+    /// Show a dataset directory (generations, inputs, row counts, key
+    /// fingerprint, risk figures from its manifest) and verify it.
+    ///
+    /// Every part file the manifest lists must exist with its recorded size
+    /// and row count (read from its footer), and no other *.parquet file may
+    /// be below the directory. Problems name the file, never a value.
+    ///
+    /// Exit codes: 0 consistent, 1 inconsistent, 2 error (not a dataset).
+    Dataset(DatasetArgs),
     /// Print the token of given raw values, for key holders answering
     /// lookup or erasure requests.
     ///
@@ -185,6 +194,17 @@ pub struct AnonymizeArgs {
     #[arg(long, value_name = "OCTAL", default_value = "0600", value_parser = crate::io::output::parse_mode)]
     pub mode: u32,
 
+    /// Add the inputs to the existing dataset directory -o DATASET/ as a new
+    /// generation (new part files under DATASET/gNNNNN/; nothing earlier is
+    /// rewritten). Refused, before any input is read, when the dataset was
+    /// written with another schema (SHA-256), token spec, context, key or
+    /// --partition-by, or with a [privacy] section. Inputs whose content
+    /// (SHA-256) the dataset already holds are skipped and listed; other
+    /// content at a path already appended is an error. `txanon dataset`
+    /// shows and verifies the result.
+    #[arg(long)]
+    pub append: bool,
+
     /// Also write the release report (one self-contained HTML page, as
     /// `txanon report` makes) to this file, from the output just written.
     #[arg(long, value_name = "report.html")]
@@ -240,6 +260,28 @@ pub struct ReportArgs {
     /// The release: a Parquet file or a dataset directory written by anonymize.
     #[arg(value_name = "FILE.parquet|DATASET/")]
     pub release: std::path::PathBuf,
+}
+
+/// Report formats of `txanon dataset`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum DatasetFormat {
+    /// Lines for people.
+    Text,
+    /// One JSON object.
+    Json,
+}
+
+/// `txanon dataset`.
+#[derive(Debug, Args)]
+pub struct DatasetArgs {
+    /// Report format.
+    #[arg(long, value_enum, default_value_t = DatasetFormat::Text)]
+    pub format: DatasetFormat,
+
+    /// The dataset: a directory written by `anonymize -o DATASET/` or
+    /// `--partition-by`, with the generations `--append` added.
+    #[arg(value_name = "DATASET/")]
+    pub dataset: PathBuf,
 }
 
 /// `txanon privacy-search`.

@@ -47,6 +47,7 @@
 pub mod check;
 pub mod cli;
 pub mod cmd;
+pub mod dataset;
 pub mod detect;
 pub mod draft;
 pub mod error;

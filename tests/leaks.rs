@@ -608,6 +608,17 @@ fn cases() -> Vec<Case> {
             release,
         ]));
     }
+    for format in ["text", "json"] {
+        out.push(case(&["dataset", "--format", format, "outdir/"]));
+    }
+    // An append of new rows (and of the dataset's own input, skipped).
+    for input in ["data.csv", "data.ndjson", "cols.parquet"] {
+        out.push(anon(
+            &["--append", "--max-bad-rows", "100", "--json"],
+            "outdir/",
+            input,
+        ));
+    }
     out.push(case(&[
         "sql",
         "--schema",

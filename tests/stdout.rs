@@ -95,6 +95,27 @@ fn printing_commands(env: &TestEnv) -> Vec<(String, Vec<String>, Option<Vec<u8>>
             Some(b"13800138000\n+86 139 0000 0000\n".to_vec()),
         ),
     ];
+    if !env.path("ds").exists() {
+        env.run(s(&[
+            "anonymize",
+            "-q",
+            "--schema",
+            &schema,
+            "--key-file",
+            &key,
+            "-o",
+            "ds/",
+            &input,
+        ]))
+        .success();
+    }
+    for format in ["text", "json"] {
+        out.push((
+            format!("dataset --format {format}"),
+            s(&["dataset", "--format", format, "ds/"]),
+            None,
+        ));
+    }
     for format in ["text", "json", "junit", "github"] {
         out.push((
             format!("check --format {format}"),

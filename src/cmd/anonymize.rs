@@ -9,11 +9,19 @@ use crate::cmd::config::{self, load_key, KeyUse};
 use crate::exit::ExitCode;
 use crate::io::source::expand_inputs;
 use crate::messages::Messages;
-use crate::pipeline::{anonymize, AnonymizeOptions, Summary};
+use crate::pipeline::{anonymize, AnonymizeOptions, AppendTo, SkippedInput, Summary};
 use crate::schema::Schema;
 
 /// Run `anonymize`.
 pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
+    if args.append && args.engine != Engine::Native {
+        anyhow::bail!("--append runs on the native engine only");
+    }
+    if args.append && args.report.is_some() {
+        anyhow::bail!(
+            "--report describes a whole output; after --append run `txanon report DATASET/`"
+        );
+    }
     match (args.engine, &args.scheduler) {
         (Engine::Native, None) => {}
         (Engine::Ballista, None) => {
@@ -38,7 +46,7 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
     // A directory output is asked for explicitly (a trailing '/' or
     // --partition-by): `-o existing_dir` is refused rather than filled.
     let directory = directory_output(args);
-    let opts = AnonymizeOptions {
+    let mut opts = AnonymizeOptions {
         threads,
         drop_undeclared: args.drop_undeclared,
         max_bad_rows: args.max_bad_rows,
@@ -53,7 +61,14 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
         ..AnonymizeOptions::new(inputs, output_path(&args.output))
     };
     msg.catch_signals();
-    let summary = anonymize(&schema, &key, &opts, msg).map_err(|e| match e {
+    let mut skipped = Vec::new();
+    if args.append {
+        skipped = prepare_append(&schema, &key, &mut opts, msg)?;
+        if opts.inputs.is_empty() {
+            return nothing_to_append(args, &opts, &skipped, msg);
+        }
+    }
+    let mut summary = anonymize(&schema, &key, &opts, msg).map_err(|e| match e {
         // The data is in place: saying "nothing was written" would be false.
         e @ crate::Error::PartlyWritten { .. } => anyhow::Error::new(e),
         e => anyhow::Error::new(e).context(format!(
@@ -61,6 +76,7 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
             args.output.display()
         )),
     })?;
+    summary.skipped_inputs = skipped;
     if summary.bad_rows > 0 {
         msg.warning(&format!(
             "skipped {} bad record(s) (--max-bad-rows {}); see the summary for their lines",
@@ -98,6 +114,106 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
                 args.output.display()
             )
         })?;
+    }
+    Ok(ExitCode::Success)
+}
+
+/// `--append`: check the dataset at `opts.output` (consistent, and written
+/// with this schema, token spec, context and key) before reading any input,
+/// then hash the inputs and keep those whose content the dataset does not
+/// hold yet, and finish an earlier append that stopped after its commit.
+/// Returns the inputs skipped.
+fn prepare_append(
+    schema: &Schema,
+    key: &crate::key::MasterKey,
+    opts: &mut AnonymizeOptions,
+    msg: &Messages,
+) -> Result<Vec<SkippedInput>> {
+    use crate::dataset::{self, Identity, Plan};
+    if schema.privacy.is_some() {
+        anyhow::bail!(
+            "--append with a [privacy] section is not supported: the gate would measure the \
+             new rows alone, not the whole dataset; write a new dataset from all inputs"
+        );
+    }
+    let dir = opts.output.clone();
+    let verified = dataset::verify(&dir)?;
+    if !verified.consistent() {
+        anyhow::bail!(
+            "cannot append to {}: it does not match its manifest ({} problem(s); \
+             `txanon dataset {}` lists them); nothing was read or written",
+            dir.display(),
+            verified.problems.len(),
+            dir.display()
+        );
+    }
+    let mut current = verified.current;
+    dataset::check_compatible(
+        &current,
+        &Identity {
+            schema_sha256: &schema.sha256,
+            token_spec: crate::pipeline::TOKEN_SPEC,
+            token_context: &schema.tokens.context,
+            key_fingerprint: &key.fingerprint(),
+            partition_by: opts.partition_by.as_deref(),
+        },
+    )?;
+    let recorded = dataset::recorded_inputs(&current);
+    let (mut keep, mut sha256, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
+    for path in &opts.inputs {
+        let sha = crate::pipeline::manifest::sha256_file(path, msg)?;
+        match dataset::plan_input(&recorded, path, &sha)? {
+            Plan::Skip { generation } => skipped.push(SkippedInput {
+                path: path.clone(),
+                generation,
+            }),
+            Plan::Append => {
+                keep.push(path.clone());
+                sha256.push(sha);
+            }
+        }
+    }
+    dataset::repair(&mut current, opts.mode)?;
+    opts.inputs = keep;
+    opts.directory = true;
+    opts.partition_by = dataset::partition_by(&current);
+    opts.append = Some(AppendTo { current, sha256 });
+    Ok(skipped)
+}
+
+/// Every input of an `--append` is already in the dataset: say so.
+fn nothing_to_append(
+    args: &AnonymizeArgs,
+    opts: &AnonymizeOptions,
+    skipped: &[SkippedInput],
+    msg: &Messages,
+) -> Result<ExitCode> {
+    let generation = opts.append.as_ref().map_or(0, |a| a.current.generation);
+    if !args.quiet {
+        let mut out = format!(
+            "txanon {}: nothing to append to {}: all {} input(s) are already in it; it stays at generation {generation}\n",
+            env!("CARGO_PKG_VERSION"),
+            opts.output.display(),
+            skipped.len()
+        );
+        for s in skipped {
+            let _ = writeln!(
+                out,
+                "  skipped {} (same content as in generation {})",
+                s.path.display(),
+                s.generation
+            );
+        }
+        msg.block(&out);
+    }
+    if args.json {
+        let json = serde_json::json!({
+            "output": opts.output,
+            "generation": generation,
+            "rows_written": 0,
+            "skipped_inputs": skipped,
+        });
+        crate::stdout::print(&format!("{}\n", serde_json::to_string_pretty(&json)?))?;
     }
     Ok(ExitCode::Success)
 }
@@ -223,6 +339,17 @@ pub fn render(s: &Summary) -> String {
             "  note: {} stores {} as numbers; read as decimal text (a leading '+' or '0' lost at export cannot be recovered)",
             i.path.display(),
             i.numeric_text_columns.join(", ")
+        );
+    }
+    if let Some(g) = s.generation {
+        let _ = writeln!(out, "  appended as generation {g}");
+    }
+    for i in &s.skipped_inputs {
+        let _ = writeln!(
+            out,
+            "  skipped {} (same content as in generation {})",
+            i.path.display(),
+            i.generation
         );
     }
     if !s.files.is_empty() {

@@ -400,6 +400,30 @@ pub fn commit(staged: Vec<Staged>) -> Result<()> {
     Ok(())
 }
 
+/// Rename the directory `sub` of a staged output directory into its target
+/// directory (`temp/sub` becomes `target/sub`, which must not exist), sync
+/// the target, then remove the rest of the staged directory. One rename: a
+/// reader of the target sees all of `sub` or none of it.
+pub fn commit_subdir(staged: Staged, sub: &str) -> Result<()> {
+    let from = staged.temp.join(sub);
+    let to = staged.target.join(sub);
+    {
+        // Held throughout, so a second interrupt waits for the rename.
+        let _list = temporaries();
+        if std::fs::symlink_metadata(&to).is_ok() {
+            return Err(Error::Usage(format!(
+                "{} already exists; refusing to replace it",
+                to.display()
+            )));
+        }
+        std::fs::rename(&from, &to).map_err(|e| Error::io(&to, e))?;
+        sync_dir(&staged.target);
+    }
+    // Dropping `staged` removes what is left of the temporary directory.
+    drop(staged);
+    Ok(())
+}
+
 /// Create a new file with `mode` (exactly, whatever the umask) on Unix.
 pub fn create_file(path: &Path, mode: u32) -> Result<File> {
     let mut options = std::fs::OpenOptions::new();
@@ -515,7 +539,8 @@ fn remove_temp(path: &Path) {
     }
 }
 
-fn process_alive(pid: u32) -> bool {
+/// Whether process `pid` exists (always true where that cannot be told).
+pub fn process_alive(pid: u32) -> bool {
     if cfg!(target_os = "linux") {
         Path::new("/proc").join(pid.to_string()).exists()
     } else {

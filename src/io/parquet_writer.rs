@@ -54,6 +54,10 @@ pub const DEFAULT_ROW_GROUP_ROWS: usize = 128 * 1024;
 /// The manifest's file name inside a directory output.
 pub const MANIFEST: &str = "_manifest.json";
 
+/// The manifest's file name inside the directory of an appended generation
+/// (the whole dataset's manifest as of that generation).
+pub const GENERATION_MANIFEST: &str = "_generation.json";
+
 /// Partitions a directory output may have (each keeps a file open).
 pub const MAX_PARTITIONS: usize = 4096;
 
@@ -301,8 +305,8 @@ impl PartFile {
         Ok(())
     }
 
-    /// Flush, add the final metadata and fsync.
-    fn close(mut self, extra_metadata: &[(String, String)]) -> Result<u64> {
+    /// Flush, add the final metadata and fsync; the rows and the file's size.
+    fn close(mut self, extra_metadata: &[(String, String)]) -> Result<(u64, u64)> {
         self.flush_pending()?;
         let mut writer = self
             .writer
@@ -315,7 +319,11 @@ impl PartFile {
         }
         let file = writer.into_inner().map_err(|e| self.error(e.to_string()))?;
         file.sync_all().map_err(|e| Error::io(&self.shown, e))?;
-        Ok(self.rows)
+        let bytes = file
+            .metadata()
+            .map_err(|e| Error::io(&self.shown, e))?
+            .len();
+        Ok((self.rows, bytes))
     }
 }
 
@@ -447,7 +455,7 @@ impl ParquetSink {
             path: self.target.clone(),
             message: "writer already closed".into(),
         })?;
-        let rows = part.close(&extra_metadata)?;
+        let (rows, _) = part.close(&extra_metadata)?;
         Ok((rows, self.staged))
     }
 }
@@ -458,7 +466,8 @@ struct Partition {
     dir: String,
     part: Option<PartFile>,
     next_index: usize,
-    files: Vec<(String, u64)>,
+    /// Path relative to the output directory, rows, bytes.
+    files: Vec<(String, u64, u64)>,
 }
 
 /// Streams record batches into a directory of Parquet files, optionally
@@ -478,6 +487,9 @@ pub struct DatasetSink {
     /// Rows between budget checks.
     check_every: usize,
     rows: u64,
+    /// Subdirectory holding every file written, e.g. `g00002/` for a
+    /// generation appended to a dataset (empty for a new dataset).
+    subdir: String,
 }
 
 impl std::fmt::Debug for DatasetSink {
@@ -496,6 +508,8 @@ pub struct PartInfo {
     pub path: String,
     /// Rows in the file.
     pub rows: u64,
+    /// Size of the file in bytes.
+    pub bytes: u64,
 }
 
 impl DatasetSink {
@@ -548,7 +562,18 @@ impl DatasetSink {
             pending_budget: settings.row_group_rows.max(1),
             check_every: settings.row_group_rows.clamp(1, BUDGET_CHECK_ROWS),
             rows: 0,
+            subdir: String::new(),
         })
+    }
+
+    /// Write every file under `dir` (one path segment) inside the output,
+    /// and the manifest as `dir/`[`GENERATION_MANIFEST`] instead of
+    /// [`MANIFEST`]: a generation appended to a dataset, committed by one
+    /// rename of `dir` (see `crate::dataset`).
+    pub fn in_subdir(mut self, dir: &str) -> Result<DatasetSink> {
+        create_dir(&self.staged.temp().join(dir), self.settings.mode)?;
+        self.subdir = format!("{dir}/");
+        Ok(self)
     }
 
     /// Rows accepted so far.
@@ -663,11 +688,11 @@ impl DatasetSink {
                 let name = format!("part-{:05}.parquet", p.next_index);
                 p.next_index += 1;
                 let rel = if p.dir.is_empty() {
-                    name
+                    format!("{}{name}", self.subdir)
                 } else {
-                    format!("{}/{name}", p.dir)
+                    format!("{}{}/{name}", self.subdir, p.dir)
                 };
-                let dir = self.staged.temp().join(&p.dir);
+                let dir = self.staged.temp().join(&self.subdir).join(&p.dir);
                 if !dir.is_dir() {
                     create_dir(&dir, self.settings.mode)?;
                 }
@@ -675,7 +700,7 @@ impl DatasetSink {
                 let shown = self.target.join(&rel);
                 let part =
                     PartFile::create(&path, &shown, self.file_schema.clone(), &self.settings)?;
-                p.files.push((rel, 0));
+                p.files.push((rel, 0, 0));
                 p.part = Some(part);
             }
             let p = &mut self.partitions[i];
@@ -688,9 +713,9 @@ impl DatasetSink {
             part.write(head)?;
             if part.rows >= self.max_file_rows {
                 if let Some(full) = p.part.take() {
-                    let rows = full.close(&[])?;
+                    let (rows, bytes) = full.close(&[])?;
                     if let Some(last) = p.files.last_mut() {
-                        last.1 = rows;
+                        (last.1, last.2) = (rows, bytes);
                     }
                 }
             }
@@ -742,25 +767,36 @@ impl DatasetSink {
         let mut files = Vec::new();
         for p in &mut self.partitions {
             if let Some(part) = p.part.take() {
-                let rows = part.close(&[])?;
+                let (rows, bytes) = part.close(&[])?;
                 if let Some(last) = p.files.last_mut() {
-                    last.1 = rows;
+                    (last.1, last.2) = (rows, bytes);
                 }
             }
-            files.extend(p.files.iter().map(|(path, rows)| PartInfo {
+            files.extend(p.files.iter().map(|(path, rows, bytes)| PartInfo {
                 path: path.clone(),
                 rows: *rows,
+                bytes: *bytes,
             }));
         }
         files.sort_by(|a, b| a.path.cmp(&b.path));
         let bytes = manifest(&files)?;
-        let mpath = self.staged.temp().join(MANIFEST);
+        let mpath = if self.subdir.is_empty() {
+            self.staged.temp().join(MANIFEST)
+        } else {
+            self.staged
+                .temp()
+                .join(&self.subdir)
+                .join(GENERATION_MANIFEST)
+        };
         let mut f = create_file(&mpath, self.settings.mode)?;
         std::io::Write::write_all(&mut f, &bytes)
             .and_then(|()| f.sync_all())
             .map_err(|e| Error::io(&mpath, e))?;
         for p in &self.partitions {
-            sync_dir(&self.staged.temp().join(&p.dir));
+            sync_dir(&self.staged.temp().join(&self.subdir).join(&p.dir));
+        }
+        if !self.subdir.is_empty() {
+            sync_dir(&self.staged.temp().join(&self.subdir));
         }
         sync_dir(self.staged.temp());
         // On commit an existing empty directory at the target is replaced

@@ -9,6 +9,7 @@ use sha2::Digest;
 use super::provenance::{OUTPUT_LABEL, TOKEN_SPEC};
 use super::summary::{ColumnSummary, InputSummary};
 use super::Reporter;
+use crate::dataset::generation_of;
 use crate::error::{Error, Result};
 use crate::io::parquet_writer::PartInfo;
 use crate::key::MasterKey;
@@ -35,11 +36,87 @@ pub struct Manifest<'a> {
     pub privacy: &'a [(String, String)],
     /// Per-column counts.
     pub columns: &'a [ColumnSummary],
+    /// The dataset's manifest before this run, when the run appends a
+    /// generation to it (`anonymize --append`): its inputs, files,
+    /// generations and counts are carried over.
+    pub earlier: Option<&'a serde_json::Value>,
 }
 
 impl Manifest<'_> {
     /// Pretty JSON ending in a newline.
+    ///
+    /// Every input and part file carries the generation that added it
+    /// (1 for a new output); `generations` lists each generation's counts,
+    /// and `rows` and `columns` are totals over all of them.
     pub fn to_json(&self) -> Result<Vec<u8>> {
+        use serde_json::Value;
+        let earlier = self.earlier;
+        let generation = earlier.map_or(1, |m| generation_of(m) + 1);
+        let tag = |v: Value, g: u64| match v {
+            Value::Object(mut o) => {
+                o.entry("generation").or_insert(g.into());
+                Value::Object(o)
+            }
+            other => other,
+        };
+        let carried = |key: &str| -> Vec<Value> {
+            earlier
+                .and_then(|m| m.get(key))
+                .and_then(Value::as_array)
+                .map(|a| a.iter().map(|v| tag(v.clone(), 1)).collect())
+                .unwrap_or_default()
+        };
+        let mut inputs = carried("inputs");
+        for i in self.inputs {
+            inputs.push(tag(value(i)?, generation));
+        }
+        let mut files = carried("files");
+        for f in self.files {
+            files.push(tag(value(f)?, generation));
+        }
+        let read: u64 = self.inputs.iter().map(|i| i.rows_read).sum();
+        let this = serde_json::json!({
+            "generation": generation,
+            "inputs": self.inputs.len(),
+            "files": self.files.len(),
+            "rows": {"read": read, "written": self.rows_written, "skipped": self.bad_rows},
+        });
+        let mut generations = match earlier {
+            None => Vec::new(),
+            Some(m) => match m.get("generations").and_then(Value::as_array) {
+                Some(g) => g.clone(),
+                // A manifest written before generations were recorded.
+                None => vec![serde_json::json!({
+                    "generation": 1,
+                    "inputs": carried("inputs").len(),
+                    "files": carried("files").len(),
+                    "rows": m.get("rows").cloned().unwrap_or(Value::Null),
+                })],
+            },
+        };
+        generations.push(this);
+        let before = |k: &str| {
+            earlier
+                .and_then(|m| m.pointer(&format!("/rows/{k}")))
+                .and_then(Value::as_u64)
+                .unwrap_or(0)
+        };
+        let mut columns = Vec::with_capacity(self.columns.len());
+        for c in self.columns {
+            let mut v = value(c)?;
+            let old = earlier
+                .and_then(|m| m.get("columns"))
+                .and_then(Value::as_array)
+                .and_then(|a| a.iter().find(|o| o.get("name") == v.get("name")));
+            if let (Some(old), Some(o)) = (old, v.as_object_mut()) {
+                for k in ["nulls", "invalid", "invalid_tokenized"] {
+                    let sum = o.get(k).and_then(Value::as_u64).unwrap_or(0)
+                        + old.get(k).and_then(Value::as_u64).unwrap_or(0);
+                    o.insert(k.into(), sum.into());
+                }
+            }
+            columns.push(v);
+        }
         let value = serde_json::json!({
             "txanon_version": env!("CARGO_PKG_VERSION"),
             "label": OUTPUT_LABEL,
@@ -52,15 +129,17 @@ impl Manifest<'_> {
             "token_context": self.schema.tokens.context,
             "key_fingerprint": self.key.fingerprint(),
             "demo_key": self.key.is_demo(),
-            "inputs": self.inputs,
+            "generation": generation,
+            "generations": generations,
+            "inputs": inputs,
             "rows": {
-                "read": self.inputs.iter().map(|i| i.rows_read).sum::<u64>(),
-                "written": self.rows_written,
-                "skipped": self.bad_rows,
+                "read": before("read") + read,
+                "written": before("written") + self.rows_written,
+                "skipped": before("skipped") + self.bad_rows,
             },
             "partition_by": self.partition_by,
-            "files": self.files,
-            "columns": self.columns,
+            "files": files,
+            "columns": columns,
             "privacy": self
                 .privacy
                 .iter()
@@ -74,27 +153,37 @@ impl Manifest<'_> {
     }
 }
 
+/// One part of the manifest as a JSON value.
+fn value<T: serde::Serialize>(part: &T) -> Result<serde_json::Value> {
+    serde_json::to_value(part).map_err(|e| Error::Internal(format!("manifest: {e}")))
+}
+
 /// Fill in every input's SHA-256 (a sequential read of each file).
 pub fn hash_inputs(inputs: &mut [InputSummary], reporter: &dyn Reporter) -> Result<()> {
     for input in inputs {
-        if let Some(sig) = reporter.interrupted() {
-            return Err(Error::Interrupted(sig));
-        }
-        let mut f = std::fs::File::open(&input.path).map_err(|e| Error::io(&input.path, e))?;
-        let mut hasher = sha2::Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = match f.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(Error::io(&input.path, e)),
-            };
-            hasher.update(&buf[..n]);
-        }
-        input.sha256 = Some(hex::encode(hasher.finalize()));
+        input.sha256 = Some(sha256_file(&input.path, reporter)?);
     }
     Ok(())
+}
+
+/// The SHA-256 of a file, in hex.
+pub fn sha256_file(path: &std::path::Path, reporter: &dyn Reporter) -> Result<String> {
+    if let Some(sig) = reporter.interrupted() {
+        return Err(Error::Interrupted(sig));
+    }
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = match f.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::io(path, e)),
+        };
+        hasher.update(&buf[..n]);
+    }
+    Ok(hex::encode(hasher.finalize()))
 }
 
 #[cfg(test)]
@@ -156,6 +245,7 @@ mod tests {
         let files = [PartInfo {
             path: "part-0.parquet".into(),
             rows: 5,
+            bytes: 99,
         }];
         let privacy = [("txanon.privacy.k".to_string(), "5".to_string())];
         let m = Manifest {
@@ -168,6 +258,7 @@ mod tests {
             files: &files,
             privacy: &privacy,
             columns: &columns,
+            earlier: None,
         };
         let bytes = m.to_json().unwrap();
         assert_eq!(bytes, m.to_json().unwrap(), "no time stamps");

@@ -49,7 +49,7 @@ use sink::{Finish, Output, Sink};
 use summary::{column_summaries, InputCounts, Tally};
 
 pub use provenance::{provenance, KNOWN_TOKEN_SPECS, OUTPUT_LABEL, TOKEN_SPEC};
-pub use summary::{BadRow, ColumnSummary, InputSummary, Summary};
+pub use summary::{BadRow, ColumnSummary, InputSummary, SkippedInput, Summary};
 
 /// Options of one `anonymize` run (already validated by the CLI).
 #[derive(Debug, Clone)]
@@ -86,6 +86,18 @@ pub struct AnonymizeOptions {
     /// checked with the other outputs before any input is read, and every
     /// input's SHA-256 is computed for it.
     pub report: Option<PathBuf>,
+    /// Add the rows to this existing dataset as a new generation instead of
+    /// writing a new output (`--append`; `output` is the dataset).
+    pub append: Option<AppendTo>,
+}
+
+/// The dataset an `--append` run adds a generation to.
+#[derive(Debug, Clone)]
+pub struct AppendTo {
+    /// Its committed state, checked compatible with the run's schema and key.
+    pub current: crate::dataset::Current,
+    /// The SHA-256 of each input (computed before, to skip known inputs).
+    pub sha256: Vec<String>,
 }
 
 impl AnonymizeOptions {
@@ -106,6 +118,7 @@ impl AnonymizeOptions {
             protected: Vec::new(),
             mode: crate::io::output::DEFAULT_MODE,
             report: None,
+            append: None,
         }
     }
 }
@@ -138,11 +151,15 @@ impl Reporter for SilentReporter {
 /// Refuse outputs that are not new regular files or that would replace a
 /// file the run reads or another of its outputs (see [`crate::io::output`]).
 pub fn check_outputs(opts: &AnonymizeOptions) -> Result<()> {
-    let mut targets = vec![if opts.directory {
-        Target::directory(&opts.output, "output")
-    } else {
-        Target::file(&opts.output, "output")
-    }];
+    let mut targets = Vec::new();
+    // An appended dataset exists; its new files get new names (crate::dataset).
+    if opts.append.is_none() {
+        targets.push(if opts.directory {
+            Target::directory(&opts.output, "output")
+        } else {
+            Target::file(&opts.output, "output")
+        });
+    }
     if let Some(m) = &opts.manifest {
         targets.push(Target::file(m, "--manifest"));
     }
@@ -164,6 +181,7 @@ pub fn anonymize(
             path: &opts.output,
             partition_by: opts.partition_by.as_deref(),
             max_file_rows: schema.output.max_file_rows,
+            generation: opts.append.as_ref().map(|a| a.current.generation + 1),
         }
     } else {
         Output::File(&opts.output)
@@ -197,6 +215,14 @@ fn run(
     reporter: &dyn Reporter,
     output: Output<'_>,
 ) -> Result<Summary> {
+    if opts.append.is_some() && schema.privacy.is_some() {
+        // The gate would see the new rows only; fail closed (crate::dataset).
+        return Err(Error::Usage(
+            "--append with a [privacy] section is not supported: the gate would measure \
+             the new rows alone, not the whole dataset; write a new dataset from all inputs"
+                .into(),
+        ));
+    }
     if schema.privacy.as_ref().is_some_and(|p| p.search.is_some()) {
         let (pinned, suppression) = search(schema, key, opts, reporter, output)?;
         return match run_pass(
@@ -515,8 +541,16 @@ fn run_pass(
     stop_if_interrupted(reporter)?;
     inputs.plans = file_plans;
     let mut input_summaries = inputs.summaries(opts, schema, &tally.per_input);
-    if writes && (opts.directory || opts.manifest.is_some() || opts.report.is_some()) {
-        hash_inputs(&mut input_summaries, reporter)?;
+    match &opts.append {
+        Some(a) if writes => {
+            for (input, sha) in input_summaries.iter_mut().zip(&a.sha256) {
+                input.sha256 = Some(sha.clone());
+            }
+        }
+        _ if writes && (opts.directory || opts.manifest.is_some() || opts.report.is_some()) => {
+            hash_inputs(&mut input_summaries, reporter)?;
+        }
+        _ => {}
     }
     let privacy = match meter.as_ref().map(|m| m.verdict(writes)).transpose()? {
         Some(crate::risk::Verdict::Suppress(classes)) => return Ok(Pass::Suppress(classes)),
@@ -525,10 +559,12 @@ fn run_pass(
     };
     let columns = column_summaries(schema, &plan.columns, std::mem::take(&mut tally.stats));
     let privacy_metadata = crate::risk::metadata(schema, privacy.as_ref());
+    let earlier = opts.append.as_ref().map(|a| &a.current);
     let (rows_written, files) = sink.finish(Finish {
         footer: privacy_metadata.clone(),
         manifest_path: opts.manifest.as_deref(),
         mode: opts.mode,
+        append: earlier,
         manifest: |rows_written, files: &[_]| {
             Manifest {
                 schema,
@@ -540,6 +576,7 @@ fn run_pass(
                 files,
                 privacy: &privacy_metadata,
                 columns: &columns,
+                earlier: earlier.map(|c| &c.manifest),
             }
             .to_json()
         },
@@ -567,5 +604,7 @@ fn run_pass(
         demo_key: key.is_demo(),
         threads,
         privacy,
+        generation: earlier.map(|c| c.generation + 1),
+        skipped_inputs: Vec::new(),
     })))
 }

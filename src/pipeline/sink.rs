@@ -7,6 +7,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_schema::Schema as ArrowSchema;
 
+use crate::dataset::{commit_generation, generation_dir};
 use crate::error::Result;
 use crate::io::output::{commit, Staged};
 use crate::io::parquet_writer::{DatasetSink, ParquetSink, PartInfo, WriterSettings};
@@ -27,6 +28,10 @@ pub enum Output<'a> {
         partition_by: Option<&'a str>,
         /// Rows per part file before a new one starts.
         max_file_rows: Option<u64>,
+        /// The generation an append adds to the existing dataset at `path`
+        /// (its files go to `gNNNNN/`, see crate::dataset); `None` for a new
+        /// dataset.
+        generation: Option<u64>,
     },
 }
 
@@ -55,6 +60,8 @@ pub struct Finish<'a, F> {
     pub mode: u32,
     /// The manifest's bytes, for the rows written and the part files.
     pub manifest: F,
+    /// The dataset a directory output appends a generation to.
+    pub append: Option<&'a crate::dataset::Current>,
 }
 
 impl Sink {
@@ -72,13 +79,15 @@ impl Sink {
                 path,
                 partition_by,
                 max_file_rows,
-            } => Sink::Dataset(DatasetSink::create(
-                path,
-                schema,
-                settings,
-                partition_by,
-                max_file_rows,
-            )?),
+                generation,
+            } => {
+                let sink =
+                    DatasetSink::create(path, schema, settings, partition_by, max_file_rows)?;
+                Sink::Dataset(match generation {
+                    Some(g) => sink.in_subdir(&generation_dir(g))?,
+                    None => sink,
+                })
+            }
         })
     }
 
@@ -128,19 +137,27 @@ impl Sink {
                 let rows = sink.rows();
                 // The dataset's _manifest.json and `--manifest PATH` hold the
                 // same bytes: build them once.
-                let mut built = None;
+                let mut built = Vec::new();
                 let (files, data) = sink.close(|files| {
-                    let bytes = (finish.manifest)(rows, files)?;
-                    if finish.manifest_path.is_some() {
-                        built = Some(bytes.clone());
-                    }
-                    Ok(bytes)
+                    built = (finish.manifest)(rows, files)?;
+                    Ok(built.clone())
                 })?;
-                let mut staged = vec![data];
-                if let (Some(m), Some(bytes)) = (finish.manifest_path, &built) {
-                    staged.push(Staged::file(m, bytes, finish.mode)?);
+                let extra = match finish.manifest_path {
+                    Some(m) => Some(Staged::file(m, &built, finish.mode)?),
+                    None => None,
+                };
+                match finish.append {
+                    None => commit(std::iter::once(data).chain(extra).collect())?,
+                    // The generation's directory, then the dataset's manifest,
+                    // then `--manifest PATH`.
+                    Some(current) => {
+                        let sub = generation_dir(current.generation + 1);
+                        commit_generation(current, data, &sub, &built, finish.mode)?;
+                        if let Some(extra) = extra {
+                            commit(vec![extra])?;
+                        }
+                    }
                 }
-                commit(staged)?;
                 Ok((rows, files))
             }
         }
@@ -180,6 +197,7 @@ mod tests {
             manifest: |rows: u64, files: &[PartInfo]| {
                 Ok(format!("{rows} rows in {} files\n", files.len()).into_bytes())
             },
+            append: None,
         }
     }
 
@@ -237,6 +255,7 @@ mod tests {
             path: &out,
             partition_by: Some("c"),
             max_file_rows: None,
+            generation: None,
         };
         let b = batch(&["x", "y", "x"]);
         let mut sink = Sink::create(output, b.schema(), &settings()).unwrap();

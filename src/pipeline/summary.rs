@@ -138,6 +138,21 @@ pub struct Summary {
     pub threads: usize,
     /// Disclosure-risk figures, when the schema declares `[privacy]`.
     pub privacy: Option<crate::risk::PrivacyReport>,
+    /// The generation this run added to a dataset (`--append`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub generation: Option<u64>,
+    /// Inputs `--append` skipped: their content is already in the dataset.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub skipped_inputs: Vec<SkippedInput>,
+}
+
+/// An input `--append` did not read again.
+#[derive(Debug, Clone, Serialize)]
+pub struct SkippedInput {
+    /// The path as given.
+    pub path: PathBuf,
+    /// The generation that added the same content (by SHA-256).
+    pub generation: u64,
 }
 
 /// Per-input counters.
