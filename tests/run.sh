@@ -24,6 +24,9 @@
 #    The unkeyed MD5/SHA-1/SHA-256 of every canary value appear nowhere.
 # 8. 50 runs killed with SIGKILL at random moments (bounded to 120 s): the
 #    target is absent or complete, and stale temporary files get removed.
+# 8b. `anonymize --append` killed with SIGKILL at random moments (30 runs,
+#    bounded to 120 s) while DuckDB counts rows through DATASET/**/*.parquet:
+#    never a partial generation, `txanon dataset` consistent after each kill.
 # 9. A full (64 KiB tmpfs) and a read-only file system: exit 2, nothing left.
 # 10. Hostile large inputs (100 MB fields and header, 100,000 columns, 10^7
 #    commas, a quote left open for 100 MB) under a 1 GiB address-space limit:
@@ -104,6 +107,8 @@ stage "canary hashes: no unkeyed MD5/SHA-1/SHA-256 of a canary anywhere" \
     python3 tests/attack/canary_hashes.py target/debug/txanon
 stage "kill -9 loop: nothing or a complete file at the target" \
     bash tests/faults/kill_loop.sh 50 120 target/debug/txanon
+stage "kill -9 loop on --append with a DuckDB reader: never a partial generation" \
+    bash tests/faults/append_kill_loop.sh 30 120 target/debug/txanon
 stage "write faults: full and read-only file systems" \
     bash tests/faults/full_disk.sh target/debug/txanon
 stage "big malformed inputs under a 1 GiB memory limit" \
