@@ -246,6 +246,16 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// The test key, the sample split into `n` days, and the month-partitioned
+/// dataset `ds/` of the first day.
+fn first_day_partitioned(env: &TestEnv, n: usize) -> (PathBuf, Vec<PathBuf>) {
+    let key = env.key("k.key", TEST_KEY_HEX);
+    let days = days(env, n);
+    let part = ["--partition-by", "created_month"];
+    anonymize(env, &key, &part, "ds", &days[..1]).success();
+    (key, days)
+}
+
 fn manifest(path: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
@@ -364,16 +374,7 @@ fn issue17_appending_days_one_by_one_equals_one_run_over_all() {
 #[test]
 fn issue17_an_append_with_another_key_schema_context_or_partitioning_changes_nothing() {
     let env = TestEnv::new();
-    let key = env.key("k.key", TEST_KEY_HEX);
-    let days = days(&env, 2);
-    anonymize(
-        &env,
-        &key,
-        &["--partition-by", "created_month"],
-        "ds",
-        &days[..1],
-    )
-    .success();
+    let (key, days) = first_day_partitioned(&env, 2);
     let before = snapshot(&env.path("ds"));
     let other_hex = "42".repeat(32);
     let other = env.key("other.key", &other_hex);
@@ -436,6 +437,12 @@ fn issue17_an_append_with_another_key_schema_context_or_partitioning_changes_not
         days[0].display()
     ));
     never_leaks(&run);
+    assert_eq!(snapshot(&env.path("ds")), before);
+
+    // Without --append an existing dataset is refused, with a hint.
+    anonymize(&env, &key, &[], "ds/", &days[1..])
+        .exit(2)
+        .stderr_has("or add rows to it as a new generation with --append");
     assert_eq!(snapshot(&env.path("ds")), before);
 
     // Not a dataset, or an inconsistent one: refused before any input is read.
@@ -511,5 +518,63 @@ fn issue17_a_manifest_left_behind_by_a_killed_append_is_reported_and_repaired() 
     run.success()
         .stdout_has("generation 3")
         .stdout_lacks("note:");
+    assert_eq!(rows_of(&env.path("ds")).len(), 3000);
+}
+
+/// The last step of an append fails (`_manifest.json`'s rename, injected
+/// with LD_PRELOAD: ENOSPC) after the generation's directory is in place:
+/// exit 2 saying the generation is committed but not the manifest; the
+/// dataset is consistent at the new generation with a note, and the next
+/// append writes the manifest first.
+#[cfg(target_os = "linux")]
+#[test]
+fn issue17_a_failed_manifest_rename_after_the_commit_is_finished_by_the_next_append() {
+    let shim_dir = tempfile::tempdir().unwrap();
+    let Some(shim) = fail_rename_shim(shim_dir.path()) else {
+        return;
+    };
+    let env = TestEnv::new();
+    let (key, days) = first_day_partitioned(&env, 3);
+    let gen1 = std::fs::read(env.path("ds/_manifest.json")).unwrap();
+    let schema = repo("schemas/transactions.toml").display().to_string();
+    let (key_arg, day2) = (key.display().to_string(), days[1].display().to_string());
+    let args = [
+        "anonymize",
+        "-q",
+        "--schema",
+        &schema,
+        "--key-file",
+        &key_arg,
+        "--append",
+        "-o",
+        "ds/",
+        &day2,
+    ];
+    let setup = format!(
+        "export LD_PRELOAD={} FAIL_RENAME_TO=_manifest.json",
+        shim.display()
+    );
+    let run = run_after(&env, &setup, &args);
+    run.exit(2)
+        .stderr_has("ds/g00002 was written and is complete, but not ds/_manifest.json")
+        .stderr_has("the generation is committed")
+        .stderr_lacks("nothing was written");
+    never_leaks(&run);
+    assert_eq!(std::fs::read(env.path("ds/_manifest.json")).unwrap(), gen1);
+    assert!(!env.files().iter().any(|f| f.contains("txanon-tmp")));
+    dataset(&env, &[])
+        .success()
+        .stdout_has("generation 2, partitioned by created_month")
+        .stdout_has("note: _manifest.json still describes generation 1");
+    // The same day again: already in (generation 2), and the manifest is finished.
+    anonymize(&env, &key, &["--append"], "ds/", &days[1..2]).success();
+    let m = manifest(&env.path("ds/_manifest.json"));
+    assert_eq!(m["generation"], 2);
+    assert_eq!(
+        std::fs::read(env.path("ds/_manifests/00001.json")).unwrap(),
+        gen1
+    );
+    anonymize(&env, &key, &["--append"], "ds/", &days[2..]).success();
+    dataset(&env, &[]).success().stdout_lacks("note:");
     assert_eq!(rows_of(&env.path("ds")).len(), 3000);
 }

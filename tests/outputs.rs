@@ -8,20 +8,6 @@ mod common;
 
 use common::*;
 
-/// Run `txanon ARGS` after the shell commands `setup` (a limit, a umask).
-#[cfg(unix)]
-fn run_after(env: &TestEnv, setup: &str, args: &[&str]) -> Run {
-    let mut cmd = std::process::Command::new("bash");
-    cmd.current_dir(env.dir.path())
-        .env_remove("TXANON_KEY")
-        .stdin(std::process::Stdio::null())
-        .arg("-c")
-        .arg(format!("{setup} && exec \"$0\" \"$@\""))
-        .arg(env!("CARGO_BIN_EXE_txanon"))
-        .args(args);
-    run_command(cmd)
-}
-
 /// Run `txanon ARGS` with the size of any file it writes limited to
 /// `limit_kib` KiB (RLIMIT_FSIZE, SIGXFSZ ignored so a write past it fails
 /// with EFBIG): a full disk that strikes the larger of two outputs.
@@ -177,31 +163,6 @@ fn issue14_a_full_disk_leaves_no_manifest_without_its_data() {
     let (batch, _) = read_all(&env.path("out.parquet"));
     assert_eq!(m["rows"]["written"], batch.num_rows() as u64);
     assert_eq!(batch.num_rows(), 3000);
-}
-
-/// tests/support/fail_rename.c built as a shared library in `dir` (for
-/// LD_PRELOAD), or `None` after saying why the test is skipped (a failure
-/// under CI).
-#[cfg(target_os = "linux")]
-fn fail_rename_shim(dir: &std::path::Path) -> Option<std::path::PathBuf> {
-    let lib = dir.join("fail_rename.so");
-    let built = std::process::Command::new("cc")
-        .args(["-shared", "-fPIC", "-o"])
-        .arg(&lib)
-        .arg(repo("tests/support/fail_rename.c"))
-        .arg("-ldl")
-        .status()
-        .is_ok_and(|s| s.success());
-    if built {
-        return Some(lib);
-    }
-    let why = "no C compiler (cc) to build the rename fault injection";
-    assert!(
-        !under_ci(),
-        "{why}; CI=true, so this is a failure, not a skip"
-    );
-    eprintln!("SKIPPED: {why}; the test did not run");
-    None
 }
 
 /// Issue 14, item 5, the last step: the data is renamed into place, then

@@ -168,13 +168,20 @@ fn check_kind(target: &Target<'_>) -> Result<()> {
     if target.directory {
         let empty = meta.is_dir() && std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_none());
         if !empty {
+            // A dataset txanon wrote: say how to add to it.
+            let dataset = meta.is_dir() && path.join("_manifest.json").is_file();
             return Err(usage(format!(
-                "{what} {} already exists{}; choose a new path or remove it",
+                "{what} {} already exists{}; choose a new path or remove it{}",
                 path.display(),
                 if meta.is_dir() {
                     " and is not empty"
                 } else {
                     " as a file"
+                },
+                if dataset {
+                    " (or add rows to it as a new generation with --append)"
+                } else {
+                    ""
                 }
             )));
         }

@@ -333,3 +333,42 @@ pub fn planted_csv() -> String {
     }
     csv
 }
+
+/// Run `txanon ARGS` after the shell commands `setup` (a limit, a umask).
+#[cfg(unix)]
+pub fn run_after(env: &TestEnv, setup: &str, args: &[&str]) -> Run {
+    let mut cmd = Command::new("bash");
+    cmd.current_dir(env.dir.path())
+        .env_remove("TXANON_KEY")
+        .stdin(Stdio::null())
+        .arg("-c")
+        .arg(format!("{setup} && exec \"$0\" \"$@\""))
+        .arg(env!("CARGO_BIN_EXE_txanon"))
+        .args(args);
+    run_command(cmd)
+}
+
+/// tests/support/fail_rename.c built as a shared library in `dir` (for
+/// LD_PRELOAD), or `None` after saying why the test is skipped (a failure
+/// under CI).
+#[cfg(target_os = "linux")]
+pub fn fail_rename_shim(dir: &Path) -> Option<PathBuf> {
+    let lib = dir.join("fail_rename.so");
+    let built = Command::new("cc")
+        .args(["-shared", "-fPIC", "-o"])
+        .arg(&lib)
+        .arg(repo("tests/support/fail_rename.c"))
+        .arg("-ldl")
+        .status()
+        .is_ok_and(|s| s.success());
+    if built {
+        return Some(lib);
+    }
+    let why = "no C compiler (cc) to build the rename fault injection";
+    assert!(
+        !under_ci(),
+        "{why}; CI=true, so this is a failure, not a skip"
+    );
+    eprintln!("SKIPPED: {why}; the test did not run");
+    None
+}
