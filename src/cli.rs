@@ -198,7 +198,9 @@ pub struct AnonymizeArgs {
     /// generation (new part files under DATASET/gNNNNN/; nothing earlier is
     /// rewritten). Refused, before any input is read, when the dataset was
     /// written with another schema (SHA-256), token spec, context, key or
-    /// --partition-by, or with a [privacy] section. Inputs whose content
+    /// --partition-by, and when the schema has a [privacy] section (not
+    /// supported yet: the gate would measure the new rows alone, so the run
+    /// fails closed). Inputs whose content
     /// (SHA-256) the dataset already holds are skipped and listed; other
     /// content at a path already appended is an error. `txanon dataset`
     /// shows and verifies the result.
