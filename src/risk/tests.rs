@@ -201,3 +201,240 @@ fn counting_stops_at_the_cap_and_says_so() {
         .starts_with("k >= 1000 (distinct e values, counted up to 1000)"));
     assert!(r.passed);
 }
+
+#[test]
+fn suppression_is_empty_exactly_when_no_class_is_below_min_k() {
+    // arrays(): x has entities {A, B}, y {B, C}, the null class {C}.
+    for (min_k, classes) in [(1, 0), (2, 1), (3, 3)] {
+        let mut m = RiskMeter::new(&opts(min_k), None);
+        m.observe(&arrays()).unwrap();
+        let s = m.suppression();
+        assert_eq!(
+            (s.len(), s.is_empty()),
+            (classes, classes == 0),
+            "min_k {min_k}"
+        );
+    }
+}
+
+#[test]
+fn splitmix64_is_the_reference_stream() {
+    // From tests/risk/unicity_vectors.py (pycanon_check.py's SplitMix64).
+    let mut r = SplitMix64::new(7);
+    assert_eq!(
+        [r.next(), r.next(), r.next()],
+        [
+            0x63cb_e1e4_5932_0dd7,
+            0x044c_3cd7_f43c_661c,
+            0xe698_4080_bab1_2a02
+        ]
+    );
+    let mut r = SplitMix64::new(7);
+    assert_eq!(
+        [r.below(10), r.below(1000), r.below(1 << 63)],
+        [3, 16, 8_308_050_873_407_804_673]
+    );
+}
+
+/// The table of tests/risk/unicity_vectors.py: entity k (of 40) has a row in
+/// class c (of 30) when (3k² + 5c² + 7kc + k) % 23 < 4, entity by entity,
+/// class by class; entities whose number is a multiple of 4 have every row twice.
+fn unicity_table() -> Vec<ArrayRef> {
+    let (mut a, mut e) = (Vec::new(), Vec::new());
+    for k in 0..40u64 {
+        for c in 0..30u64 {
+            if (k * k * 3 + c * c * 5 + k * c * 7 + k) % 23 < 4 {
+                for _ in 0..if k % 4 == 0 { 2 } else { 1 } {
+                    a.push(format!("c{c}"));
+                    e.push(format!("E{k}"));
+                }
+            }
+        }
+    }
+    assert_eq!(a.len(), 257);
+    let s = vec!["v"; a.len()];
+    vec![
+        Arc::new(StringArray::from(a)),
+        Arc::new(StringArray::from(s)),
+        Arc::new(StringArray::from(e)),
+    ]
+}
+
+#[test]
+fn unicity_figures_match_an_independent_python_draw() {
+    // (seed, max_points, sampled entities, p = 2 (eligible, unique),
+    // p = 4 (eligible, unique)), printed by `python3 tests/risk/unicity_vectors.py`
+    // (36 of the 40 entities have a row).
+    let expected = [
+        (7, 1024, 0, (35, 5), (33, 5)),
+        (11, 1024, 0, (35, 2), (33, 5)),
+        (7, 3, 33, (35, 21), (0, 0)),
+        (12, 4, 30, (35, 15), (33, 31)),
+    ];
+    let table = unicity_table();
+    for (seed, max_points, sampled, p2, p4) in expected {
+        let mut o = opts(1);
+        o.seed = seed;
+        o.max_points = max_points;
+        let mut m = RiskMeter::new(&o, None);
+        m.observe(&table).unwrap();
+        let u = m.finish().unicity.unwrap();
+        let got: Vec<(usize, u64, u64)> = u
+            .figures
+            .iter()
+            .map(|f| (f.p, f.entities, f.unique))
+            .collect();
+        assert_eq!(
+            (u.entities, u.sampled_entities, got),
+            (36, sampled, vec![(2, p2.0, p2.1), (4, p4.0, p4.1)]),
+            "seed {seed}, max_points {max_points}"
+        );
+        let share = |(eligible, unique): (u64, u64)| {
+            if eligible == 0 {
+                0.0
+            } else {
+                unique as f64 / eligible as f64
+            }
+        };
+        assert_eq!(
+            (u.figures[0].share, u.figures[1].share),
+            (share(p2), share(p4))
+        );
+    }
+}
+
+#[test]
+fn footer_entries_and_lines_of_a_hand_computed_report() {
+    let mut m = RiskMeter::new(&opts(2), None);
+    m.observe(&arrays()).unwrap();
+    let r = m.finish();
+    let kv = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    };
+    // Classes x {A, B}, y {B, C}, null {C}: k = 1, one row below min_k = 2;
+    // s has one value in y and in the null class; p = 2: B and C unique of 2.
+    assert_eq!(
+        r.metadata(),
+        kv(&[
+            ("txanon.privacy.quasi", "a"),
+            ("txanon.privacy.min_k", "2"),
+            ("txanon.privacy.k", "1"),
+            ("txanon.privacy.k_counts", "entities"),
+            ("txanon.privacy.entity", "e"),
+            ("txanon.privacy.classes", "3"),
+            ("txanon.privacy.rows_below_min_k", "1"),
+            ("txanon.privacy.on_violation", "suppress"),
+            ("txanon.privacy.suppressed_rows", "0"),
+            ("txanon.privacy.k_counted_up_to", "1000"),
+            ("txanon.privacy.null_entity_rows", "0"),
+            ("txanon.privacy.l.s", "1"),
+            ("txanon.privacy.unicity.entity", "e"),
+            ("txanon.privacy.unicity.seed", "7"),
+            ("txanon.privacy.unicity.p2", "1.000000"),
+            ("txanon.privacy.unicity.p4", "0.000000"),
+        ])
+    );
+    assert_eq!(
+        r.lines(),
+        [
+            "privacy: k = 1 (distinct e values) over (a) in 3 classes of 6 rows; min_k 2 (suppress): FAIL",
+            "  rows in classes with fewer than 2 distinct e values: 1 (16.67%) in 1 classes; suppressed 0 rows in 0 classes",
+            "  l-diversity of s: l = 1 (2 classes with one value)",
+            "  unicity by e (seed 7): p=2: 100.0% of 2 entities unique; p=4: 0.0% of 0 entities unique",
+        ]
+    );
+}
+
+#[test]
+fn class_sizes_count_entities_per_class() {
+    // arrays(): x {A, B}, y {B, C}, null {C}; with entity = "row": 3, 2, 1 rows.
+    let mut m = RiskMeter::new(&opts(2), None);
+    m.observe(&arrays()).unwrap();
+    let mut sizes = m.class_sizes();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [1, 2, 2]);
+    let mut rows = RiskMeter::new(
+        &PrivacyOptions {
+            entity: PrivacyEntity::Row,
+            ..opts(2)
+        },
+        None,
+    );
+    rows.observe(&arrays()[..2]).unwrap();
+    let mut sizes = rows.class_sizes();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [1, 2, 3]);
+}
+
+#[test]
+fn an_empty_input_passes_and_a_fully_suppressed_one_does_not() {
+    let m = RiskMeter::new(&opts(2), None);
+    let r = m.finish();
+    assert_eq!(
+        (r.rows, r.k, r.share_below_min_k, r.passed),
+        (0, 0, 0.0, true)
+    );
+    // min_k = 3: every class of arrays() has fewer than 3 entities.
+    let mut first = RiskMeter::new(&opts(3), None);
+    first.observe(&arrays()).unwrap();
+    let mut second = RiskMeter::new(&opts(3), Some(first.suppression()));
+    second.observe(&arrays()).unwrap();
+    let r = second.finish();
+    assert_eq!(
+        (
+            r.rows,
+            r.suppressed_rows,
+            r.suppressed_classes,
+            r.share_below_min_k,
+            r.passed
+        ),
+        (0, 6, 3, 0.0, false)
+    );
+    assert!(
+        matches!(second.verdict(true), Err(Error::Privacy(m)) if m.starts_with("no rows left to measure (6 suppressed)"))
+    );
+}
+
+#[test]
+fn the_verdict_releases_asks_for_suppression_or_refuses() {
+    let verdict = |min_k: u64, on_violation: OnViolation, enforce: bool| {
+        let mut m = RiskMeter::new(
+            &PrivacyOptions {
+                on_violation,
+                ..opts(min_k)
+            },
+            None,
+        );
+        m.observe(&arrays()).unwrap();
+        m.verdict(enforce)
+    };
+    // min_k = 2: the null class (C alone) is below it.
+    match verdict(2, OnViolation::Suppress, true) {
+        Ok(Verdict::Suppress(s)) => assert_eq!(s.len(), 1),
+        other => panic!("{other:?}"),
+    }
+    match verdict(2, OnViolation::Fail, true) {
+        Err(Error::Privacy(m)) => assert!(
+            m.starts_with(
+                "k = 1 (distinct e values) is below [privacy].min_k = 2: 1 row(s) in 1 class(es) \
+                 with fewer than 2 distinct e values over (a); on_violation = \"fail\""
+            ),
+            "{m}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // A dry run reports; a passing meter releases either way.
+    for (min_k, on_violation, enforce, passed) in [
+        (2, OnViolation::Fail, false, false),
+        (2, OnViolation::Suppress, false, false),
+        (1, OnViolation::Fail, true, true),
+        (1, OnViolation::Suppress, true, true),
+    ] {
+        match verdict(min_k, on_violation, enforce) {
+            Ok(Verdict::Release(r)) => assert_eq!(r.passed, passed),
+            other => panic!("{other:?}"),
+        }
+    }
+}

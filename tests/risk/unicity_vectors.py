@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+"""Expected unicity figures for the table of src/risk/tests.rs's
+`unicity_figures_match_the_python_draws` (a second implementation of the
+draws documented in src/risk/mod.rs; SplitMix64 is pycanon_check.py's).
+
+Usage: python3 tests/risk/unicity_vectors.py
+
+The table: 40 entities E0..E39 and 30 classes c0..c29; row order is entity
+by entity, class by class, and entity k has a row in class c when
+(3k^2 + 5c^2 + 7kc + k) % 23 < 4; entities whose number is a multiple of
+4 have each of their rows twice (a repeated point must count once). Classes
+and entities are numbered in order of first appearance. With max_points = m
+each entity keeps at most m distinct points: beyond them, the n-th distinct
+point offered (n = 1, 2, ...) replaces the sample's j-th smallest point when
+j = below(m + n) of one SplitMix64 stream seeded with the seed (shared by all
+entities, in row order) is below m.
+
+Prints the rows and entities, and per (seed, max_points) the sampled entities and, for p = 2 and 4,
+the eligible and unique entities; without sampling the shares are also
+checked against pycanon_check.py's `unicity`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pycanon_check import MASK64, PHI, SplitMix64, unicity  # noqa: E402
+
+ENTITIES, CLASSES = 40, 30
+
+
+def rows() -> list[tuple[str, str]]:
+    out = []
+    for k in range(ENTITIES):
+        for c in range(CLASSES):
+            if (k * k * 3 + c * c * 5 + k * c * 7 + k) % 23 < 4:
+                out += [(f"c{c}", f"E{k}")] * (2 if k % 4 == 0 else 1)
+    return out
+
+
+def sampled_points(table, seed: int, max_points: int):
+    classes: dict[str, int] = {}
+    points: dict[str, list[int]] = {}
+    offered: dict[str, int] = {}
+    rng = SplitMix64(seed)
+    for a, e in table:
+        cid = classes.setdefault(a, len(classes))
+        pts = points.setdefault(e, [])
+        offered.setdefault(e, 0)
+        if cid in pts:
+            continue
+        if len(pts) < max_points:
+            pts.append(cid)
+            pts.sort()
+            continue
+        offered[e] += 1
+        j = rng.below(max_points + offered[e])
+        if j < max_points:
+            del pts[j]
+            pts.append(cid)
+            pts.sort()
+    return points, sum(1 for n in offered.values() if n > 0)
+
+
+def figures(points: dict[str, list[int]], seed: int, p: int) -> tuple[int, int]:
+    rng = SplitMix64(seed ^ ((p * PHI) & MASK64))
+    eligible = unique = 0
+    for e, pts in points.items():
+        if len(pts) < p:
+            continue
+        eligible += 1
+        idx = list(range(len(pts)))
+        draw = []
+        for i in range(p):
+            j = i + rng.below(len(idx) - i)
+            idx[i], idx[j] = idx[j], idx[i]
+            draw.append(pts[idx[i]])
+        matches = sum(1 for other in points.values() if set(draw) <= set(other))
+        unique += matches == 1
+    return eligible, unique
+
+
+def main() -> None:
+    rng = SplitMix64(7)
+    print("SplitMix64(7).next() x3:", ", ".join(f"{rng.next():#x}" for _ in range(3)))
+    rng = SplitMix64(7)
+    print("SplitMix64(7).below(10), below(1000), below(2^63):",
+          rng.below(10), rng.below(1000), rng.below(1 << 63))
+    table = rows()
+    print(f"{len(table)} rows, {len({e for _, e in table})} entities with a row")
+    for seed, max_points in ((7, 1024), (11, 1024), (7, 3), (12, 4)):
+        points, sampled = sampled_points(table, seed, max_points)
+        figs = [figures(points, seed, p) for p in (2, 4)]
+        if max_points >= CLASSES:
+            # Without sampling, pycanon_check.py's own copy must agree.
+            import pandas as pd
+
+            df = pd.DataFrame(table, columns=["a", "e"])
+            for p, (eligible, unique) in zip((2, 4), figs):
+                assert unicity(df, ["a"], "e", seed, p) == unique / eligible, (seed, p)
+        print(f"seed {seed} max_points {max_points}: sampled {sampled}, "
+              f"p2 (eligible, unique) {figs[0]}, p4 {figs[1]}")
+
+
+if __name__ == "__main__":
+    main()
