@@ -635,3 +635,6 @@ fn keep(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests;
