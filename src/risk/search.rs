@@ -815,3 +815,6 @@ impl Lattice {
         )
     }
 }
+
+#[cfg(test)]
+mod tests;

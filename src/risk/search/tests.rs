@@ -1,0 +1,217 @@
+//! The search on a lattice small enough to evaluate by hand: every node's
+//! classes, suppressed rows, loss and the frontier are written out in the
+//! comments, not computed by the code under test.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, RecordBatch, StringArray};
+
+use super::*;
+
+/// `region` (kept, removable: levels declared and remove) and `n` (bucket
+/// widths 5 and 50), min_k = 2 distinct `acct_token` values (or rows).
+fn schema(max_suppression: f64, entity: &str) -> Schema {
+    Schema::from_toml(
+        &format!(
+            "[dataset]\nname = \"t\"\nversion = 1\n\
+             [privacy]\nmin_k = 2\non_violation = \"suppress\"\nentity = \"{entity}\"\n\
+             search = \"auto\"\nmax_suppression = {max_suppression}\n\
+             [[columns]]\nname = \"acct\"\naction = \"tokenize\"\nas = \"id\"\noutput = \"acct_token\"\n\
+             [[columns]]\nname = \"region\"\naction = \"keep\"\nquasi = true\nremovable = true\n\
+             [[columns]]\nname = \"n\"\ntype = \"int\"\naction = \"bucket\"\nwidth = [5, 50]\nquasi = true\n"
+        ),
+        Path::new("t.toml"),
+    )
+    .unwrap()
+}
+
+/// The collecting pass's output for eight rows (entity, region, n at width
+/// 5, n at width 50):
+///
+/// ```text
+/// A north 0 0 | A north 0 0 | B north 0 0 | C north 5 0
+/// D south 5 0 | E south 5 0 | F south 50 50 | (null) south 50 50
+/// ```
+///
+/// Heights: top 1 per ladder, H = (region level + n level) / 2. Per node,
+/// classes as (region, n): entities (rows); S the rows of classes with fewer
+/// than 2 entities; loss = ((8 - S) * H + S) / 8:
+///
+/// - (0,0) H 0:   (north,0) A B (3), (north,5) C (1), (south,5) D E (2),
+///   (south,50) F + null (2): S = 3, k = 2, loss 3/8
+/// - (0,1) H 1/2: (north,0) A B C (4), (south,0) D E (2), (south,50) F (2):
+///   S = 2, k = 2, loss (6/2 + 2)/8 = 5/8
+/// - (1,0) H 1/2: (-,0) A B (3), (-,5) C D E (3), (-,50) F (2): S = 2, k = 2,
+///   loss 5/8
+/// - (1,1) H 1:   (-,0) A B C D E (6), (-,50) F (2): S = 2, k = 5, loss 1
+///
+/// Distinct (region, n vector, entity) pairs: 7 (A's two rows are one).
+fn collected(schema: &Schema) -> Collector {
+    let col = |v: &[Option<&str>]| -> ArrayRef { Arc::new(StringArray::from(v.to_vec())) };
+    let batch = RecordBatch::try_from_iter([
+        (
+            "acct_token",
+            col(&[
+                Some("A"),
+                Some("A"),
+                Some("B"),
+                Some("C"),
+                Some("D"),
+                Some("E"),
+                Some("F"),
+                None,
+            ]),
+        ),
+        (
+            "region",
+            col(&[
+                Some("north"),
+                Some("north"),
+                Some("north"),
+                Some("north"),
+                Some("south"),
+                Some("south"),
+                Some("south"),
+                Some("south"),
+            ]),
+        ),
+        (
+            "n",
+            col(&[
+                Some("0"),
+                Some("0"),
+                Some("0"),
+                Some("5"),
+                Some("5"),
+                Some("5"),
+                Some("50"),
+                Some("50"),
+            ]),
+        ),
+        (
+            &level_output("n", 1),
+            col(&[
+                Some("0"),
+                Some("0"),
+                Some("0"),
+                Some("0"),
+                Some("0"),
+                Some("0"),
+                Some("50"),
+                Some("50"),
+            ]),
+        ),
+    ])
+    .unwrap();
+    let mut c = Collector::new(schema, Path::new(".")).unwrap();
+    // Two batches: counts add up across batches.
+    c.observe(&batch.slice(0, 3)).unwrap();
+    c.observe(&batch.slice(3, 5)).unwrap();
+    c
+}
+
+fn levels(c: &Chosen) -> Vec<usize> {
+    c.levels.iter().map(|l| l.level).collect()
+}
+
+fn never() -> Option<i32> {
+    None
+}
+
+#[test]
+fn the_least_loss_passing_node_is_chosen_and_the_frontier_is_undominated() {
+    // max_suppression 0.4 allows S <= 3.2: every node passes; (0,0) has the
+    // least loss 3/8. Frontier (H, S): (0,0) (0, 3), (0,1) and (1,0)
+    // (1/2, 2); (1,1) (1, 2) is beaten by (0,1).
+    let s = schema(0.4, "acct_token");
+    let f = collected(&s).frontier(1, &never).unwrap();
+    assert_eq!((f.nodes, f.passing, f.rows, f.pairs), (4, 4, 8, 7));
+    let best = f.chosen.unwrap();
+    assert_eq!(levels(&best), [0, 0]);
+    assert_eq!(
+        (best.loss, best.height, best.k, best.suppressed_rows),
+        (0.375, 0.0, 2, 3)
+    );
+    let front: Vec<(Vec<usize>, u64)> = f
+        .frontier
+        .iter()
+        .map(|c| (levels(c), c.suppressed_rows))
+        .collect();
+    assert_eq!(front, [(vec![0, 0], 3), (vec![0, 1], 2), (vec![1, 0], 2)]);
+
+    let (pinned, suppression, chosen) = collected(&s).choose(&s, 1, &never).unwrap();
+    assert_eq!(levels(&chosen), [0, 0]);
+    assert_eq!(
+        (
+            chosen.nodes,
+            chosen.nodes_evaluated,
+            chosen.pairs,
+            chosen.rows
+        ),
+        (4, 4, 7, 8)
+    );
+    // (north,5) and (south,50) are removed by the writing pass.
+    assert_eq!(suppression.len(), 2);
+    let p = pinned.privacy.unwrap();
+    assert!(p.search.is_none() && p.removed.is_empty());
+    assert_eq!(p.chosen.map(|c| levels(&c)), Some(vec![0, 0]));
+}
+
+#[test]
+fn equal_losses_go_to_the_smaller_level_vector() {
+    // 0.3 allows S <= 2.4: (0,0) fails; (0,1) and (1,0) tie at 5/8.
+    let s = schema(0.3, "acct_token");
+    let f = collected(&s).frontier(2, &never).unwrap();
+    assert_eq!(f.passing, 3);
+    let best = f.chosen.unwrap();
+    assert_eq!(levels(&best), [0, 1]);
+    assert_eq!(
+        (best.loss, best.height, best.k, best.suppressed_rows),
+        (0.625, 0.5, 2, 2)
+    );
+    let front: Vec<Vec<usize>> = f.frontier.iter().map(levels).collect();
+    assert_eq!(front, [vec![0, 1], vec![1, 0]]);
+    let (pinned, suppression, chosen) = collected(&s).choose(&s, 2, &never).unwrap();
+    assert_eq!((levels(&chosen), chosen.loss), (vec![0, 1], 0.625));
+    assert_eq!(suppression.len(), 1);
+    // n is written at width 50.
+    let n = pinned.columns.iter().find(|c| c.output == "n").unwrap();
+    let declared = s.columns.iter().find(|c| c.output == "n").unwrap();
+    assert_ne!(n.action, declared.action);
+    assert!(pinned.privacy.unwrap().removed.is_empty());
+}
+
+#[test]
+fn no_passing_node_is_a_privacy_error_naming_the_coarsest_node() {
+    // 0.2 allows S <= 1.6; every node suppresses at least 2 rows.
+    let s = schema(0.2, "acct_token");
+    let f = collected(&s).frontier(1, &never).unwrap();
+    assert_eq!(
+        (f.passing, f.chosen.is_none(), f.frontier.len()),
+        (0, true, 0)
+    );
+    let err = collected(&s).choose(&s, 1, &never).unwrap_err();
+    let Error::Privacy(msg) = err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        msg.starts_with(
+            "search: no node of the 4-node lattice reaches [privacy].min_k = 2 distinct entities \
+             with at most [privacy].max_suppression = 0.2 of the 8 rows suppressed (the coarsest \
+             node suppresses 2 rows, 25.00%)"
+        ),
+        "{msg}"
+    );
+}
+
+#[test]
+fn entity_row_counts_rows() {
+    // Every row its own entity, min_k = 2 rows: (0,0) suppresses only
+    // (north,5) (1 row); loss 1/8.
+    let s = schema(0.2, "row");
+    let f = collected(&s).frontier(1, &never).unwrap();
+    let best = f.chosen.unwrap();
+    assert_eq!(levels(&best), [0, 0]);
+    assert_eq!((best.loss, best.k, best.suppressed_rows), (0.125, 2, 1));
+}
