@@ -23,10 +23,24 @@
 #              (kind, identity, inode), parse_mode  output-path safety --lib
 #   header     src/io/input.rs: HeaderProblems, check_header,
 #              shown_name, projection           header checks         --lib
-#   risk       src/risk/                        the risk meter        --lib --test privacy
+#   risk       src/risk/mod.rs                  the risk meter        --lib --test privacy
+#   search     src/risk/search.rs,
+#              src/risk/chosen.rs               the generalization search --lib --test search
 # Unit tests (--lib) pin these functions' behaviour with expected values
 # written from outside the code; the qibatch and risk groups also run
-# tests/privacy.rs, which runs the binary on sample data.
+# tests/privacy.rs, and search tests/search.rs, which run the binary on
+# sample data.
+#
+# Groups with an integration test run in two stages: first the unit tests
+# alone (a mutant costs one library build and about 5 s of tests), then,
+# with --iterate, the integration test only for the mutants the unit tests
+# missed (it costs the binary's link and 15-25 s more). A mutant the unit
+# tests catch would fail the combined run too (cargo stops at the first
+# failing test target, the library's), so the counts are those of a
+# single run with both targets. MUTANTS_LIB_FIRST=0 runs one stage.
+# MUTANTS_RE='Lattice::passes|Lattice::loss_num' limits a group to the
+# mutants whose names match (cargo-mutants' --re), to run a large group
+# by function.
 #
 # Cost: each mutant rebuilds the txanon library's test binary (incremental,
 # --in-place: the worktree's target/debug is reused, no cold copy). The
@@ -66,10 +80,12 @@ group_args() {
     header) echo "--file src/io/input.rs --re HeaderProblems --re check_header --re shown_name \
         --re projection --cargo-arg=--lib" ;;
     risk) echo "--file src/risk/mod.rs --cargo-arg=--lib --cargo-arg=--test=privacy" ;;
+    search) echo "--file src/risk/search.rs --file src/risk/chosen.rs --cargo-arg=--lib \
+        --cargo-arg=--test=search" ;;
     *) echo "unknown group $1" >&2; return 1 ;;
     esac
 }
-GROUPS_ALL=(tokenize key paths header dates qi qibatch risk normalize)
+GROUPS_ALL=(tokenize key paths header dates qi qibatch risk search normalize)
 if [ $# -gt 0 ]; then GROUPS_RUN=("$@"); else GROUPS_RUN=("${GROUPS_ALL[@]}"); fi
 
 if ! git diff --quiet HEAD -- src; then
@@ -91,13 +107,33 @@ for g in "${GROUPS_RUN[@]}"; do
         continue
     fi
     read -r -a args <<<"$(group_args "$g")"
+    if [ -n "${MUTANTS_RE:-}" ]; then args+=(--re "$MUTANTS_RE"); fi
     out="target/mutants/$g"
     mkdir -p "$out"
-    echo "== $g: cargo mutants ${args[*]} (at most $left s)"
+    rm -rf "$out/mutants.out" "$out/mutants.out.old" "$out/unviable-unit-stage.txt"
     rc=0
-    # shellcheck disable=SC2086 # the --file globs expand here
-    timeout -s INT -k 120 "$left" cargo mutants --in-place --no-shuffle \
-        --timeout 60 --output "$out" ${args[@]} || rc=$?
+    if [ "${MUTANTS_LIB_FIRST:-1}" = 1 ] && [[ " ${args[*]} " == *" --cargo-arg=--test="* ]]; then
+        lib_args=()
+        for a in "${args[@]}"; do [[ $a == --cargo-arg=--test=* ]] || lib_args+=("$a"); done
+        echo "== $g, unit tests first: cargo mutants ${lib_args[*]} (at most $left s)"
+        timeout -s INT -k 120 "$left" cargo mutants --in-place --no-shuffle \
+            --timeout 60 --output "$out" "${lib_args[@]}" || rc=$?
+        git diff --quiet HEAD -- src || { echo "src/ differs from HEAD after $g: a mutant was left in place" >&2; exit 2; }
+        left=$(( deadline - $(date +%s) ))
+        # --iterate folds these into previously_caught.txt: keep them apart.
+        cp "$out/mutants.out/unviable.txt" "$out/unviable-unit-stage.txt" 2>/dev/null || true
+        case $rc in
+        0) args=() ;; # every mutant caught or unviable: nothing left to test
+        2 | 3) rc=0; args+=(--iterate) ;;
+        *) [ "$rc" = 124 ] || echo "== $g: cargo mutants exited $rc in the unit-test stage"; args=() ;;
+        esac
+    fi
+    if [ ${#args[@]} -gt 0 ] && [ "$left" -gt 60 ]; then
+        echo "== $g: cargo mutants ${args[*]} (at most $left s)"
+        # shellcheck disable=SC2086 # the --file globs expand here
+        timeout -s INT -k 120 "$left" cargo mutants --in-place --no-shuffle \
+            --timeout 60 --output "$out" ${args[@]} || rc=$?
+    fi
     # 0 all caught, 2 survivors, 3 timeouts, 4 baseline failed (cargo-mutants' exit codes).
     case $rc in
     0) ;;
@@ -114,11 +150,20 @@ import collections, os, re, sys
 counts = collections.defaultdict(collections.Counter)
 for g in sys.argv[1:]:
     d = f"target/mutants/{g}/mutants.out"
-    for kind in ("caught", "missed", "timeout", "unviable"):
-        p = os.path.join(d, f"{kind}.txt")
+    # --iterate lists the unit-test stage's caught and unviable mutants
+    # together in previously_caught.txt; the unviable ones were kept apart.
+    staged = f"target/mutants/{g}/unviable-unit-stage.txt"
+    unviable = set(open(staged, encoding="utf-8")) if os.path.exists(staged) else set()
+    files = [("caught", f"{d}/caught.txt"), ("missed", f"{d}/missed.txt"),
+             ("timeout", f"{d}/timeout.txt"), ("unviable", f"{d}/unviable.txt")]
+    if os.path.exists(f"{d}/previously_caught.txt"):
+        files += [("caught", f"{d}/previously_caught.txt"), ("unviable", staged)]
+    for kind, p in files:
         if not os.path.exists(p):
             continue
         for line in open(p, encoding="utf-8"):
+            if kind == "caught" and p.endswith("previously_caught.txt") and line in unviable:
+                continue
             m = re.match(r"([^:]+):\d+:\d+: ", line)
             if m:
                 counts[(g, m.group(1))][kind] += 1
