@@ -165,6 +165,116 @@ mod tests {
     }
 
     #[test]
+    fn decimal_signs_and_edges() {
+        let nines = "9".repeat(38);
+        let max = 10i128.pow(38) - 1;
+        for (text, precision, scale, want) in [
+            ("+1.5", 5, 2, Some(150)),
+            ("-1.5", 5, 2, Some(-150)),
+            (".5", 5, 2, Some(50)),
+            ("5.", 5, 2, Some(500)),
+            ("-.05", 5, 2, Some(-5)),
+            ("0", 1, 0, Some(0)),
+            ("-0", 1, 0, Some(0)),
+            ("12345", 5, 0, Some(12345)),
+            ("123456", 5, 0, None),
+            ("1.5", 5, 0, None),
+            ("0.99", 2, 2, Some(99)),
+            ("1.00", 2, 2, None),
+            (nines.as_str(), 38, 0, Some(max)),
+            (&format!("-{nines}"), 38, 0, Some(-max)),
+            (&format!("1{nines}"), 38, 0, None),
+            ("", 5, 2, None),
+            ("-", 5, 2, None),
+            ("+", 5, 2, None),
+            ("--1", 5, 2, None),
+            ("1-", 5, 2, None),
+            ("1.2.3", 5, 2, None),
+            (" 7 ", 3, 0, Some(7)),
+        ] {
+            assert_eq!(
+                parse_decimal(text, precision, scale),
+                want,
+                "{text:?} {precision} {scale}"
+            );
+        }
+    }
+
+    #[test]
+    fn type_spellings_and_decimal_bounds() {
+        // The README's spellings; decimal(P,S) within Parquet's DECIMAL
+        // rules (precision positive, 0 <= scale <= precision) and Arrow's
+        // Decimal128 limit of 38 digits.
+        let dec = |precision, scale| Some(ValueType::Decimal { precision, scale });
+        for (text, want) in [
+            ("string", Some(ValueType::String)),
+            ("int", Some(ValueType::Int)),
+            (" float ", Some(ValueType::Float)),
+            ("bool", Some(ValueType::Bool)),
+            ("date", Some(ValueType::Date)),
+            ("timestamp", Some(ValueType::Timestamp)),
+            ("decimal(12,2)", dec(12, 2)),
+            ("decimal( 10 , 0 )", dec(10, 0)),
+            ("decimal(1,0)", dec(1, 0)),
+            ("decimal(1,1)", dec(1, 1)),
+            ("decimal(38,38)", dec(38, 38)),
+            ("decimal(38,0)", dec(38, 0)),
+            ("decimal(0,0)", None),
+            ("decimal(39,2)", None),
+            ("decimal(39,0)", None),
+            ("decimal(5,6)", None),
+            ("decimal(5,-1)", None),
+            ("decimal(12)", None),
+            ("decimal(12,2", None),
+            ("Int", None),
+            ("integer", None),
+            ("", None),
+        ] {
+            assert_eq!(ValueType::parse(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn arrow_types_of_the_declared_types() {
+        // The README's `keep` table: int -> INT64, float -> DOUBLE,
+        // decimal(P,S) -> DECIMAL(P,S), bool -> BOOLEAN, date -> DATE,
+        // timestamp -> TIMESTAMP(microseconds, UTC), string as is.
+        let utc = DataType::Timestamp(TimeUnit::Microsecond, Some(Arc::from("UTC")));
+        for (t, want) in [
+            (ValueType::String, DataType::Utf8),
+            (ValueType::Int, DataType::Int64),
+            (ValueType::Float, DataType::Float64),
+            (
+                ValueType::Decimal {
+                    precision: 12,
+                    scale: 2,
+                },
+                DataType::Decimal128(12, 2),
+            ),
+            (ValueType::Bool, DataType::Boolean),
+            (ValueType::Date, DataType::Date32),
+            (ValueType::Timestamp, utc.clone()),
+        ] {
+            assert_eq!(t.arrow_type(), want, "{t:?}");
+        }
+        assert_eq!(timestamp_utc(), utc);
+    }
+
+    #[test]
+    fn every_bool_spelling() {
+        // README: `true/false/1/0/yes/no/t/f/y/n`, any case, trimmed.
+        for s in ["true", "t", "1", "yes", "y", "Yes", " Y "] {
+            assert_eq!(parse_bool(s), Some(true), "{s:?}");
+        }
+        for s in ["false", "f", "0", "no", "n", "NO", "\tF"] {
+            assert_eq!(parse_bool(s), Some(false), "{s:?}");
+        }
+        for s in ["", "2", "on", "off", "tru", "yess"] {
+            assert_eq!(parse_bool(s), None, "{s:?}");
+        }
+    }
+
+    #[test]
     fn bools() {
         assert_eq!(parse_bool(" TRUE "), Some(true));
         assert_eq!(parse_bool("0"), Some(false));
