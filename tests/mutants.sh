@@ -21,6 +21,8 @@
 #   qibatch    src/transform/batch/qi.rs        their column builders --lib --test privacy
 #   paths      src/io/output.rs: check_targets and the checks it calls
 #              (kind, identity, inode), parse_mode  output-path safety --lib
+#   staging    src/io/output.rs: Staged, commit, create_file/create_dir,
+#              temporary names and stale-temporary removal  atomic outputs --lib
 #   header     src/io/input.rs: HeaderProblems, check_header,
 #              shown_name, projection           header checks         --lib
 #   risk       src/risk/mod.rs                  the risk meter        --lib --test privacy
@@ -77,6 +79,9 @@ group_args() {
     paths) echo "--file src/io/output.rs --re check_targets --re check_kind --re special_kind \
         --re target_identity --re existing_identity --re inode --re Identity::same \
         --re Target --re parse_mode --cargo-arg=--lib" ;;
+    staging) echo "--file src/io/output.rs --re temporaries --re Staged --re commit \
+        --re create_file --re create_dir --re temp_path_for \
+        --re remove_stale_temps --re remove_temp --re process_alive --re sync_dir --cargo-arg=--lib" ;;
     header) echo "--file src/io/input.rs --re HeaderProblems --re check_header --re shown_name \
         --re projection --cargo-arg=--lib" ;;
     risk) echo "--file src/risk/mod.rs --cargo-arg=--lib --cargo-arg=--test=privacy" ;;
@@ -85,7 +90,7 @@ group_args() {
     *) echo "unknown group $1" >&2; return 1 ;;
     esac
 }
-GROUPS_ALL=(tokenize key paths header dates qi qibatch risk search normalize)
+GROUPS_ALL=(tokenize key paths staging header dates qi qibatch risk search normalize)
 if [ $# -gt 0 ]; then GROUPS_RUN=("$@"); else GROUPS_RUN=("${GROUPS_ALL[@]}"); fi
 
 if ! git diff --quiet HEAD -- src; then

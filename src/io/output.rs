@@ -803,4 +803,166 @@ mod tests {
         );
         assert!(m.contains("one holds the other"), "{m}");
     }
+
+    /// Whether this process's list of uncommitted temporaries holds `path`
+    /// (other tests add their own paths to it meanwhile).
+    fn listed(path: &Path) -> bool {
+        temporaries().iter().any(|p| p == path)
+    }
+
+    #[cfg(unix)]
+    fn mode_of(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_staged_file_reaches_its_target_only_on_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("m.json");
+        // README: written to `.NAME.txanon-tmp-PID` beside the target.
+        let temp = dir
+            .path()
+            .join(format!(".m.json.txanon-tmp-{}", std::process::id()));
+        assert_eq!(temp_path_for(&target), temp);
+        let staged = Staged::file(&target, b"{}\n", 0o640).unwrap();
+        assert_eq!(staged.temp(), temp);
+        assert_eq!(staged.target(), target);
+        assert_eq!(std::fs::read(&temp).unwrap(), b"{}\n");
+        assert_eq!(mode_of(&temp), 0o640);
+        assert!(!target.exists());
+        assert!(listed(&temp));
+        commit(vec![staged]).unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"{}\n");
+        assert_eq!(mode_of(&target), 0o640);
+        assert!(!temp.exists());
+        assert!(!listed(&temp));
+    }
+
+    #[test]
+    fn a_dropped_stage_leaves_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.parquet");
+        let staged = Staged::file(&target, b"data", 0o600).unwrap();
+        let temp = staged.temp().to_path_buf();
+        assert!(temp.exists() && listed(&temp));
+        drop(staged);
+        assert!(!temp.exists());
+        assert!(!listed(&temp));
+        assert!(!target.exists());
+        // A failed `make` leaves no temporary either.
+        let made = Staged::create(&target, |t| {
+            std::fs::create_dir(t).unwrap();
+            std::fs::write(t.join("part-0.parquet"), "x").unwrap();
+            Err::<(), _>(Error::io(t, std::io::Error::other("disk full")))
+        });
+        assert!(made.is_err());
+        assert!(!temp.exists());
+        assert!(!listed(&temp));
+    }
+
+    #[test]
+    fn a_later_rename_that_fails_removes_the_earlier_file_it_described() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("out.parquet");
+        let manifest = dir.path().join("m.json");
+        std::fs::write(&manifest, "old manifest").unwrap();
+        let a = Staged::file(&data, b"new data", 0o600).unwrap();
+        let b = Staged::file(&manifest, b"new manifest", 0o600).unwrap();
+        // The manifest's temporary vanishes: its rename fails.
+        std::fs::remove_file(b.temp()).unwrap();
+        let (a_temp, b_temp) = (a.temp().to_path_buf(), b.temp().to_path_buf());
+        match commit(vec![a, b]) {
+            Err(Error::PartlyWritten {
+                written,
+                failed,
+                stale,
+                ..
+            }) => {
+                assert_eq!((written, failed), (data.clone(), manifest.clone()));
+                assert_eq!(
+                    stale,
+                    format!(" (the earlier {} is removed)", manifest.display())
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(std::fs::read(&data).unwrap(), b"new data");
+        assert!(!manifest.exists());
+        assert!(!listed(&a_temp) && !listed(&b_temp));
+
+        // An earlier directory at the failed target is not a file it removes.
+        let sub = dir.path().join("m2.json");
+        std::fs::create_dir(&sub).unwrap();
+        let c = Staged::file(&dir.path().join("out2.parquet"), b"d", 0o600).unwrap();
+        let d = Staged::file(&sub, b"m", 0o600).unwrap();
+        std::fs::remove_file(d.temp()).unwrap();
+        match commit(vec![c, d]) {
+            Err(Error::PartlyWritten { stale, .. }) => assert_eq!(stale, ""),
+            other => panic!("{other:?}"),
+        }
+        assert!(sub.is_dir());
+
+        // The first rename failing puts nothing in place.
+        let e = Staged::file(&dir.path().join("out3.parquet"), b"d", 0o600).unwrap();
+        let f = Staged::file(&dir.path().join("m3.json"), b"m", 0o600).unwrap();
+        std::fs::remove_file(e.temp()).unwrap();
+        let f_temp = f.temp().to_path_buf();
+        assert!(matches!(commit(vec![e, f]), Err(Error::Io { .. })));
+        assert!(!dir.path().join("m3.json").exists());
+        assert!(!f_temp.exists());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn new_files_and_directories_get_exactly_their_mode() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        drop(create_file(&f, 0o640).unwrap());
+        assert_eq!(mode_of(&f), 0o640);
+        assert!(
+            create_file(&f, 0o640).is_err(),
+            "an existing file is reused"
+        );
+        // Directories: `x` wherever `r` is set.
+        for (mode, want) in [
+            (0o600, 0o700),
+            (0o640, 0o750),
+            (0o644, 0o755),
+            (0o700, 0o700),
+            (0o750, 0o750),
+        ] {
+            let d = dir.path().join(format!("d{mode:o}"));
+            create_dir(&d, mode).unwrap();
+            assert_eq!(mode_of(&d), want, "{mode:o}");
+        }
+        assert!(create_dir(&dir.path().join("d600"), 0o600).is_err());
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn only_temporaries_of_dead_processes_are_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.parquet");
+        let at = |rest: &str| dir.path().join(format!(".out.parquet.txanon-tmp-{rest}"));
+        // No process has a PID above the kernel's limit (at most 2^22).
+        let dead = at("4194399");
+        let dead_dir = at("4194398");
+        let own = at(&std::process::id().to_string());
+        let parent = at(&std::os::unix::process::parent_id().to_string());
+        let not_a_pid = at("x1");
+        let other_target = dir.path().join(".other.parquet.txanon-tmp-4194399");
+        for f in [&dead, &own, &parent, &not_a_pid, &other_target] {
+            std::fs::write(f, "x").unwrap();
+        }
+        std::fs::create_dir(&dead_dir).unwrap();
+        std::fs::write(dead_dir.join("part-0.parquet"), "x").unwrap();
+        remove_stale_temps(&target);
+        assert!(!dead.exists());
+        assert!(!dead_dir.exists());
+        for kept in [&own, &parent, &not_a_pid, &other_target] {
+            assert!(kept.exists(), "{}", kept.display());
+        }
+    }
 }
