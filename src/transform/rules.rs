@@ -577,6 +577,10 @@ mod tests {
         assert_eq!(age_years(d(2000, 2, 29), d(2001, 2, 28)), Some(0));
         assert_eq!(age_years(d(2000, 2, 29), d(2001, 3, 1)), Some(1));
         assert_eq!(age_years(d(2011, 1, 1), d(2010, 12, 31)), None);
+        // On the day of birth the age is 0, not unknown.
+        assert_eq!(age_years(d(1980, 6, 15), d(1980, 6, 15)), Some(0));
+        assert_eq!(age_years(d(1980, 6, 15), d(1980, 6, 16)), Some(0));
+        assert_eq!(age_years(d(1980, 6, 15), d(1980, 6, 14)), None);
     }
 
     #[test]
