@@ -437,6 +437,76 @@ mod tests {
     }
 
     #[test]
+    fn spec_phone_rules_name_the_failed_rule() {
+        // docs/TOKEN-SPEC.md, normalization step 4: one `+` before every
+        // digit; without `+`, a leading `00` becomes `+`; a national number
+        // needs a declared region.
+        let plus = Normalized::Invalid("phone: '+' only before the first digit");
+        for raw in ["86+13800138000", "++8613800138000", "+86 138 0013 8000+"] {
+            assert_eq!(normalize(&cn(), raw), plus, "{raw}");
+        }
+        assert_eq!(
+            normalize(&cn(), "138\t0013 8000"),
+            Normalized::Invalid("phone: character other than digits and separators")
+        );
+        assert_eq!(
+            normalize(&cn(), "+ - ()"),
+            Normalized::Invalid("phone: no digits")
+        );
+        assert_eq!(
+            value(&cn(), "138/0013.8000").as_deref(),
+            Some("+8613800138000")
+        );
+        let none = Kind::Phone { region: None };
+        assert_eq!(
+            value(&none, "0086 138 0013 8000").as_deref(),
+            Some("+8613800138000")
+        );
+        assert_eq!(
+            value(&none, "+86 138 0013 8000").as_deref(),
+            Some("+8613800138000")
+        );
+        assert_eq!(
+            normalize(&none, "138 0013 8000"),
+            Normalized::Invalid("phone: national number and no region declared")
+        );
+        // With `+`, a following `00` is not an international prefix.
+        assert!(matches!(
+            normalize(&none, "+0086 138 0013 8000"),
+            Normalized::Invalid(_)
+        ));
+    }
+
+    #[test]
+    fn spec_email_rules_name_the_failed_rule() {
+        // docs/TOKEN-SPEC.md, normalization step 3, one check at a time.
+        for (raw, rule) in [
+            ("a b@c.com", "email: contains white space"),
+            ("a@@b.com", "email: needs exactly one @"),
+            ("ab.com", "email: needs exactly one @"),
+            ("@c.com", "email: empty local part"),
+            (
+                "a@localhost",
+                "email: domain needs a dot, not at either end",
+            ),
+            ("a@.c.com", "email: domain needs a dot, not at either end"),
+            ("a@c.com.", "email: domain needs a dot, not at either end"),
+            ("a@.", "email: domain needs a dot, not at either end"),
+            ("a@c..com", "email: domain has an empty label"),
+            (
+                "a@-c.com",
+                "email: domain fails UTS #46 ToASCII (e-mail profile)",
+            ),
+        ] {
+            assert_eq!(
+                normalize(&Kind::Email, raw),
+                Normalized::Invalid(rule),
+                "{raw}"
+            );
+        }
+    }
+
+    #[test]
     fn spec_address_examples() {
         assert_eq!(
             value(&Kind::Address, "浙江省 杭州市 西湖区 文三路 123 号").as_deref(),
