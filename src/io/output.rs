@@ -914,6 +914,49 @@ mod tests {
         assert!(!f_temp.exists());
     }
 
+    #[test]
+    fn a_staged_subdirectory_lands_in_its_target_by_one_rename() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("ds");
+        std::fs::create_dir(&target).unwrap();
+        let stage = |name: &str| {
+            Staged::create(&target, |t| {
+                std::fs::create_dir(t).unwrap();
+                std::fs::create_dir(t.join(name)).unwrap();
+                std::fs::write(t.join(name).join("part-0.parquet"), name).unwrap();
+                std::fs::write(t.join("_left_over"), "x").unwrap();
+                Ok(())
+            })
+            .unwrap()
+            .0
+        };
+        let staged = stage("g00001");
+        let temp = staged.temp().to_path_buf();
+        commit_subdir(staged, "g00001").unwrap();
+        assert_eq!(
+            std::fs::read(target.join("g00001").join("part-0.parquet")).unwrap(),
+            b"g00001"
+        );
+        assert!(!temp.exists());
+        assert!(!listed(&temp));
+        // An existing generation is never replaced; the stage is removed.
+        let staged = stage("g00001");
+        let m = commit_subdir(staged, "g00001").unwrap_err().to_string();
+        assert_eq!(
+            m,
+            format!(
+                "{} already exists; refusing to replace it",
+                target.join("g00001").display()
+            )
+        );
+        assert!(!temp.exists());
+        assert_eq!(
+            std::fs::read_dir(&target).unwrap().count(),
+            1,
+            "only g00001 in the target"
+        );
+    }
+
     #[cfg(unix)]
     #[test]
     fn new_files_and_directories_get_exactly_their_mode() {
