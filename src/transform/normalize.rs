@@ -672,6 +672,21 @@ mod tests {
     }
 
     #[test]
+    fn caseless_cjk_characters_lowercase_to_themselves() {
+        // `lowercase`'s fast path keeps these characters as they are, so it
+        // equals `str::to_lowercase` only if each maps to itself (none has a
+        // lowercase mapping in the standard library's Unicode tables).
+        let mut n = 0;
+        for c in (0..=0x10FFFF).filter_map(char::from_u32) {
+            if is_caseless_cjk(c) {
+                n += 1;
+                assert!(c.to_lowercase().eq([c]), "U+{:04X}", u32::from(c));
+            }
+        }
+        assert!(n > 100_000, "{n}");
+    }
+
+    #[test]
     fn nfkc_fast_set_is_nfkc() {
         let mut buf = String::new();
         for cp in (0..0x80).chain(0x3400..=0x4DBF).chain(0x4E00..=0x9FFF) {
