@@ -178,6 +178,47 @@ fn check_figures(env: &TestEnv, schema: &str, file: &str) -> (u64, Vec<(u64, u64
     (k, unicity)
 }
 
+/// Checks `check --format json` runs on `files` and fails: (run, failed).
+fn check_counts(env: &TestEnv, schema: &str, files: &[&str]) -> (usize, usize) {
+    let mut args = vec!["check", "--schema", schema, "--format", "json"];
+    args.extend_from_slice(files);
+    let run = env.run(args);
+    let json: serde_json::Value = serde_json::from_str(&run.stdout).expect("check json");
+    let checks = json["checks"].as_array().unwrap();
+    let failed = checks.iter().filter(|c| c["status"] == "fail").count();
+    (checks.len(), failed)
+}
+
+/// The page's count of checks run and failed.
+fn page_counts(html: &str) -> (usize, usize) {
+    let number = |after: &str| -> usize {
+        let at = html
+            .find(after)
+            .unwrap_or_else(|| panic!("{after:?} in the page"))
+            + after.len();
+        html[at..]
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|w| !w.is_empty())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("a number after {after:?}"))
+    };
+    if html.contains("<span class=\"badge pass\">passes</span>") {
+        (number("<span class=\"badge pass\">passes</span> all"), 0)
+    } else {
+        let failed = number("<span class=\"badge fail\">fails</span>");
+        let at = html
+            .find("<span class=\"badge fail\">fails</span>")
+            .unwrap();
+        let of = &html[at..];
+        let run = of[of.find(" of ").unwrap() + 4..]
+            .split(|c: char| !c.is_ascii_digit())
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap();
+        (run, failed)
+    }
+}
+
 #[test]
 fn private_release_report_equals_footer_manifest_and_check() {
     let env = TestEnv::new();
@@ -209,6 +250,8 @@ fn private_release_report_equals_footer_manifest_and_check() {
     let manifest: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(env.path("m.json")).unwrap()).unwrap();
     let (k, unicity) = check_figures(&env, &schema_s, "out.parquet");
+    let (checks_run, checks_failed) = check_counts(&env, &schema_s, &["out.parquet"]);
+    assert_eq!(checks_failed, 0);
     assert!(k >= 5);
     assert_eq!(unicity.len(), 2, "check reports unicity for p = 2 and 4");
     for name in ["run.html", "later.html"] {
@@ -235,6 +278,14 @@ fn private_release_report_equals_footer_manifest_and_check() {
         assert!(
             html.contains("<span class=\"badge pass\">passes</span> all"),
             "{name}: check passes"
+        );
+        // The report runs check's checks: as many as check itself.
+        assert_eq!(page_counts(&html), (checks_run, 0), "{name}: checks run");
+        // A release this small is scanned whole, and the page says so.
+        let written = meta(&kv, "txanon.rows").unwrap().parse::<u64>().unwrap();
+        assert!(
+            html.contains(&format!("on every row ({})", grouped(written))),
+            "{name}: what the residual-PII scan read"
         );
         // Row counts: those of the footer and the manifest.
         let written = meta(&kv, "txanon.rows").unwrap().parse::<u64>().unwrap();
@@ -348,6 +399,17 @@ fn dataset_report_shows_partitions_and_demo_key() {
     ])
     .success();
     let later = std::fs::read_to_string(env.path("later.html")).unwrap();
+    // Both pages run check's checks on every part file, with its outcome.
+    let schema_s = schema.display().to_string();
+    let paths: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    let counts = check_counts(&env, &schema_s, &paths);
+    assert!(
+        counts.1 >= files.len(),
+        "the demo key fails check on every file"
+    );
+    assert_eq!(page_counts(&html), counts, "anonymize --report");
+    assert_eq!(page_counts(&later), counts, "report");
     assert_eq!(tile(&later, "Written"), tile(&html, "Written"));
     assert_eq!(tile(&later, "Read"), tile(&html, "Read"));
     for page in [&html, &later] {

@@ -12,7 +12,7 @@
 //!
 //! Findings ([`report::Finding`]) never carry data values.
 
-mod output;
+pub(crate) mod output;
 pub mod report;
 
 use std::collections::{BTreeMap, HashMap};
@@ -43,6 +43,45 @@ pub struct ColumnScan {
     pub values: u64,
     /// Per kind: hit count and first row numbers.
     pub hits: BTreeMap<PiiKind, (u64, Vec<u64>)>,
+}
+
+impl ColumnScan {
+    /// Run the detector over `values`; `row(i)` is the row number of `values[i]`.
+    pub fn add(
+        &mut self,
+        detector: &Detector,
+        values: &arrow_array::StringArray,
+        row: impl Fn(usize) -> u64,
+    ) {
+        for (i, v) in values.iter().enumerate() {
+            let Some(v) = v else { continue };
+            self.values += 1;
+            let kinds = detector.detect(v);
+            if kinds.is_empty() {
+                continue;
+            }
+            for kind in PiiKind::ALL {
+                if kinds.contains(kind) {
+                    let e = self.hits.entry(kind).or_default();
+                    e.0 += 1;
+                    if e.1.len() < FIRST_ROWS {
+                        e.1.push(row(i));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Add the scan of a later part of the same column.
+    pub fn merge(&mut self, later: ColumnScan) {
+        self.values += later.values;
+        for (kind, (n, rows)) in later.hits {
+            let e = self.hits.entry(kind).or_default();
+            e.0 += n;
+            let room = FIRST_ROWS.saturating_sub(e.1.len());
+            e.1.extend(rows.into_iter().take(room));
+        }
+    }
 }
 
 /// One column of a scanned file.
@@ -88,38 +127,12 @@ pub fn scan_file(
             .zip(batch.positions.par_iter())
             .map(|((_, values), &position)| {
                 let mut scan = ColumnScan::default();
-                for (i, v) in values.iter().enumerate() {
-                    let Some(v) = v else { continue };
-                    scan.values += 1;
-                    let kinds = detector.detect(v);
-                    if kinds.is_empty() {
-                        continue;
-                    }
-                    for kind in PiiKind::ALL {
-                        if kinds.contains(kind) {
-                            let e = scan.hits.entry(kind).or_default();
-                            e.0 += 1;
-                            if e.1.len() < FIRST_ROWS {
-                                e.1.push(batch.rows[i]);
-                            }
-                        }
-                    }
-                }
+                scan.add(detector, values, |i| batch.rows[i]);
                 (position, scan)
             })
             .collect();
         for (position, s) in results {
-            let total = scans.entry(position).or_default();
-            total.values += s.values;
-            for (kind, (n, rows)) in s.hits {
-                let e = total.hits.entry(kind).or_default();
-                e.0 += n;
-                for r in rows {
-                    if e.1.len() < FIRST_ROWS {
-                        e.1.push(r);
-                    }
-                }
-            }
+            scans.entry(position).or_default().merge(s);
         }
         Ok(())
     })?;

@@ -30,15 +30,63 @@ pub(super) fn check_output(
 ) -> Result<Vec<Finding>> {
     use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
     let file = display(path);
-    let mut out = Vec::new();
     let f = std::fs::File::open(path).map_err(|e| crate::Error::io(path, e))?;
     let builder =
         ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| crate::Error::ParquetRead {
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-    let kv: HashMap<String, String> = builder
-        .metadata()
+    let (mut out, kv) = footer_findings(schema, path, builder.metadata(), builder.schema(), key);
+
+    // Content: residual PII, and token columns holding only tokens.
+    let detector = output_detector(schema);
+    let by_output = released_columns(schema);
+    let is_output = |n: &str| by_output.contains_key(n);
+    let scans = scan_file(
+        path,
+        &detector,
+        sample,
+        &TextFormat::default(),
+        Some(&is_output),
+    )?;
+    out.extend(pii_findings(schema, &scans, &file));
+    out.extend(check_token_shape(schema, path, &by_output, sample)?);
+    out.extend(check_derived_values(schema, path, sample)?);
+    if let Some(privacy) = &schema.privacy {
+        out.extend(check_privacy(privacy, path, &kv)?);
+    }
+    Ok(out)
+}
+
+/// The released columns of the schema by output name (dropped ones excluded).
+pub(crate) fn released_columns(schema: &Schema) -> HashMap<&str, &Column> {
+    schema
+        .columns
+        .iter()
+        .filter(|c| c.action != Action::Drop)
+        .map(|c| (c.output.as_str(), c))
+        .collect()
+}
+
+/// The detector `check` scans an output with (phones read in the schema's region).
+pub(crate) fn output_detector(schema: &Schema) -> Detector {
+    Detector::new(schema_phone_region(schema).as_deref().or(Some("CN")))
+}
+
+/// The checks that need only the file's footer: Arrow schema against the
+/// schema file, provenance metadata, schema hash, token spec, demo key and
+/// (with `key`) the key fingerprint. Also returns the footer's key-value
+/// metadata.
+pub(crate) fn footer_findings(
+    schema: &Schema,
+    path: &Path,
+    metadata: &parquet::file::metadata::ParquetMetaData,
+    actual: &arrow_schema::SchemaRef,
+    key: Option<&MasterKey>,
+) -> (Vec<Finding>, HashMap<String, String>) {
+    let file = display(path);
+    let mut out = Vec::new();
+    let kv: HashMap<String, String> = metadata
         .file_metadata()
         .key_value_metadata()
         .map(|kv| {
@@ -51,7 +99,6 @@ pub(super) fn check_output(
     // Arrow schema: names, order, types. A part file of a Hive-partitioned
     // output holds its partition column in its directory name (`col=value/`).
     let expected = schema.output_schema();
-    let actual = builder.schema().clone();
     let partition_columns: Vec<String> = path
         .parent()
         .map(|p| {
@@ -224,24 +271,17 @@ pub(super) fn check_output(
         }
     }
 
-    // Content: residual PII, and token columns holding only tokens.
-    let by_output: HashMap<&str, &Column> = schema
-        .columns
-        .iter()
-        .filter(|c| c.action != Action::Drop)
-        .map(|c| (c.output.as_str(), c))
-        .collect();
-    let detector = Detector::new(schema_phone_region(schema).as_deref().or(Some("CN")));
-    let is_output = |n: &str| by_output.contains_key(n);
-    let scans = scan_file(
-        path,
-        &detector,
-        sample,
-        &TextFormat::default(),
-        Some(&is_output),
-    )?;
+    (out, kv)
+}
+
+/// Findings from residual-PII scans of an output's columns: a detector's
+/// hit fails unless the column is kept raw with `allow_raw` (info).
+pub(crate) fn pii_findings(schema: &Schema, scans: &[ScannedColumn], file: &str) -> Vec<Finding> {
+    let by_output = released_columns(schema);
+    let file = file.to_string();
+    let mut out = Vec::new();
     let mut clean = true;
-    for column in &scans {
+    for column in scans {
         let col = by_output.get(column.name.as_str()).copied();
         for (kind, (n, rows)) in &column.scan.hits {
             clean = false;
@@ -278,12 +318,7 @@ pub(super) fn check_output(
             "no residual personal data found",
         ));
     }
-    out.extend(check_token_shape(schema, path, &by_output, sample)?);
-    out.extend(check_derived_values(schema, path, sample)?);
-    if let Some(privacy) = &schema.privacy {
-        out.extend(check_privacy(privacy, path, &kv)?);
-    }
-    Ok(out)
+    out
 }
 
 /// Recompute the risk figures of an output file (always over every row:
@@ -316,22 +351,27 @@ fn check_privacy(
         }
     }
     if !missing.is_empty() {
-        return Ok(vec![Finding::new(
-            "output.privacy.k",
-            Status::Fail,
-            file,
-            None,
-            format!(
-                "cannot measure k: quasi-identifier/sensitive/entity column(s) {} missing",
-                missing.join(", ")
-            ),
-        )]);
+        return Ok(vec![privacy_columns_missing(&file, &missing)]);
     }
     recomputed_findings(&meter.finish(), &file, Some(kv))
 }
 
+/// The finding when a file lacks columns the risk figures need.
+pub(crate) fn privacy_columns_missing(file: &str, missing: &[String]) -> Finding {
+    Finding::new(
+        "output.privacy.k",
+        Status::Fail,
+        file,
+        None,
+        format!(
+            "cannot measure k: quasi-identifier/sensitive/entity column(s) {} missing",
+            missing.join(", ")
+        ),
+    )
+}
+
 /// Findings from a risk report: k against min_k (fail), l and unicity (info).
-fn recomputed_findings(
+pub(crate) fn recomputed_findings(
     r: &crate::risk::PrivacyReport,
     file: &str,
     kv: Option<&HashMap<String, String>>,
@@ -442,11 +482,47 @@ fn recomputed_findings(
 
 /// Per checked output column: (bad values, non-null values, first rows of
 /// bad values).
-type BadValues = BTreeMap<String, (u64, u64, Vec<u64>)>;
+pub(crate) type BadValues = BTreeMap<String, (u64, u64, Vec<u64>)>;
 
-/// Reads `path` once. For every column that `select` picks (giving what the
-/// column is checked against), counts the non-null values `is_bad` rejects
-/// and keeps the first [`FIRST_ROWS`] rows of them (never the values).
+/// Add one column's values to `bad`: counts the non-null values `is_bad`
+/// rejects and keeps the first [`FIRST_ROWS`] rows of them (never the
+/// values). `rows[i]` is the row number of `values[i]`.
+pub(crate) fn tally_bad_values(
+    bad: &mut BadValues,
+    name: &str,
+    values: &arrow_array::StringArray,
+    rows: impl Fn(usize) -> u64,
+    is_bad: impl Fn(&str) -> bool,
+) {
+    use arrow_array::Array;
+    let e = bad.entry(name.to_string()).or_default();
+    for i in 0..values.len() {
+        if values.is_null(i) {
+            continue;
+        }
+        e.1 += 1;
+        if is_bad(values.value(i)) {
+            e.0 += 1;
+            if e.2.len() < FIRST_ROWS {
+                e.2.push(rows(i));
+            }
+        }
+    }
+}
+
+/// Add the tallies of a later part of the file (`more`, rows after those of `bad`).
+pub(crate) fn merge_bad_values(bad: &mut BadValues, more: BadValues) {
+    for (name, (n, total, rows)) in more {
+        let e = bad.entry(name).or_default();
+        e.0 += n;
+        e.1 += total;
+        let room = FIRST_ROWS.saturating_sub(e.2.len());
+        e.2.extend(rows.into_iter().take(room));
+    }
+}
+
+/// Reads `path` once, only the columns `select` picks (giving what the
+/// column is checked against), and tallies the values `is_bad` rejects.
 fn count_bad_values<T>(
     path: &Path,
     sample: Option<u64>,
@@ -459,21 +535,26 @@ fn count_bad_values<T>(
             let Some(rule) = select(name) else {
                 continue;
             };
-            let e = bad.entry(name.clone()).or_default();
-            for (i, v) in values.iter().enumerate() {
-                let Some(v) = v else { continue };
-                e.1 += 1;
-                if is_bad(&rule, v) {
-                    e.0 += 1;
-                    if e.2.len() < FIRST_ROWS {
-                        e.2.push(batch.rows[i]);
-                    }
-                }
-            }
+            tally_bad_values(
+                &mut bad,
+                name,
+                values,
+                |i| batch.rows[i],
+                |v| is_bad(&rule, v),
+            );
         }
         Ok(())
     })?;
     Ok(bad)
+}
+
+/// The derived outputs of the schema by output name.
+pub(crate) fn derived_columns(schema: &Schema) -> HashMap<&str, &crate::schema::Derived> {
+    schema
+        .columns
+        .iter()
+        .flat_map(|c| c.derive.iter().map(|d| (d.output.as_str(), d)))
+        .collect()
 }
 
 /// Every value of a derived output must belong to its allow-list
@@ -481,11 +562,7 @@ fn count_bad_values<T>(
 /// an older txanon, another tool or an edited file may hold raw text there.
 fn check_derived_values(schema: &Schema, path: &Path, sample: Option<u64>) -> Result<Vec<Finding>> {
     use crate::transform::rules::derived_value_allowed;
-    let derived: HashMap<&str, &crate::schema::Derived> = schema
-        .columns
-        .iter()
-        .flat_map(|c| c.derive.iter().map(|d| (d.output.as_str(), d)))
-        .collect();
+    let derived = derived_columns(schema);
     if derived.is_empty() {
         return Ok(Vec::new());
     }
@@ -495,16 +572,23 @@ fn check_derived_values(schema: &Schema, path: &Path, sample: Option<u64>) -> Re
         |name| derived.get(name).copied(),
         |d, v| !derived_value_allowed(d, v),
     )?;
-    let file = display(path);
-    Ok(bad
-        .into_iter()
+    Ok(derived_findings(&derived, bad, &display(path)))
+}
+
+/// Findings from the derived columns' allow-list tallies.
+pub(crate) fn derived_findings(
+    derived: &HashMap<&str, &crate::schema::Derived>,
+    bad: BadValues,
+    file: &str,
+) -> Vec<Finding> {
+    bad.into_iter()
         .map(|(name, (n, total, rows))| {
             let kind = derived.get(name.as_str()).map_or("", |d| d.kind.name());
             if n == 0 {
                 Finding::new(
                     "output.derived",
                     Status::Pass,
-                    file.clone(),
+                    file,
                     Some(&name),
                     format!("every value is in the {kind} allow-list"),
                 )
@@ -512,7 +596,7 @@ fn check_derived_values(schema: &Schema, path: &Path, sample: Option<u64>) -> Re
                 Finding::new(
                     "output.derived",
                     Status::Fail,
-                    file.clone(),
+                    file,
                     Some(&name),
                     format!(
                         "values outside the {kind} allow-list in a derived column (raw text may \
@@ -522,7 +606,35 @@ fn check_derived_values(schema: &Schema, path: &Path, sample: Option<u64>) -> Re
                 .counted(n, total, rows)
             }
         })
-        .collect())
+        .collect()
+}
+
+/// What a token of the schema looks like: its length in characters and alphabet.
+#[derive(Clone, Copy)]
+pub(crate) struct TokenShape {
+    chars: usize,
+    ok: fn(u8) -> bool,
+}
+
+impl TokenShape {
+    /// The shape of the schema's tokens (`[tokens].bits` and `encoding`).
+    pub(crate) fn of(schema: &Schema) -> TokenShape {
+        let len = usize::from(schema.tokens.bits / 8);
+        let (chars, ok): (usize, fn(u8) -> bool) = match schema.tokens.encoding {
+            TokenEncoding::Hex => (len * 2, |b| {
+                b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
+            }),
+            TokenEncoding::Base64Url => ((len * 4).div_ceil(3), |b| {
+                b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
+            }),
+        };
+        TokenShape { chars, ok }
+    }
+
+    /// Whether `v` is not a token of this shape.
+    pub(crate) fn is_bad(&self, v: &str) -> bool {
+        v.len() != self.chars || !v.bytes().all(self.ok)
+    }
 }
 
 /// Every value of a tokenize column must be a token of the declared length and alphabet.
@@ -532,15 +644,7 @@ fn check_token_shape(
     by_output: &HashMap<&str, &Column>,
     sample: Option<u64>,
 ) -> Result<Vec<Finding>> {
-    let len = usize::from(schema.tokens.bits / 8);
-    let (chars, ok): (usize, fn(u8) -> bool) = match schema.tokens.encoding {
-        TokenEncoding::Hex => (len * 2, |b| {
-            b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
-        }),
-        TokenEncoding::Base64Url => ((len * 4).div_ceil(3), |b| {
-            b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
-        }),
-    };
+    let shape = TokenShape::of(schema);
     let bad = count_bad_values(
         path,
         sample,
@@ -550,17 +654,21 @@ fn check_token_shape(
                 .filter(|col| matches!(col.action, Action::Tokenize { .. }))
                 .map(|_| ())
         },
-        |(), v| v.len() != chars || !v.bytes().all(ok),
+        |(), v| shape.is_bad(v),
     )?;
-    let file = display(path);
-    Ok(bad
-        .into_iter()
+    Ok(token_shape_findings(shape, bad, &display(path)))
+}
+
+/// Findings from the token columns' shape tallies.
+pub(crate) fn token_shape_findings(shape: TokenShape, bad: BadValues, file: &str) -> Vec<Finding> {
+    let chars = shape.chars;
+    bad.into_iter()
         .map(|(name, (n, total, rows))| {
             if n == 0 {
                 Finding::new(
                     "output.token-shape",
                     Status::Pass,
-                    file.clone(),
+                    file,
                     Some(&name),
                     "every value is a token",
                 )
@@ -568,12 +676,12 @@ fn check_token_shape(
                 Finding::new(
                     "output.token-shape",
                     Status::Fail,
-                    file.clone(),
+                    file,
                     Some(&name),
                     format!("values that are not {chars}-character tokens in a tokenize column"),
                 )
                 .counted(n, total, rows)
             }
         })
-        .collect())
+        .collect()
 }

@@ -965,7 +965,7 @@ pub fn for_each_batch(
 /// and nested values (struct, list, map) as their display text, field names
 /// included, so that no column holding text escapes the detectors; other
 /// types (floats, decimals, dates, booleans) are skipped.
-fn to_strings(col: &ArrayRef) -> Option<Arc<StringArray>> {
+pub(crate) fn to_strings(col: &ArrayRef) -> Option<Arc<StringArray>> {
     let textual = |t: &DataType| {
         matches!(
             t,

@@ -1,22 +1,13 @@
-//! The report's figures from one pass over the released rows: the risk
-//! figures (k in distinct entities, l, unicity) recomputed by
-//! [`crate::risk`], the class-size histogram, and rows per month with the
-//! gaps marked. [`super`] gathers the footer, manifest and run record and
-//! renders the page.
+//! The report's figures from the pass over the released rows
+//! ([`super::pass`]): the risk figures (k in distinct entities, l,
+//! unicity) recomputed by [`crate::risk`], the class-size histogram, and
+//! rows per month with the gaps marked. [`super`] gathers the footer,
+//! manifest and run record and renders the page.
 
 use super::*;
 
 /// Rows per (year, month).
 pub(super) type Months = BTreeMap<(i32, u32), u64>;
-
-/// What one pass over the release's data gives.
-#[derive(Default)]
-pub(super) struct DataPass {
-    report: Option<crate::risk::PrivacyReport>,
-    class_sizes: Vec<u64>,
-    /// The column the month chart counts, and its rows per (year, month).
-    months: Option<(String, Months, u64)>,
-}
 
 /// The date column rows per month are counted on: a month-or-coarser
 /// `generalize` column first, then any other date or timestamp column.
@@ -45,95 +36,11 @@ pub(super) fn month_column(out: &Output, schema: Option<&Schema>) -> Option<Stri
         .map(|(n, _)| n.clone())
 }
 
-pub(super) fn data_pass(out: &Output, schema: Option<&Schema>) -> Result<DataPass> {
-    let mut meter = schema
-        .and_then(|s| s.privacy.as_ref())
-        .map(|p| crate::risk::RiskMeter::new(p, None));
-    let wanted: Vec<String> = meter.as_ref().map(|m| m.columns()).unwrap_or_default();
-    let month = if out.partition.is_some() {
-        None
-    } else {
-        month_column(out, schema)
-    };
-    if meter.is_none() && month.is_none() {
-        return Ok(DataPass::default());
-    }
-    let mut months: BTreeMap<(i32, u32), u64> = BTreeMap::new();
-    let mut month_nulls = 0u64;
-    for (fi, path) in out.files.iter().enumerate() {
-        let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-        let builder =
-            ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| Error::ParquetRead {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-        let fields = builder.schema().fields().clone();
-        let needed: Vec<usize> = fields
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| wanted.contains(f.name()) || month.as_ref() == Some(f.name()))
-            .map(|(i, _)| i)
-            .collect();
-        let mask = ProjectionMask::roots(builder.parquet_schema(), needed);
-        let reader = builder
-            .with_projection(mask)
-            .with_batch_size(65536)
-            .build()
-            .map_err(|e| Error::ParquetRead {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-        for batch in reader {
-            let batch: RecordBatch = batch.map_err(|e| Error::ParquetRead {
-                path: path.clone(),
-                message: e.to_string(),
-            })?;
-            if let Some(m) = meter.as_mut() {
-                let arrays = wanted
-                    .iter()
-                    .map(|w| column_or_partition(&batch, w, out, fi))
-                    .collect::<Result<Vec<ArrayRef>>>()?;
-                m.observe(&arrays)?;
-            }
-            if let Some(col) = month.as_ref().and_then(|m| batch.column_by_name(m)) {
-                month_nulls += count_months(col, &mut months);
-            }
-        }
-    }
-    Ok(DataPass {
-        report: meter.as_ref().map(|m| m.finish()),
-        class_sizes: meter.as_ref().map(|m| m.class_sizes()).unwrap_or_default(),
-        months: month.map(|m| (m, months, month_nulls)),
-    })
-}
-
-/// A column of the batch, or the file's partition value repeated.
-pub(super) fn column_or_partition(
-    batch: &RecordBatch,
-    name: &str,
-    out: &Output,
-    file: usize,
-) -> Result<ArrayRef> {
-    if let Some(a) = batch.column_by_name(name) {
-        return Ok(a.clone());
-    }
-    match &out.partition {
-        Some((col, values)) if col == name => {
-            let v = values.get(file).map(String::as_str);
-            let v = v.filter(|v| *v != NULL_PARTITION);
-            Ok(std::sync::Arc::new(arrow_array::StringArray::from(vec![
-                v;
-                batch.num_rows()
-            ])))
-        }
-        _ => Err(Error::Usage(format!(
-            "report: output column {name:?} (a [privacy] column) is missing from the release"
-        ))),
-    }
-}
-
 /// Add a date/timestamp column's rows per month; returns its nulls.
-pub(super) fn count_months(col: &ArrayRef, months: &mut BTreeMap<(i32, u32), u64>) -> u64 {
+pub(super) fn count_months(
+    col: &arrow_array::ArrayRef,
+    months: &mut BTreeMap<(i32, u32), u64>,
+) -> u64 {
     use arrow_array::cast::AsArray;
     use arrow_array::types::{Date32Type, TimestampMicrosecondType};
     let mut nulls = 0;

@@ -23,16 +23,16 @@
 // The figures from the released rows are in `figures.rs`, the charts in `svg.rs`.
 
 mod figures;
+mod pass;
 pub mod svg;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use arrow_array::{Array, ArrayRef, RecordBatch};
+use arrow_array::Array;
 use arrow_schema::{DataType, TimeUnit};
 use chrono::{Datelike, NaiveDate};
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::arrow::ProjectionMask;
 use serde::Serialize;
 
 use crate::check::report::{Finding, Status};
@@ -41,6 +41,7 @@ use crate::key::{MasterKey, DEMO_KEY_HEX};
 use crate::pipeline::Summary;
 use crate::schema::{Action, Schema};
 use figures::*;
+use pass::{data_pass, DataPass};
 use svg::{group, Bar};
 
 /// The page template (HTML, autoescaped; charts are inserted as markup).
@@ -88,6 +89,8 @@ pub struct Page {
     pub shape: Option<Shape>,
     /// Notes on what could not be shown and why.
     pub notes: Vec<String>,
+    /// The rows the residual-PII scan examined, in words.
+    pub pii_scope: String,
 }
 
 /// Plain-language verdict.
@@ -105,6 +108,8 @@ pub struct Verdict {
     pub checks_run: usize,
     /// Failed checks, one line each (rule, column, message; no values).
     pub failures: Vec<String>,
+    /// What the checks read: which rows, which columns.
+    pub scope: String,
 }
 
 /// One input of the run.
@@ -244,11 +249,33 @@ pub fn build(target: &Path, sources: Sources<'_>) -> Result<Page> {
         }
     }
 
-    let findings = match schema {
-        Some(s) => Some(crate::check::check_files(s, &out.files, None, None)?),
-        None => None,
-    };
     let pass = data_pass(&out, schema)?;
+    let findings = pass.findings.clone();
+    let (sampled, total) = pass.pii_rows;
+    let pii_scope = if sampled >= total {
+        format!("every row ({})", group(total))
+    } else {
+        format!(
+            "a sample of {} of {} rows (the first rows of every row group, in proportion to its size)",
+            group(sampled),
+            group(total)
+        )
+    };
+    let scope = if findings.is_none() {
+        String::new()
+    } else {
+        format!(
+            "Checked here as check checks them: the footer (columns and types, provenance \
+             metadata, schema hash, token spec, key); every row of the tokenize columns (token \
+             shape), of the derived columns (allow-lists) and of the [privacy] columns (k, l, \
+             unicity recomputed); residual personal data in the other columns on {pii_scope}.{}",
+            if sampled < total {
+                " txanon check --schema on the file scans every row."
+            } else {
+                ""
+            }
+        )
+    };
     let fingerprint = out
         .footer
         .get("txanon.key.fingerprint")
@@ -288,10 +315,11 @@ pub fn build(target: &Path, sources: Sources<'_>) -> Result<Page> {
                 )
             })
             .collect(),
+        scope,
     };
     let written: u64 = out.rows.iter().sum();
     let provenance = provenance(&out, &run, written, &mut notes);
-    let columns = columns(&out, &run, schema, findings.as_deref(), written);
+    let columns = columns(&out, &run, schema, findings.as_deref(), written, &pii_scope);
     let has_invalid = columns.iter().any(|c| !c.invalid_rate.is_empty());
     let risk = risk(&out, &run, schema, &pass);
     let shape = shape(&out, schema, &pass, &mut notes);
@@ -311,6 +339,7 @@ pub fn build(target: &Path, sources: Sources<'_>) -> Result<Page> {
         risk,
         shape,
         notes,
+        pii_scope,
     })
 }
 
@@ -766,6 +795,7 @@ fn columns(
     schema: Option<&Schema>,
     findings: Option<&[Finding]>,
     written: u64,
+    pii_scope: &str,
 ) -> Vec<ColumnRow> {
     let types: HashMap<&str, &DataType> = out.fields.iter().map(|(n, t)| (n.as_str(), t)).collect();
     let partition = out.partition.as_ref().map(|(c, _)| c.as_str());
@@ -783,20 +813,46 @@ fn columns(
         }
         out.nulls.get(name).copied().flatten()
     };
+    let sampled = pii_scope.starts_with("a sample");
+    let derived = |output: &str| {
+        schema.is_some_and(|s| {
+            s.columns
+                .iter()
+                .any(|c| c.derive.iter().any(|d| d.output == output))
+        })
+    };
     let scan_of = |output: &str, tokenized: bool| -> (String, String) {
         let Some(findings) = findings else {
             return (String::new(), String::new());
         };
+        let derived = derived(output);
         let mine: Vec<&Finding> = findings
             .iter()
             .filter(|f| f.column.as_deref() == Some(output))
             .filter(|f| {
-                f.rule.starts_with("output.pii") || (tokenized && f.rule == "output.token-shape")
+                f.rule.starts_with("output.pii")
+                    || (tokenized && f.rule == "output.token-shape")
+                    || (derived && f.rule == "output.derived")
             })
             .collect();
+        // The detectors read text and integers (as check does).
+        let text = types.get(output).is_some_and(|t| {
+            matches!(
+                t,
+                DataType::Utf8
+                    | DataType::LargeUtf8
+                    | DataType::Utf8View
+                    | DataType::Int32
+                    | DataType::Int64
+            )
+        });
         if mine.is_empty() {
             return if tokenized {
                 ("tokens".into(), String::new())
+            } else if !text {
+                ("not scanned (no text)".into(), String::new())
+            } else if sampled {
+                ("none found in the sample".into(), "pass".into())
             } else {
                 ("no personal data found".into(), "pass".into())
             };
