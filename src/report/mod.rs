@@ -4,9 +4,10 @@
 //! [`build`] gathers everything from the *output* only: the Parquet footer
 //! (`txanon.*` keys, row counts, per-column null counts from the column
 //! statistics), the run manifest (inputs with sizes and SHA-256, row counts)
-//! or the summary of the run that just wrote it, the findings of `check`
-//! ([`crate::check::check_files`], when the schema is given) and one pass over
-//! the columns the risk figures and the month chart need. [`render`] fills
+//! or the summary of the run that just wrote it, and one pass over the
+//! columns the checks, the risk figures and the month chart need
+//! ([`pass`]: `check`'s checks, residual personal data on a stated sample
+//! of a large release, everything else over every row). [`render`] fills
 //! the template (`report.html`, minijinja with HTML autoescaping) with inline
 //! CSS and inline SVG ([`svg`]); the page needs no script and makes no
 //! network request (its Content-Security-Policy forbids both).
