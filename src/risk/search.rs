@@ -9,12 +9,10 @@
 //!    quasi-identifier, each distinct *vector* of its level values gets a
 //!    number; per row, the tuple of those numbers plus the entity number is
 //!    one *pair*, and the pairs are kept with their row counts. At most
-//!    `[privacy].max_search_pairs` pairs (default 4,000,000, about 100 bytes
-//!    each on 64-bit with five quasi-identifiers) are held in memory; beyond
-//!    that they are sorted and spilled to unnamed 0600 files next to the
-//!    output and merged at the end ([`spill`]). What stays in memory besides
-//!    is the distinct values per quasi-identifier (at every level), one key
-//!    per entity, and during evaluation one table of the node's classes.
+//!    `[privacy].max_search_pairs` pairs (default 4,000,000, 38-40 bytes
+//!    each with five quasi-identifiers: see [`table`]) are held in memory;
+//!    beyond that they are sorted and spilled to unnamed 0600 files next to
+//!    the output and merged at the end ([`spill`]).
 //! 2. **Evaluate** nodes from the pairs alone (in memory or read back from
 //!    the merged spill file), without reading the input again: a node maps every pair to its class; a class's entities are its
 //!    distinct non-null entity numbers (with `entity = "row"`, its rows);
@@ -38,6 +36,21 @@
 //! ladders being nested (a week is not inside a month). The blocks are
 //! evaluated in parallel but reduced in order, so the choice and the count
 //! of nodes evaluated do not depend on the thread count.
+//!
+//! **Memory.** What the search holds, and what each part grows with (never
+//! the number of rows as such):
+//!
+//! - the pairs in memory: at most `max_search_pairs` (above), then on disk;
+//! - per quasi-identifier and level, its distinct values as text, and its
+//!   distinct vectors of level values (grows with distinct values, such as
+//!   the months or amount bands present, not with rows);
+//! - per distinct entity, its 16-byte digest and number (about 40 bytes:
+//!   [`super::EntityDigest`]; grows with distinct customers);
+//! - while nodes are evaluated, one class table per search thread, 33 bytes
+//!   per class of the node under evaluation (grows with the distinct
+//!   combinations of that node's level values, at most the distinct pairs;
+//!   the finest node, evaluated first, has the most), and for a merged spill
+//!   file a 1 MiB read buffer per thread.
 //!
 //! The chosen node is then written in the normal streaming pass, with the
 //! rows of its classes below `min_k` suppressed; the risk meter of that pass
@@ -71,8 +84,9 @@ const NO_ONE: u32 = u32::MAX;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
-/// Class -> (rows, distinct entities, last entity counted).
-type ClassSizes = FastMap<u128, (u64, u64, u32)>;
+/// Class -> (rows, distinct entities, last entity counted): 32 bytes a
+/// class plus a control byte.
+type ClassSizes = FastMap<u128, (u64, u32, u32)>;
 
 pub use super::chosen::{Chosen, ChosenLevel};
 
@@ -172,9 +186,9 @@ pub struct Collector {
     opts: PrivacyOptions,
     search: SearchOptions,
     columns: Vec<ColumnState>,
-    entity_index: FastMap<Box<str>, u32>,
+    entity_index: FastMap<super::EntityDigest, u32>,
     /// Vector numbers (one per quasi-identifier) then the entity number.
-    pairs: FastMap<Box<[u32]>, u64>,
+    pairs: table::PairTable,
     /// Sorted runs of pairs written to disk when `pairs` reached
     /// `max_search_pairs` (unnamed files: see [`spill`]).
     runs: Vec<std::fs::File>,
@@ -217,13 +231,14 @@ impl Collector {
                     codes: vec![Vec::new(); n],
                 }
             })
-            .collect();
+            .collect::<Vec<ColumnState>>();
+        let columns_len = columns.len();
         Ok(Collector {
             opts,
             search,
             columns,
             entity_index: FastMap::default(),
-            pairs: FastMap::default(),
+            pairs: table::PairTable::new(columns_len + 1),
             runs: Vec::new(),
             spill_dir: spill_dir.to_path_buf(),
             rows: 0,
@@ -305,8 +320,8 @@ impl Collector {
                     })?
                 }
                 (_, Some(col)) if !col.is_null(row) => {
-                    let v = col.value(row);
-                    match self.entity_index.get(v) {
+                    let v = super::EntityDigest::of(col.value(row));
+                    match self.entity_index.get(&v) {
                         Some(&e) => e,
                         None => {
                             let e = u32::try_from(self.entity_index.len())
@@ -317,7 +332,7 @@ impl Collector {
                                         "privacy search: more than 4 billion entities".into(),
                                     )
                                 })?;
-                            self.entity_index.insert(v.into(), e);
+                            self.entity_index.insert(v, e);
                             e
                         }
                     }
@@ -326,19 +341,13 @@ impl Collector {
             };
             self.key.push(person);
             self.rows += 1;
-            match self.pairs.get_mut(self.key.as_slice()) {
-                Some(rows) => *rows += 1,
-                None => {
-                    if self.pairs.len() as u64 >= self.search.max_pairs {
-                        let run = spill::write_run(
-                            std::mem::take(&mut self.pairs),
-                            self.columns.len(),
-                            &self.spill_dir,
-                        )?;
-                        self.runs.push(run);
-                    }
-                    self.pairs.insert(self.key.clone().into_boxed_slice(), 1);
+            if !self.pairs.add_existing(&self.key, 1) {
+                if self.pairs.len() as u64 >= self.search.max_pairs {
+                    let run =
+                        spill::write_run(&mut self.pairs, self.columns.len(), &self.spill_dir)?;
+                    self.runs.push(run);
                 }
+                self.pairs.insert_new(&self.key, 1);
             }
         }
         Ok(())
@@ -480,6 +489,7 @@ fn pool(threads: usize) -> Result<rayon::ThreadPool> {
 }
 
 mod spill;
+mod table;
 
 #[derive(Debug, Clone, Default)]
 struct NodeResult {
@@ -648,7 +658,10 @@ impl Lattice {
             let entry = sizes.entry(classify.class(key)).or_insert((0, 0, NO_ONE));
             entry.0 += rows;
             if row_entities {
-                entry.1 += rows;
+                // One pair per row (its number is the entity): rows is 1.
+                entry.1 = entry
+                    .1
+                    .saturating_add(u32::try_from(rows).unwrap_or(u32::MAX));
             } else if e != NO_ONE && entry.2 != e {
                 // Pairs are sorted by entity: an entity's pairs are adjacent.
                 entry.1 += 1;
@@ -667,6 +680,7 @@ impl Lattice {
             classes: 0,
         };
         for &(rows, people, _) in sizes.values() {
+            let people = u64::from(people);
             if people < min_k {
                 r.suppressed += rows;
             } else {
@@ -774,7 +788,7 @@ impl Lattice {
             let Some(&(_, people, _)) = sizes.get(&class) else {
                 return;
             };
-            if people >= self.opts.min_k || done.insert(class, ()).is_some() {
+            if u64::from(people) >= self.opts.min_k || done.insert(class, ()).is_some() {
                 return;
             }
             let mut bytes = Vec::new();

@@ -12,15 +12,14 @@
 //! so nothing is left behind on any exit, SIGKILL included (the space is
 //! freed when the process's descriptors close).
 
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use super::table::PairTable;
 use crate::error::{Error, Result};
-
-type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
 static SPILLS: AtomicUsize = AtomicUsize::new(0);
 
@@ -41,13 +40,6 @@ pub(super) fn unnamed_file(dir: &Path) -> Result<File> {
     Ok(file)
 }
 
-/// Sort the pairs by entity (`key[n]`), then by the whole key.
-fn sorted(map: FastMap<Box<[u32]>, u64>, n: usize) -> Vec<(Box<[u32]>, u64)> {
-    let mut v: Vec<(Box<[u32]>, u64)> = map.into_iter().collect();
-    v.sort_unstable_by(|a, b| a.0[n].cmp(&b.0[n]).then_with(|| a.0.cmp(&b.0)));
-    v
-}
-
 fn write_record(w: &mut impl Write, key: &[u32], rows: u64) -> std::io::Result<()> {
     for k in key {
         w.write_all(&k.to_le_bytes())?;
@@ -55,13 +47,16 @@ fn write_record(w: &mut impl Write, key: &[u32], rows: u64) -> std::io::Result<(
     w.write_all(&rows.to_le_bytes())
 }
 
-/// Write one sorted run; the file is returned rewound.
-pub(super) fn write_run(map: FastMap<Box<[u32]>, u64>, n: usize, dir: &Path) -> Result<File> {
+/// Write the table's pairs as one sorted run and empty the table; the file
+/// is returned rewound.
+pub(super) fn write_run(table: &mut PairTable, n: usize, dir: &Path) -> Result<File> {
     let file = unnamed_file(dir)?;
     let mut w = BufWriter::with_capacity(1 << 20, file);
-    for (key, rows) in sorted(map, n) {
-        write_record(&mut w, &key, rows).map_err(spill_error)?;
+    for i in table.sorted_order(n) {
+        let i = i as usize;
+        write_record(&mut w, table.key(i), table.rows(i)).map_err(spill_error)?;
     }
+    table.clear();
     let mut file = w.into_inner().map_err(|e| spill_error(e.into_error()))?;
     file.seek(SeekFrom::Start(0)).map_err(spill_error)?;
     Ok(file)
@@ -102,7 +97,12 @@ fn read_at(_: &File, _: &mut [u8], _: u64) -> std::io::Result<()> {
 
 /// The pairs, sorted by entity then key: in memory, or in one spill file.
 pub(super) enum Pairs {
-    Memory(Vec<(Box<[u32]>, u64)>),
+    Memory {
+        /// `width` numbers per pair, pairs in order.
+        keys: Vec<u32>,
+        rows: Vec<u64>,
+        width: usize,
+    },
     Disk {
         file: File,
         count: u64,
@@ -113,17 +113,23 @@ pub(super) enum Pairs {
 impl Pairs {
     /// The last map plus any runs, merged.
     pub(super) fn new(
-        map: FastMap<Box<[u32]>, u64>,
+        mut table: PairTable,
         mut runs: Vec<File>,
         n: usize,
         dir: &Path,
     ) -> Result<Pairs> {
         if runs.is_empty() {
-            return Ok(Pairs::Memory(sorted(map, n)));
+            let (keys, rows) = table.into_sorted(n);
+            return Ok(Pairs::Memory {
+                keys,
+                rows,
+                width: n + 1,
+            });
         }
-        if !map.is_empty() {
-            runs.push(write_run(map, n, dir)?);
+        if !table.is_empty() {
+            runs.push(write_run(&mut table, n, dir)?);
         }
+        drop(table);
         let width = n + 1;
         let mut readers: Vec<BufReader<File>> = runs
             .into_iter()
@@ -166,7 +172,7 @@ impl Pairs {
     /// Distinct pairs.
     pub(super) fn len(&self) -> u64 {
         match self {
-            Pairs::Memory(v) => v.len() as u64,
+            Pairs::Memory { rows, .. } => rows.len() as u64,
             Pairs::Disk { count, .. } => *count,
         }
     }
@@ -175,8 +181,8 @@ impl Pairs {
     /// positioned reads, so several nodes can be evaluated at once).
     pub(super) fn for_each(&self, f: &mut dyn FnMut(&[u32], u64)) -> Result<()> {
         match self {
-            Pairs::Memory(v) => {
-                for (key, rows) in v {
+            Pairs::Memory { keys, rows, width } => {
+                for (key, rows) in keys.chunks_exact(*width).zip(rows) {
                     f(key, *rows);
                 }
                 Ok(())
