@@ -491,3 +491,208 @@ fn spill_files_are_private_and_nameless_even_under_kill_9() {
     files.sort();
     assert_eq!(files, vec!["in.csv", "k.key", "s.toml"]);
 }
+
+/// Customers with Chinese addresses in known cities: (account, address,
+/// province, city level as txanon writes it). Zhejiang's 5 customers are
+/// split over three cities (2 + 2 + 1), Beijing (a municipality: its own
+/// province at both levels) holds 5; every customer has 3 rows.
+const REGION_CUSTOMERS: [(&str, &str, &str, &str); 10] = [
+    (
+        "A1",
+        "浙江省杭州市西湖区文三路 100 号",
+        "浙江省",
+        "浙江省杭州市",
+    ),
+    (
+        "A2",
+        "浙江省杭州市上城区解放路 8 号",
+        "浙江省",
+        "浙江省杭州市",
+    ),
+    (
+        "A3",
+        "浙江省宁波市海曙区中山西路 2 号",
+        "浙江省",
+        "浙江省宁波市",
+    ),
+    (
+        "A4",
+        "浙江省宁波市江北区人民路 66 号",
+        "浙江省",
+        "浙江省宁波市",
+    ),
+    (
+        "A5",
+        "浙江省温州市鹿城区五马街 9 号",
+        "浙江省",
+        "浙江省温州市",
+    ),
+    ("B1", "北京市朝阳区建国路 1 号", "北京市", "北京市"),
+    ("B2", "北京市海淀区中关村大街 27 号", "北京市", "北京市"),
+    ("B3", "北京市东城区王府井大街 5 号", "北京市", "北京市"),
+    ("B4", "北京市西城区金融大街 3 号", "北京市", "北京市"),
+    ("B5", "北京市丰台区南三环西路 16 号", "北京市", "北京市"),
+];
+
+fn region_csv() -> String {
+    let mut csv = String::from("txn,acct,addr\n");
+    for (i, (acct, addr, _, _)) in REGION_CUSTOMERS.iter().enumerate() {
+        for r in 0..3 {
+            csv.push_str(&format!("T{i}{r},{acct},\"{addr}\"\n"));
+        }
+    }
+    csv
+}
+
+fn region_schema(privacy: &str, to: &str) -> String {
+    format!(
+        "[dataset]\nname = \"t\"\nversion = 1\n\
+         [privacy]\nmin_k = 5\nentity = \"acct_token\"\n{privacy}\n\
+         [[columns]]\nname = \"txn\"\naction = \"keep\"\n\
+         [[columns]]\nname = \"acct\"\naction = \"tokenize\"\nas = \"id\"\noutput = \"acct_token\"\n\
+         [[columns]]\nname = \"addr\"\naction = \"tokenize\"\nas = \"address\"\noutput = \"addr_token\"\n\
+         derive = [{{ kind = \"address_region\", output = \"region\", quasi = true, {to} }}]\n"
+    )
+}
+
+/// txn -> (province, city level) from the table above, independently of txanon.
+fn expected_regions() -> HashMap<String, (&'static str, &'static str)> {
+    let mut m = HashMap::new();
+    for (i, (_, _, province, city)) in REGION_CUSTOMERS.iter().enumerate() {
+        for r in 0..3 {
+            m.insert(format!("T{i}{r}"), (*province, *city));
+        }
+    }
+    m
+}
+
+#[test]
+fn address_region_ladder_raises_cities_to_provinces() {
+    let env = TestEnv::new();
+    env.write("in.csv", region_csv());
+    env.key("k.key", TEST_KEY_HEX);
+    let expected = expected_regions();
+    let search = "on_violation = \"suppress\"\nsearch = \"auto\"\nmax_suppression = 0.1";
+
+    // Every city of Zhejiang holds fewer than 5 customers: keeping cities
+    // suppresses its 15 of 30 rows (over 10 %); the province level merges
+    // them into one class of 5 and costs less than removing the column.
+    env.write(
+        "search.toml",
+        region_schema(search, "to = [\"city\", \"province\"], removable = true"),
+    );
+    let mut outputs = Vec::new();
+    for threads in ["1", "2"] {
+        let out = format!("search{threads}.parquet");
+        let run = env.run([
+            "anonymize",
+            "--schema",
+            "search.toml",
+            "--key-file",
+            "k.key",
+            "--json",
+            "--quiet",
+            "--threads",
+            threads,
+            "-o",
+            &out,
+            "in.csv",
+        ]);
+        run.success().never_says("杭州").never_says("文三路");
+        let summary: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let s = &summary["privacy"]["search"];
+        assert_eq!(s["levels"][0]["name"], "province", "{s}");
+        assert_eq!(s["levels"][0]["level"], 1, "{s}");
+        assert_eq!(s["suppressed_rows"], 0, "{s}");
+        assert_eq!(s["k"], 5, "{s}");
+        outputs.push(std::fs::read(env.path(&out)).unwrap());
+    }
+    assert_eq!(outputs[0], outputs[1], "same bytes for --threads 1 and 2");
+    let (out, kv) = read_all(&env.path("search1.parquet"));
+    assert_eq!(out.num_rows(), 30);
+    assert_eq!(meta(&kv, "txanon.privacy.search.node"), "1");
+    let txns = strings(&out, "txn");
+    let regions = strings(&out, "region");
+    for (t, r) in txns.iter().zip(&regions) {
+        let want = expected[t.as_deref().unwrap()].0;
+        assert_eq!(r.as_deref(), Some(want), "row {t:?}");
+    }
+    let mut sizes = class_sizes(&out, &["region"], "acct_token");
+    sizes.sort();
+    assert_eq!(sizes, vec![5, 5]);
+
+    // The two levels pinned by one value write what the table says, and the
+    // pinned province level is the search's output column, value for value.
+    for (to, level) in [("to = \"city\"", 1usize), ("to = \"province\"", 0)] {
+        env.write(
+            "pinned.toml",
+            region_schema("", to).replace("min_k = 5", "min_k = 1"),
+        );
+        let out_name = format!("pinned{level}.parquet");
+        env.run([
+            "anonymize",
+            "--schema",
+            "pinned.toml",
+            "--key-file",
+            "k.key",
+            "--quiet",
+            "-o",
+            &out_name,
+            "in.csv",
+        ])
+        .success();
+        let (pinned, _) = read_all(&env.path(&out_name));
+        for (t, r) in strings(&pinned, "txn")
+            .iter()
+            .zip(strings(&pinned, "region"))
+        {
+            let (province, city) = expected[t.as_deref().unwrap()];
+            let want = if level == 1 { city } else { province };
+            assert_eq!(r.as_deref(), Some(want), "{to}, row {t:?}");
+        }
+        if level == 0 {
+            assert_eq!(strings(&pinned, "region"), regions);
+        }
+    }
+
+    // Misdeclared levels are refused with the fix named.
+    for (to, needle) in [
+        ("to = [\"province\", \"city\"]", "(finest first)"),
+        ("to = \"county\"", "must be \"city\", \"province\""),
+    ] {
+        env.write("bad.toml", region_schema(search, to));
+        env.run([
+            "anonymize",
+            "--schema",
+            "bad.toml",
+            "--key-file",
+            "k.key",
+            "--quiet",
+            "-o",
+            "bad.parquet",
+            "in.csv",
+        ])
+        .exit(2)
+        .stderr_has(needle);
+        assert!(!env.path("bad.parquet").exists());
+    }
+    env.write(
+        "notquasi.toml",
+        region_schema(search, "to = [\"city\", \"province\"]")
+            .replace("quasi = true, ", "")
+            .replace("removable = true", ""),
+    );
+    env.run([
+        "anonymize",
+        "--schema",
+        "notquasi.toml",
+        "--key-file",
+        "k.key",
+        "--quiet",
+        "-o",
+        "bad.parquet",
+        "in.csv",
+    ])
+    .exit(2)
+    .stderr_has("apply only to quasi = true outputs");
+}

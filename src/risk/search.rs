@@ -105,6 +105,32 @@ pub fn expand(schema: &Schema) -> Result<Schema> {
     out.privacy = None;
     for ladder in &search.ladders {
         for (l, level) in ladder.levels.iter().enumerate() {
+            if let Level::Derive(kind) = level {
+                // One more derived output of the same column: computed from
+                // the same normalized value, no second token.
+                let column = out
+                    .columns
+                    .iter_mut()
+                    .find(|c| c.derive.iter().any(|d| d.output == ladder.output))
+                    .ok_or_else(|| {
+                        Error::Internal(format!(
+                            "privacy search: no column derives {:?}",
+                            ladder.output
+                        ))
+                    })?;
+                let mut d = column
+                    .derive
+                    .iter()
+                    .find(|d| d.output == ladder.output)
+                    .cloned()
+                    .ok_or_else(|| Error::Internal("privacy search: derived output".into()))?;
+                d.kind = *kind;
+                d.output = level_output(&ladder.output, l);
+                d.quasi = false;
+                d.sensitive = false;
+                column.derive.push(d);
+                continue;
+            }
             let Level::Apply(action) = level else {
                 continue;
             };
@@ -218,7 +244,7 @@ impl Collector {
                     .enumerate()
                     .map(|(l, level)| match level {
                         Level::Declared => Some(ladder.output.clone()),
-                        Level::Apply(_) => Some(level_output(&ladder.output, l)),
+                        Level::Apply(_) | Level::Derive(_) => Some(level_output(&ladder.output, l)),
                         Level::Remove => None,
                     })
                     .collect();
@@ -380,6 +406,13 @@ impl Collector {
                     for c in pinned.columns.iter_mut() {
                         if c.output == ladder.output && c.action != Action::Drop {
                             c.action = action.clone();
+                        }
+                    }
+                }
+                Level::Derive(kind) => {
+                    for d in pinned.columns.iter_mut().flat_map(|c| c.derive.iter_mut()) {
+                        if d.output == ladder.output {
+                            d.kind = *kind;
                         }
                     }
                 }

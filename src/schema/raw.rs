@@ -97,6 +97,56 @@ struct RawDerive {
     sensitive: bool,
     #[serde(default)]
     removable: bool,
+    /// `address_region` only: `"city"` (the default), `"province"`, or the
+    /// ladder `["city", "province"]`.
+    to: Option<OneOrMany<String>>,
+}
+
+/// The address_region levels, finest first.
+const REGION_LEVELS: [&str; 2] = ["city", "province"];
+
+impl RawDerive {
+    /// The levels `to` lists: none for a single value or no `to`.
+    fn ladder(&self) -> Option<&[String]> {
+        match &self.to {
+            Some(OneOrMany::Many(v)) => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The derived kind at `level` of its ladder (level 0 without one).
+    fn kind_at(&self, level: usize, dk: DerivedKind) -> DerivedKind {
+        let to = match &self.to {
+            Some(OneOrMany::Many(v)) => v.get(level).map(String::as_str),
+            Some(OneOrMany::One(v)) => Some(v.as_str()),
+            None => None,
+        };
+        match (dk, to) {
+            (DerivedKind::AddressRegion, Some("province")) => DerivedKind::AddressProvince,
+            _ => dk,
+        }
+    }
+
+    /// Check `to`: only for address_region, `"city"` or `"province"`, and a
+    /// list is exactly `["city", "province"]`.
+    fn check_to(&self) -> Result<(), String> {
+        let Some(to) = &self.to else { return Ok(()) };
+        if self.kind != "address_region" {
+            return Err(format!(
+                "derived output {:?}: to applies only to kind = \"address_region\"",
+                self.output
+            ));
+        }
+        match to {
+            OneOrMany::One(v) if REGION_LEVELS.contains(&v.as_str()) => Ok(()),
+            OneOrMany::Many(v) if v.iter().map(String::as_str).eq(REGION_LEVELS) => Ok(()),
+            _ => Err(format!(
+                "derived output {:?}: to must be \"city\", \"province\" or the ladder \
+                 [\"city\", \"province\"] (finest first)",
+                self.output
+            )),
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -870,23 +920,18 @@ impl RawColumn {
                     .into(),
             ));
         }
-        let derived_levels: Vec<(String, bool)> = self
-            .derive
-            .iter()
-            .flatten()
-            .map(|d| (d.output.clone(), d.removable))
-            .collect();
-        for (output, removable) in &derived_levels {
-            let quasi = self
-                .derive
-                .iter()
-                .flatten()
-                .any(|d| &d.output == output && d.quasi);
-            if *removable && !quasi {
+        let mut derived_levels: Vec<(String, bool, Vec<String>)> = Vec::new();
+        for d in self.derive.iter().flatten() {
+            d.check_to().map_err(&at)?;
+            let levels = d.ladder().map(<[String]>::to_vec).unwrap_or_default();
+            if (d.removable || !levels.is_empty()) && !d.quasi {
                 return Err(at(format!(
-                    "derived output {output:?}: removable = true applies only to quasi = true outputs"
+                    "derived output {:?}: levels (to = [...], removable = true) apply only to \
+                     quasi = true outputs",
+                    d.output
                 )));
             }
+            derived_levels.push((d.output.clone(), d.removable, levels));
         }
         let removable = self.removable;
         let level_columns = if keys.is_empty() {
@@ -940,14 +985,29 @@ impl RawColumn {
                 levels: actions,
             });
         }
-        for (output, removable) in derived_levels {
-            if removable {
-                ladders.push(Ladder {
-                    output,
-                    names: vec!["derived".to_string(), "remove".to_string()],
-                    levels: vec![Level::Declared, Level::Remove],
-                });
+        for (output, removable, levels) in derived_levels {
+            if !removable && levels.is_empty() {
+                continue;
             }
+            let mut names = vec![levels.first().map_or("derived", String::as_str).to_string()];
+            let mut actions = vec![Level::Declared];
+            let declared = column.derive.iter().find(|d| d.output == output);
+            let raw = self.derive.iter().flatten().find(|d| d.output == output);
+            if let (Some(declared), Some(raw)) = (declared, raw) {
+                for (l, name) in levels.iter().enumerate().skip(1) {
+                    names.push(name.clone());
+                    actions.push(Level::Derive(raw.kind_at(l, declared.kind)));
+                }
+            }
+            if removable {
+                names.push("remove".to_string());
+                actions.push(Level::Remove);
+            }
+            ladders.push(Ladder {
+                output,
+                names,
+                levels: actions,
+            });
         }
         Ok((column, ladders))
     }
@@ -1285,10 +1345,11 @@ impl RawColumn {
         let mut derive = Vec::new();
         if let Action::Tokenize { kind, .. } = &action {
             for d in self.derive.unwrap_or_default() {
+                let level0 = d.kind_at(0, DerivedKind::AddressRegion);
                 let dk = match (d.kind.as_str(), kind) {
                     ("email_domain", Kind::Email) => DerivedKind::EmailDomain,
                     ("phone_region", Kind::Phone { .. }) => DerivedKind::PhoneRegion,
-                    ("address_region", Kind::Address) => DerivedKind::AddressRegion,
+                    ("address_region", Kind::Address) => level0,
                     ("email_domain" | "phone_region" | "address_region", _) => {
                         return Err(at(format!(
                             "derive kind {:?} does not apply to as = {:?}",

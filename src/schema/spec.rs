@@ -113,6 +113,10 @@ pub enum DerivedKind {
     /// Province and city of a Chinese address from the administrative
     /// table; otherwise the address's region only when declared in `values`.
     AddressRegion,
+    /// `address_region` at `to = "province"`: the province of a Chinese
+    /// address only; otherwise, as for `AddressRegion`, the region only when
+    /// declared in `values` (a US state is already a province-level region).
+    AddressProvince,
 }
 
 impl DerivedKind {
@@ -121,7 +125,7 @@ impl DerivedKind {
         match self {
             DerivedKind::EmailDomain => "email_domain",
             DerivedKind::PhoneRegion => "phone_region",
-            DerivedKind::AddressRegion => "address_region",
+            DerivedKind::AddressRegion | DerivedKind::AddressProvince => "address_region",
         }
     }
 }
@@ -188,6 +192,9 @@ pub enum Level {
     /// The column's action with this level's parameters (`to = "month"`,
     /// `width = 100`, ...).
     Apply(super::Action),
+    /// The derived output (the ladder's output) computed as this kind
+    /// (`address_region` with `to = "province"`).
+    Derive(DerivedKind),
     /// The column is written as all nulls (the `removable = true` level).
     Remove,
 }

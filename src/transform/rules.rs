@@ -297,12 +297,15 @@ pub fn derive_value(d: &Derived, normalized: &str) -> Option<String> {
             }
         }
         DerivedKind::PhoneRegion => calling_code(normalized),
-        DerivedKind::AddressRegion => match china_region(normalized) {
-            Some(r) => Some(r),
-            None => foreign_region(normalized)
-                .and_then(|r| declared(d, &r))
-                .map(str::to_string),
-        },
+        DerivedKind::AddressRegion | DerivedKind::AddressProvince => {
+            let province_only = d.kind == DerivedKind::AddressProvince;
+            match china_region_at(normalized, province_only) {
+                Some(r) => Some(r),
+                None => foreign_region(normalized)
+                    .and_then(|r| declared(d, &r))
+                    .map(str::to_string),
+            }
+        }
     }?;
     // The outputs above are built to be in the allow-list; the check keeps
     // a future change from releasing anything else.
@@ -353,6 +356,10 @@ pub fn derived_value_allowed(d: &Derived, value: &str) -> bool {
                 })
             })
         }
+        DerivedKind::AddressProvince => cpca::AddressParser::global()
+            .provinces()
+            .into_iter()
+            .any(|p| p == value),
     }
 }
 
@@ -388,13 +395,19 @@ fn is_cjk(c: char) -> bool {
 /// `北京市` for a municipality. `None` for an address without CJK text or
 /// without a province.
 pub fn china_region(normalized: &str) -> Option<String> {
+    china_region_at(normalized, false)
+}
+
+/// [`china_region`], or with `province_only` the province alone
+/// (`浙江省`; a municipality is its own province: `北京市` at both levels).
+pub fn china_region_at(normalized: &str, province_only: bool) -> Option<String> {
     if !normalized.chars().any(is_cjk) {
         return None;
     }
     let parsed = cpca::parse(normalized);
     let province = parsed.province?;
     Some(match parsed.city {
-        Some(city) if city != province => format!("{province}{city}"),
+        Some(city) if city != province && !province_only => format!("{province}{city}"),
         _ => province,
     })
 }
@@ -597,6 +610,7 @@ mod tests {
         let phone = d(DerivedKind::PhoneRegion, &[]);
         let addr = d(DerivedKind::AddressRegion, &[]);
         let addr_declared = d(DerivedKind::AddressRegion, &["TX"]);
+        let province = d(DerivedKind::AddressProvince, &["TX"]);
         let v = |d: &Derived, s: &str| derive_value(d, s);
         assert_eq!(v(&email, "a@163.com").as_deref(), Some("163.com"));
         assert_eq!(v(&email, "a@acme-widgets.de").as_deref(), Some("*.de"));
@@ -626,6 +640,18 @@ mod tests {
         assert_eq!(v(&addr_declared, "flat 3b,rose cottage,jane doe"), None);
         assert_eq!(v(&addr_declared, "jane.doe@example.com"), None);
         assert_eq!(v(&addr, "12345"), None);
+        // The province level: the province alone, a municipality unchanged,
+        // declared regions outside China as at the city level.
+        assert_eq!(
+            v(&province, "浙江省杭州市西湖区文三路123号").as_deref(),
+            Some("浙江省")
+        );
+        assert_eq!(
+            v(&province, "北京市朝阳区黄河路210号").as_deref(),
+            Some("北京市")
+        );
+        assert_eq!(v(&province, austin).as_deref(), Some("TX"));
+        assert_eq!(v(&province, "12345"), None);
         // The allow-lists as `check` applies them to released values.
         for (d, ok, bad) in [
             (&email, "*.de", "*.janedoe"),
@@ -634,6 +660,8 @@ mod tests {
             (&phone, "+44", "+999"),
             (&addr, "浙江省杭州市", "jane doe"),
             (&addr_declared, "TX", "tx 78701"),
+            (&province, "浙江省", "浙江省杭州市"),
+            (&province, "TX", "jane doe"),
         ] {
             assert!(derived_value_allowed(d, ok), "{ok}");
             assert!(!derived_value_allowed(d, bad), "{bad}");
