@@ -46,11 +46,20 @@
 //!   the months or amount bands present, not with rows);
 //! - per distinct entity, its 16-byte digest and number (about 40 bytes:
 //!   [`super::EntityDigest`]; grows with distinct customers);
-//! - while nodes are evaluated, one class table per search thread, 33 bytes
-//!   per class of the node under evaluation (grows with the distinct
-//!   combinations of that node's level values, at most the distinct pairs;
-//!   the finest node, evaluated first, has the most), and for a merged spill
-//!   file a 1 MiB read buffer per thread.
+//! - while nodes are evaluated, one class table per search thread of at
+//!   most `max_search_pairs / 4` classes (at least 64; 33 bytes a class
+//!   plus the hash table's slack: about 70 MB at the default). A node with
+//!   more classes (at most its distinct pairs; the finest node, evaluated
+//!   first, has the most) is evaluated in parts: its classes are split by a
+//!   hash of their number into as many parts as needed (doubled whenever one
+//!   part overflows), and the pairs are read once per part. The figures are
+//!   sums and minimums over classes, so they do not depend on the split.
+//!   When the product of a node's distinct values does not fit in 128 bits
+//!   (a lattice far beyond `MAX_NODES` levels of ordinary columns), classes
+//!   are numbered through a map that grows with them;
+//! - for a merged spill file, a 1 MiB read buffer per thread;
+//! - the suppressed classes' keys of the chosen node (at most one per
+//!   suppressed row, so bounded by `max_suppression` of the rows).
 //!
 //! The chosen node is then written in the normal streaming pass, with the
 //! rows of its classes below `min_k` suppressed; the risk meter of that pass
@@ -81,6 +90,24 @@ pub const MAX_NODES: u64 = 1_000_000;
 
 /// Entity number of a row whose entity is null: counts as no one.
 const NO_ONE: u32 = u32::MAX;
+
+/// Fewest classes an evaluation table may hold before a node's classes
+/// are split into parts (see `Lattice::classes_per_table`).
+const MIN_CLASSES_PER_TABLE: usize = 64;
+
+/// The part (of `parts`) class `class` is evaluated in: a multiplicative
+/// hash of its number. Any fixed split gives the same figures (they are
+/// sums and minimums over classes); this one spreads mixed-radix numbers.
+fn part_of(class: u128, parts: u64) -> u64 {
+    if parts <= 1 {
+        return 0;
+    }
+    let folded = (class as u64) ^ ((class >> 64) as u64);
+    (folded.wrapping_mul(PART_MULTIPLIER) >> 32) % parts
+}
+
+/// 2^64 / golden ratio (Knuth's multiplicative hashing).
+const PART_MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
@@ -679,16 +706,49 @@ impl Lattice {
             && (r.suppressed as f64) <= self.search.max_suppression * (self.rows as f64)
     }
 
-    /// Rows and distinct entities per class under `node`, and the
-    /// classifier that numbered the classes.
-    fn class_sizes<'a>(&'a self, node: &'a [usize]) -> Result<(Classifier<'a>, ClassSizes)> {
+    /// Most classes one evaluation table holds: `max_search_pairs / 4`, at
+    /// least [`MIN_CLASSES_PER_TABLE`].
+    fn classes_per_table(&self) -> usize {
+        usize::try_from(self.search.max_pairs / 4)
+            .unwrap_or(usize::MAX)
+            .max(MIN_CLASSES_PER_TABLE)
+    }
+
+    /// Parts to split `node`'s classes into at first: its distinct classes
+    /// are at most the product of its columns' distinct values and at most
+    /// the distinct pairs; one part per `classes_per_table` of that bound.
+    fn first_parts(&self, node: &[usize]) -> u64 {
+        let product = node
+            .iter()
+            .zip(&self.columns)
+            .fold(1u64, |acc, (&l, c)| acc.saturating_mul(c.cardinality(l)));
+        let bound = product.min(self.pairs.len());
+        bound.div_ceil(self.classes_per_table() as u64).max(1)
+    }
+
+    /// Rows and distinct entities per class of `node` in part `part` of
+    /// `parts` (see [`part_of`]), and the classifier that numbered the
+    /// classes; `None` when the part holds more than `classes_per_table`
+    /// classes (split it further).
+    fn class_sizes<'a>(
+        &'a self,
+        node: &'a [usize],
+        part: u64,
+        parts: u64,
+    ) -> Result<Option<(Classifier<'a>, ClassSizes)>> {
         let n = self.columns.len();
+        let limit = self.classes_per_table();
         let mut classify = Classifier::new(node, &self.columns);
         let mut sizes: ClassSizes = FastMap::default();
         let row_entities = self.opts.entity == PrivacyEntity::Row;
+        let mut overflow = false;
         self.pairs.for_each(&mut |key, rows| {
+            let class = classify.class(key);
+            if part_of(class, parts) != part {
+                return true;
+            }
             let e = key[n];
-            let entry = sizes.entry(classify.class(key)).or_insert((0, 0, NO_ONE));
+            let entry = sizes.entry(class).or_insert((0, 0, NO_ONE));
             entry.0 += rows;
             if row_entities {
                 // One pair per row (its number is the entity): rows is 1.
@@ -700,27 +760,65 @@ impl Lattice {
                 entry.1 += 1;
                 entry.2 = e;
             }
+            overflow = sizes.len() > limit;
+            !overflow
         })?;
-        Ok((classify, sizes))
+        Ok((!overflow).then_some((classify, sizes)))
+    }
+
+    /// Visit the class table of every part of `node`'s classes, one part at
+    /// a time, splitting into twice as many parts whenever one overflows
+    /// (then `start` is called and every part is visited again).
+    fn for_each_part(
+        &self,
+        node: &[usize],
+        start: &mut dyn FnMut(),
+        visit: &mut dyn FnMut(u64, u64, &ClassSizes) -> Result<()>,
+    ) -> Result<()> {
+        let mut parts = self.first_parts(node);
+        'split: loop {
+            start();
+            let mut part = 0;
+            while part < parts {
+                match self.class_sizes(node, part, parts)? {
+                    Some((_, sizes)) => visit(part, parts, &sizes)?,
+                    None => {
+                        parts = parts.saturating_mul(2);
+                        continue 'split;
+                    }
+                }
+                part += 1;
+            }
+            return Ok(());
+        }
     }
 
     fn evaluate(&self, node: &[usize]) -> Result<NodeResult> {
-        let (_, sizes) = self.class_sizes(node)?;
         let min_k = self.opts.min_k;
-        let mut r = NodeResult {
+        let fresh = || NodeResult {
             suppressed: 0,
             k: u64::MAX,
             classes: 0,
         };
-        for &(rows, people, _) in sizes.values() {
-            let people = u64::from(people);
-            if people < min_k {
-                r.suppressed += rows;
-            } else {
-                r.classes += 1;
-                r.k = r.k.min(people);
-            }
-        }
+        let r = std::cell::RefCell::new(fresh());
+        self.for_each_part(
+            node,
+            &mut || *r.borrow_mut() = fresh(),
+            &mut |_, _, sizes| {
+                let mut r = r.borrow_mut();
+                for &(rows, people, _) in sizes.values() {
+                    let people = u64::from(people);
+                    if people < min_k {
+                        r.suppressed += rows;
+                    } else {
+                        r.classes += 1;
+                        r.k = r.k.min(people);
+                    }
+                }
+                Ok(())
+            },
+        )?;
+        let mut r = r.into_inner();
         if r.classes == 0 {
             r.k = 0;
         }
@@ -813,28 +911,39 @@ impl Lattice {
     /// The classes of `node` below `min_k`, as the risk meter's class keys
     /// of the values the writing pass will produce.
     fn suppression(&self, node: &[usize]) -> Result<Suppression> {
-        let (mut classify, sizes) = self.class_sizes(node)?;
-        let mut out = Suppression::default();
-        let mut done: FastMap<u128, ()> = FastMap::default();
-        self.pairs.for_each(&mut |key, _| {
-            let class = classify.class(key);
-            let Some(&(_, people, _)) = sizes.get(&class) else {
-                return;
-            };
-            if u64::from(people) >= self.opts.min_k || done.insert(class, ()).is_some() {
-                return;
-            }
-            let mut bytes = Vec::new();
-            for ((&l, c), &v) in node.iter().zip(&self.columns).zip(key.iter()) {
-                let text = match c.sources[l] {
-                    None => None,
-                    Some(_) => c.texts[l][c.code(l, v) as usize].as_deref(),
-                };
-                super::push_key(&mut bytes, text);
-            }
-            out.classes.insert(bytes.into_boxed_slice());
-        })?;
-        Ok(out)
+        let out = std::cell::RefCell::new(Suppression::default());
+        self.for_each_part(
+            node,
+            &mut || *out.borrow_mut() = Suppression::default(),
+            &mut |part, parts, sizes| {
+                let mut out = out.borrow_mut();
+                let mut classify = Classifier::new(node, &self.columns);
+                let mut done: FastMap<u128, ()> = FastMap::default();
+                self.pairs.for_each(&mut |key, _| {
+                    let class = classify.class(key);
+                    if part_of(class, parts) != part {
+                        return true;
+                    }
+                    let Some(&(_, people, _)) = sizes.get(&class) else {
+                        return true;
+                    };
+                    if u64::from(people) >= self.opts.min_k || done.insert(class, ()).is_some() {
+                        return true;
+                    }
+                    let mut bytes = Vec::new();
+                    for ((&l, c), &v) in node.iter().zip(&self.columns).zip(key.iter()) {
+                        let text = match c.sources[l] {
+                            None => None,
+                            Some(_) => c.texts[l][c.code(l, v) as usize].as_deref(),
+                        };
+                        super::push_key(&mut bytes, text);
+                    }
+                    out.classes.insert(bytes.into_boxed_slice());
+                    true
+                })
+            },
+        )?;
+        Ok(out.into_inner())
     }
 
     fn no_node_message(&self) -> String {

@@ -178,12 +178,15 @@ impl Pairs {
     }
 
     /// Visit every pair in order (a spill file is read from its start with
-    /// positioned reads, so several nodes can be evaluated at once).
-    pub(super) fn for_each(&self, f: &mut dyn FnMut(&[u32], u64)) -> Result<()> {
+    /// positioned reads, so several nodes can be evaluated at once) until
+    /// `f` returns false.
+    pub(super) fn for_each(&self, f: &mut dyn FnMut(&[u32], u64) -> bool) -> Result<()> {
         match self {
             Pairs::Memory { keys, rows, width } => {
                 for (key, rows) in keys.chunks_exact(*width).zip(rows) {
-                    f(key, *rows);
+                    if !f(key, *rows) {
+                        break;
+                    }
                 }
                 Ok(())
             }
@@ -191,14 +194,21 @@ impl Pairs {
                 let record = width * 4 + 8;
                 let per_read = (1 << 20) / record;
                 let mut buf = vec![0u8; per_read * record];
+                let mut key = vec![0u32; *width];
                 let mut done = 0u64;
                 while done < *count {
                     let n = per_read.min((*count - done) as usize);
                     let bytes = &mut buf[..n * record];
                     read_at(file, bytes, done * record as u64).map_err(spill_error)?;
                     for chunk in bytes.chunks_exact(record) {
-                        let (key, rows) = decode(chunk, *width);
-                        f(&key, rows);
+                        for (k, b) in key.iter_mut().zip(chunk.chunks_exact(4)) {
+                            *k = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                        }
+                        let mut r = [0u8; 8];
+                        r.copy_from_slice(&chunk[width * 4..]);
+                        if !f(&key, u64::from_le_bytes(r)) {
+                            return Ok(());
+                        }
                     }
                     done += n as u64;
                 }
