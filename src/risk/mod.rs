@@ -18,8 +18,15 @@
 //! - for unicity, per entity (distinct value of `[privacy].entity`), the
 //!   distinct classes ("points") its rows fall in, up to
 //!   `[privacy].max_points` (default 1024) per entity; beyond that a seeded
-//!   reservoir sample is kept. Memory is therefore bounded by
-//!   entities × `max_points` × 4 bytes plus one key per entity.
+//!   reservoir sample is kept: 32 bytes per entity plus 4 per point
+//!   (rounded up by the allocator), at most `max_points` points.
+//!
+//! So the meter's memory grows with distinct classes and distinct entities
+//! (customers), never with rows as such: a customer's tenth purchase in a
+//! class already counted costs nothing. On a transaction log whose number
+//! of customers grows with its rows, the per-entity part grows with it (about
+//! 100-150 bytes per customer with a handful of points each); bounding it
+//! would take spilling the per-entity state, which is not done.
 //!
 //! [`RiskMeter::finish`] gives a [`PrivacyReport`]:
 //!
