@@ -112,18 +112,17 @@ def main() -> None:
         f"search: {search_line(search[-1]['summary'])}",
     ]
     if a.rss_rows != "none":
-        lines += ["", "| rows | search wall s | search peak RSS MiB | plain peak RSS MiB |",
-                  "|---:|---:|---:|---:|"]
+        lines += ["", "| rows | search wall s | search peak RSS MiB |",
+                  "|---:|---:|---:|"]
         for n in [int(x) for x in a.rss_rows.split(",")]:
             if n == a.rows:
-                # The rounds above: their last search run and median plain RSS.
-                p, s = {"rss": med(plain, "rss")}, search[-1]
-                lines.append(f"| {n:,} | {s['wall']:.2f} | {s['rss']:.0f} | {p['rss']:.0f} |")
+                # The rounds above: their last search run.
+                s = search[-1]
+                lines.append(f"| {n:,} | {s['wall']:.2f} | {s['rss']:.0f} |")
                 continue
             d = data / f"dump-{n}.csv"
-            p = timed(PLAIN, d, out)
             s = timed(SEARCH, d, out)
-            lines.append(f"| {n:,} | {s['wall']:.2f} | {s['rss']:.0f} | {p['rss']:.0f} |")
+            lines.append(f"| {n:,} | {s['wall']:.2f} | {s['rss']:.0f} |")
             lines.append(f"<!-- {n:,} rows: {search_line(s['summary'])} -->")
             print(lines[-2], lines[-1], f"load {load()}", flush=True)
     lines += ["", f"load average at end {load()}"]
