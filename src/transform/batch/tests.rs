@@ -219,11 +219,24 @@ fn age_from_a_date_a_timestamp_and_a_reference_column() {
         "[[columns]]\nname = \"birth\"\ntype = \"date\"\naction = \"age\"\nat = \"2010-12-31\"\non_invalid = \"null\"\n\
          [[columns]]\nname = \"born_at\"\ntype = \"timestamp\"\nformat = \"%Y-%m-%d %H:%M:%S\"\naction = \"age\"\nat_column = \"paid\"\ntop = 80\non_invalid = \"null\"\n\
          [[columns]]\nname = \"paid\"\ntype = \"date\"\naction = \"keep\"\n\
-         [[columns]]\nname = \"banded\"\ntype = \"date\"\naction = \"age\"\nat = \"2010-12-31\"\nbreaks = [18, 65]\nlabels = true\non_invalid = \"null\"\n",
+         [[columns]]\nname = \"banded\"\ntype = \"date\"\naction = \"age\"\nat = \"2010-12-31\"\nbreaks = [18, 65]\nlabels = true\non_invalid = \"null\"\n\
+         [[columns]]\nname = \"stamp\"\ntype = \"timestamp\"\naction = \"age\"\nat = \"2010-06-14\"\non_invalid = \"null\"\n",
     );
     let (out, issues) = run(
         &p,
         &[
+            // A timestamp without a format (RFC 3339) is dated in [input].timezone
+            // (UTC): 23:30 at -05:00 on the 14th is the 15th, so not yet 30 on
+            // 2010-06-14; 10:00Z on the 14th is 30.
+            (
+                "stamp",
+                &[
+                    Some("1980-06-14T23:30:00-05:00"),
+                    None,
+                    Some(" "),
+                    Some("1980-06-14T10:00:00Z"),
+                ],
+            ),
             // 30 on 2010-06-15, so 30 at the end of 2010; null; blank; after the reference.
             (
                 "birth",
@@ -272,6 +285,10 @@ fn age_from_a_date_a_timestamp_and_a_reference_column() {
     assert_eq!(
         col("born_at"),
         (some(&[Some("29"), Some("80"), None, None]), (1, 1))
+    );
+    assert_eq!(
+        col("stamp"),
+        (some(&[Some("29"), None, None, Some("30")]), (2, 0))
     );
     assert_eq!(
         col("banded"),
