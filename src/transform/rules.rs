@@ -257,11 +257,27 @@ fn known_tld(tld: &str) -> bool {
             && crate::transform::normalize::known_phone_region(&tld.to_ascii_uppercase()).is_some())
 }
 
-/// The declared value equal to `candidate` ignoring case, in its declared spelling.
+/// The declared value equal to `candidate` ignoring case, in its declared
+/// spelling: the first one equal to it after Unicode lowercasing
+/// (`str::to_lowercase` on both sides). The candidate is lowercased once per
+/// call, and an ASCII declared value is compared without lowercasing it: its
+/// lowercase is ASCII, so it can only equal an ASCII lowercase candidate,
+/// byte for byte after ASCII case folding. This runs once per released
+/// value of a derived column (and per value in `check` and `report`).
 fn declared<'a>(d: &'a Derived, candidate: &str) -> Option<&'a str> {
+    if d.values.is_empty() {
+        return None;
+    }
+    let lower = candidate.to_lowercase();
     d.values
         .iter()
-        .find(|v| v.to_lowercase() == candidate.to_lowercase())
+        .find(|v| {
+            if v.is_ascii() {
+                lower.is_ascii() && v.eq_ignore_ascii_case(&lower)
+            } else {
+                v.to_lowercase() == lower
+            }
+        })
         .map(String::as_str)
 }
 
@@ -594,6 +610,47 @@ mod tests {
         assert_eq!(age_years(d(1980, 6, 15), d(1980, 6, 15)), Some(0));
         assert_eq!(age_years(d(1980, 6, 15), d(1980, 6, 16)), Some(0));
         assert_eq!(age_years(d(1980, 6, 15), d(1980, 6, 14)), None);
+    }
+
+    #[test]
+    fn declared_values_match_as_both_sides_lowercased() {
+        let d = |values: &[&str]| Derived {
+            kind: DerivedKind::AddressRegion,
+            output: "d".into(),
+            values: values.iter().map(|v| v.to_string()).collect(),
+            quasi: false,
+            sensitive: false,
+        };
+        // Expected: the first v with v.to_lowercase() == candidate.to_lowercase().
+        let cases: &[(&[&str], &str, Option<&str>)] = &[
+            (&[], "TX", None),
+            (&["TX"], "tx", Some("TX")),
+            (&["tx", "TX"], "Tx", Some("tx")),
+            (&["TX", "tx"], "tX", Some("TX")),
+            (&["Texas"], "TX", None),
+            // KELVIN SIGN lowercases to ASCII 'k'.
+            (&["k"], "\u{212A}", Some("k")),
+            (&["\u{212A}"], "K", Some("\u{212A}")),
+            (&["Île-de-France"], "ÎLE-DE-FRANCE", Some("Île-de-France")),
+            (&["Île-de-France"], "Ile-de-France", None),
+            (&["ΣΑΣ"], "σας", Some("ΣΑΣ")),
+            (&["ΣΑΣ"], "σασ", None),
+            (&["Bayern"], "BAYERN", Some("Bayern")),
+            (&["北京"], "北京", Some("北京")),
+            (&["ascii"], "ÄSCII", None),
+        ];
+        for (values, candidate, want) in cases {
+            let by_definition = values
+                .iter()
+                .find(|v| v.to_lowercase() == candidate.to_lowercase())
+                .copied();
+            assert_eq!(by_definition, *want, "table row {values:?} {candidate}");
+            assert_eq!(
+                declared(&d(values), candidate),
+                *want,
+                "{values:?} {candidate}"
+            );
+        }
     }
 
     #[test]
