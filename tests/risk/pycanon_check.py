@@ -102,6 +102,29 @@ class SplitMix64:
         return (self.next() * n) >> 64
 
 
+def draw_figures(points: dict[str, list[int]], seed: int, p: int) -> tuple[int, int]:
+    """(eligible, unique) entities for draws of p points: `points` maps each
+    entity, in order of first appearance, to its distinct class numbers,
+    ascending; one SplitMix64 stream per p draws every eligible entity's
+    points (a partial Fisher-Yates shuffle of their positions)."""
+    sets = {e: set(pts) for e, pts in points.items()}
+    rng = SplitMix64(seed ^ ((p * PHI) & MASK64))
+    eligible = unique = 0
+    for pts in points.values():
+        if len(pts) < p:
+            continue
+        eligible += 1
+        idx = list(range(len(pts)))
+        draw = []
+        for i in range(p):
+            j = i + rng.below(len(idx) - i)
+            idx[i], idx[j] = idx[j], idx[i]
+            draw.append(pts[idx[i]])
+        matches = sum(1 for other in sets.values() if set(draw) <= other)
+        unique += matches == 1
+    return eligible, unique
+
+
 def unicity(df: pd.DataFrame, quasi: list[str], entity: str, seed: int, p: int) -> float:
     """Share of entities (with >= p distinct points) that no other entity
     matches on p of their points drawn at random.  Classes and entities are
@@ -120,22 +143,7 @@ def unicity(df: pd.DataFrame, quasi: list[str], entity: str, seed: int, p: int) 
             points[ent] = set()
             order.append(ent)
         points[ent].add(cid)
-    sorted_points = {e: sorted(points[e]) for e in order}
-    rng = SplitMix64(seed ^ ((p * PHI) & MASK64))
-    eligible = unique = 0
-    for e in order:
-        pts = sorted_points[e]
-        if len(pts) < p:
-            continue
-        eligible += 1
-        idx = list(range(len(pts)))
-        draw = []
-        for i in range(p):
-            j = i + rng.below(len(idx) - i)
-            idx[i], idx[j] = idx[j], idx[i]
-            draw.append(pts[idx[i]])
-        matches = sum(1 for other in order if set(draw) <= points[other])
-        unique += matches == 1
+    eligible, unique = draw_figures({e: sorted(points[e]) for e in order}, seed, p)
     return unique / eligible if eligible else 0.0
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Expected unicity figures for the table of src/risk/tests.rs's
 `unicity_figures_match_the_python_draws` (a second implementation of the
-draws documented in src/risk/mod.rs; SplitMix64 is pycanon_check.py's).
+draws documented in src/risk/mod.rs; SplitMix64 and the draws are
+pycanon_check.py's, the sampling is this file's).
 
 Usage: python3 tests/risk/unicity_vectors.py
 
@@ -26,7 +27,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from pycanon_check import MASK64, PHI, SplitMix64, unicity  # noqa: E402
+from pycanon_check import SplitMix64, draw_figures, unicity  # noqa: E402
 
 ENTITIES, CLASSES = 40, 30
 
@@ -64,24 +65,6 @@ def sampled_points(table, seed: int, max_points: int):
     return points, sum(1 for n in offered.values() if n > 0)
 
 
-def figures(points: dict[str, list[int]], seed: int, p: int) -> tuple[int, int]:
-    rng = SplitMix64(seed ^ ((p * PHI) & MASK64))
-    eligible = unique = 0
-    for e, pts in points.items():
-        if len(pts) < p:
-            continue
-        eligible += 1
-        idx = list(range(len(pts)))
-        draw = []
-        for i in range(p):
-            j = i + rng.below(len(idx) - i)
-            idx[i], idx[j] = idx[j], idx[i]
-            draw.append(pts[idx[i]])
-        matches = sum(1 for other in points.values() if set(draw) <= set(other))
-        unique += matches == 1
-    return eligible, unique
-
-
 def main() -> None:
     rng = SplitMix64(7)
     print("SplitMix64(7).next() x3:", ", ".join(f"{rng.next():#x}" for _ in range(3)))
@@ -92,9 +75,10 @@ def main() -> None:
     print(f"{len(table)} rows, {len({e for _, e in table})} entities with a row")
     for seed, max_points in ((7, 1024), (11, 1024), (7, 3), (12, 4)):
         points, sampled = sampled_points(table, seed, max_points)
-        figs = [figures(points, seed, p) for p in (2, 4)]
+        figs = [draw_figures(points, seed, p) for p in (2, 4)]
         if max_points >= CLASSES:
-            # Without sampling, pycanon_check.py's own copy must agree.
+            # Without sampling, pycanon_check.py's points built from a
+            # DataFrame must give the same shares.
             import pandas as pd
 
             df = pd.DataFrame(table, columns=["a", "e"])
