@@ -82,6 +82,17 @@ pub enum Command {
     ///
     /// Exit codes: 0 some node passes, 1 none does, 2 error.
     PrivacySearch(PrivacySearchArgs),
+    /// Release differentially private counts and sums per group (OpenDP
+    /// noise, per-entity contribution bounds) as Parquet, against a
+    /// privacy-budget ledger.
+    ///
+    /// Reads and transforms the inputs as anonymize does; the group-by
+    /// columns, the entity and the measures are output columns declared in
+    /// the --spec file. Only the aggregate file carries the guarantee, for
+    /// its declared bounds and parameters; the row-level output does not.
+    ///
+    /// Exit codes: 0 released, 2 error or over budget (nothing written).
+    Aggregate(AggregateArgs),
     /// Show a dataset directory (generations, inputs, row counts, key
     /// fingerprint, risk figures from its manifest) and verify it.
     ///
@@ -284,6 +295,68 @@ pub struct DatasetArgs {
     /// `--partition-by`, with the generations `--append` added.
     #[arg(value_name = "DATASET/")]
     pub dataset: PathBuf,
+}
+
+/// `txanon aggregate`.
+#[derive(Debug, Args)]
+pub struct AggregateArgs {
+    /// The schema (the transform of the rows).
+    #[arg(long, value_name = "SCHEMA.toml")]
+    pub schema: PathBuf,
+
+    /// The aggregate release declaration (group-by, measures, bounds, epsilon).
+    #[arg(long, value_name = "AGGREGATE.toml")]
+    pub spec: PathBuf,
+
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub key: KeyArgs,
+
+    /// Release scope: mixed into the tokens (overrides [tokens].context) and
+    /// the ledger scope whose budget the release spends.
+    #[arg(long, value_name = "LABEL")]
+    pub context: Option<String>,
+
+    /// The privacy-budget ledger [default: KEY_FILE.dp-ledger.json beside the key file].
+    #[arg(long, value_name = "PATH")]
+    pub ledger: Option<PathBuf>,
+
+    /// The aggregate Parquet file to write.
+    #[arg(short, long, value_name = "AGG.parquet")]
+    pub output: PathBuf,
+
+    /// Also write the release as CSV.
+    #[arg(long, value_name = "AGG.csv")]
+    pub csv: Option<PathBuf>,
+
+    /// Worker threads [default: number of CPUs].
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+
+    /// Skip up to N bad records, as anonymize would.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_bad_rows: u64,
+
+    /// Drop undeclared input columns, as anonymize would.
+    #[arg(long)]
+    pub drop_undeclared: bool,
+
+    /// Permission bits of the files written.
+    #[arg(long, value_name = "OCTAL", default_value = "0600", value_parser = crate::io::output::parse_mode)]
+    pub mode: u32,
+
+    /// Print the release's privacy figures (scales, thresholds, epsilon,
+    /// delta) as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+
+    /// No summary on stderr.
+    #[arg(long, short)]
+    pub quiet: bool,
+
+    /// Inputs, as for anonymize.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
 }
 
 /// `txanon privacy-search`.

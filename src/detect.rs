@@ -476,7 +476,7 @@ pub fn is_card(t: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// IPv4 dotted quad or IPv6 address (std's parsers).

@@ -78,7 +78,7 @@ impl MasterKey {
         if text.is_empty() {
             return Err(Error::Key("key is empty".into()));
         }
-        if text.len() % 2 != 0 || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !text.len().is_multiple_of(2) || !text.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(Error::Key(
                 "key is not hex text (expected an even number of 0-9a-f characters)".into(),
             ));
@@ -163,6 +163,20 @@ impl MasterKey {
         mac.update(&[0x01]);
         let okm = Zeroizing::new(mac.finalize().into_bytes().to_vec());
         NamespaceKey::new(&okm)
+    }
+
+    /// HMAC-SHA256 of `message` under the key of the privacy-budget ledger,
+    /// HKDF-Expand-SHA256(PRK = master, info = "txanon/dp-ledger/v1", L = 32):
+    /// its own derivation, apart from every token namespace ("txanon/v1/...").
+    pub fn ledger_mac(&self, message: &[u8]) -> [u8; 32] {
+        let mut mac = self.mac();
+        mac.update(b"txanon/dp-ledger/v1");
+        mac.update(&[0x01]);
+        let okm = Zeroizing::new(mac.finalize().into_bytes().to_vec());
+        let mut ledger = <HmacSha256 as KeyInit>::new_from_slice(&okm)
+            .unwrap_or_else(|_| unreachable!("HMAC takes keys of any length"));
+        ledger.update(message);
+        ledger.finalize().into_bytes().into()
     }
 
     fn mac(&self) -> HmacSha256 {

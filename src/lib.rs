@@ -20,6 +20,8 @@
 //!   the CI gates and the schema drafter.
 //! - [`transform::normalize::normalize`] and [`transform::tokenize::Tokenizer`]:
 //!   the token spec, value by value.
+//! - [`aggregate`]: differentially private counts and sums (OpenDP noise,
+//!   contribution bounds, a privacy-budget ledger), `txanon aggregate`.
 //! - [`risk::RiskMeter`]: k-anonymity, l-diversity and unicity of an
 //!   output, the measure behind the `[privacy]` release gate.
 //!
@@ -44,6 +46,7 @@
 
 #![warn(missing_docs)]
 
+pub mod aggregate;
 pub mod check;
 pub mod cli;
 pub mod cmd;

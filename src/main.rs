@@ -15,6 +15,7 @@ fn main() {
     let cli = Cli::parse();
     let quiet = match &cli.command {
         Command::Anonymize(a) => a.quiet,
+        Command::Aggregate(a) => a.quiet,
         _ => false,
     };
     let msg = Messages::new(quiet);
@@ -55,6 +56,7 @@ fn run(cli: &Cli, msg: &Messages) -> anyhow::Result<ExitCode> {
         Command::Token(args) => txanon::cmd::token::run(args, msg),
         Command::Dataset(args) => txanon::cmd::dataset::run(args, msg),
         Command::PrivacySearch(args) => txanon::cmd::privacy_search::run(args, msg),
+        Command::Aggregate(args) => txanon::cmd::aggregate::run(args, msg),
         Command::Sql(_) => {
             txanon::cmd::external::run_df("`txanon sql`", std::env::args_os().skip(1).collect())
         }

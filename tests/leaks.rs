@@ -254,10 +254,48 @@ fn search_schema() -> String {
     )
 }
 
+/// An aggregate release of [`SCHEMA`]'s rows with public keys.
+const AGGREGATE_PUBLIC: &str = r#"
+[release]
+name = "leaks"
+entity = "id_card"
+group_by = ["channel", "birth"]
+epsilon = 1.0
+max_groups_per_entity = 2
+max_rows_per_group = 2
+[keys]
+channel = ["web", "pos", "app"]
+birth = ["1961-01-01", "1987-01-01"]
+[[measure]]
+kind = "count"
+[[measure]]
+kind = "count_distinct"
+"#;
+
+/// One whose groups (regions derived from canary addresses) need partition selection.
+const AGGREGATE_SELECTION: &str = r#"
+[release]
+name = "leaks-selection"
+entity = "phone"
+group_by = ["region", "email_domain"]
+epsilon = 1.0
+delta = 1e-6
+max_groups_per_entity = 1
+max_rows_per_group = 1
+[[measure]]
+kind = "count"
+"#;
+
 fn setup(env: &TestEnv) {
     env.write("s.toml", SCHEMA);
     env.write("search.toml", search_schema());
     env.key("k.key", TEST_KEY_HEX);
+    env.write("agg.toml", AGGREGATE_PUBLIC);
+    env.write("agg-sel.toml", AGGREGATE_SELECTION);
+    env.write(
+        "agg-over.toml",
+        format!("{AGGREGATE_PUBLIC}\n[budget]\nmax_epsilon = 0.5\n"),
+    );
     env.write("data.csv", csv_text(true));
     env.write("headerless.csv", csv_text(false));
     env.write("data.ndjson", ndjson_text());
@@ -618,6 +656,38 @@ fn cases() -> Vec<Case> {
             "outdir/",
             input,
         ));
+    }
+    for input in ["data.csv", "data.ndjson", "cols.parquet"] {
+        for spec in ["agg.toml", "agg-sel.toml", "agg-over.toml"] {
+            let mut a = vec!["aggregate", "--schema", "s.toml", "--spec", spec];
+            a.extend_from_slice(&["--key-file", "k.key", "--max-bad-rows", "100", "--json"]);
+            a.extend_from_slice(&["-o", "agg.parquet", "--csv", "agg.csv", input]);
+            out.push(case(&a));
+        }
+        out.push(case(&[
+            "aggregate",
+            "--schema",
+            "s.toml",
+            "--spec",
+            "agg.toml",
+            "--key-file",
+            "k.key",
+            "--context",
+            "leaks",
+            "--ledger",
+            "budget.json",
+            "--threads",
+            "2",
+            "--drop-undeclared",
+            "--max-bad-rows",
+            "100",
+            "--mode",
+            "0640",
+            "-q",
+            "-o",
+            "agg.parquet",
+            input,
+        ]));
     }
     out.push(case(&[
         "sql",

@@ -101,6 +101,8 @@ stage "entity-k of the showcase release vs DuckDB (entity_k_duckdb.py)" \
     python3 tests/risk/entity_k_duckdb.py target/debug/txanon
 stage "privacy search vs a brute force over every node (search_bruteforce.py)" \
     python3 tests/risk/search_bruteforce.py target/debug/txanon
+stage "aggregate noise scales and thresholds vs OpenDP's Python package (opendp_check.py)" \
+    python3 tests/dp/opendp_check.py target/debug/txanon
 stage "dictionary attack: the key is the whole protection" \
     python3 tests/attack/dictionary.py target/debug/txanon
 stage "canary hashes: no unkeyed MD5/SHA-1/SHA-256 of a canary anywhere" \

@@ -29,6 +29,15 @@ fn printing_commands(env: &TestEnv) -> Vec<(String, Vec<String>, Option<Vec<u8>>
         std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
     }
     let key = key.display().to_string();
+    // The sample release with a budget for every run of this file.
+    let spec = std::fs::read_to_string(repo("schemas/aggregate-monthly.toml")).unwrap();
+    let aggregate_spec = env
+        .write(
+            "agg.toml",
+            spec.replace("max_epsilon = 3.0", "max_epsilon = 1000.0"),
+        )
+        .display()
+        .to_string();
     let schema = repo("schemas/transactions.toml").display().to_string();
     let input = repo("data-samples/transactions.csv").display().to_string();
     let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
@@ -93,6 +102,26 @@ fn printing_commands(env: &TestEnv) -> Vec<(String, Vec<String>, Option<Vec<u8>>
                 "--stdin",
             ]),
             Some(b"13800138000\n+86 139 0000 0000\n".to_vec()),
+        ),
+        (
+            "aggregate".into(),
+            s(&[
+                "aggregate",
+                "-q",
+                "--json",
+                "--schema",
+                &repo("schemas/transactions-aggregate.toml")
+                    .display()
+                    .to_string(),
+                "--spec",
+                &aggregate_spec,
+                "--key-file",
+                &key,
+                "-o",
+                "agg.parquet",
+                &input,
+            ]),
+            None,
         ),
     ];
     if !env.path("ds").exists() {
@@ -190,6 +219,11 @@ fn issue14_a_closed_stdout_is_a_quiet_success() {
             std::fs::remove_file(env.path("out.parquet")).unwrap();
             std::fs::remove_file(env.path("report.html")).unwrap();
         }
+        if name == "aggregate" {
+            // The release is in place: only the report nobody read is lost.
+            assert_eq!(read_all(&env.path("agg.parquet")).0.num_rows(), 84 * 34);
+            std::fs::remove_file(env.path("agg.parquet")).unwrap();
+        }
     }
     // A real `| head -c1` after more output than a pipe holds.
     let (_, mut args, _) = printing_commands(&env).swap_remove(3);
@@ -229,6 +263,11 @@ fn issue14_a_failing_stdout_is_an_error_not_a_panic_or_a_success() {
             assert!(env.path("report.html").exists());
             std::fs::remove_file(env.path("out.parquet")).unwrap();
             std::fs::remove_file(env.path("report.html")).unwrap();
+        }
+        if name == "aggregate" {
+            // The release is in place: only the report nobody read is lost.
+            assert_eq!(read_all(&env.path("agg.parquet")).0.num_rows(), 84 * 34);
+            std::fs::remove_file(env.path("agg.parquet")).unwrap();
         }
     }
 }

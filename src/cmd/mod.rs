@@ -1,5 +1,6 @@
 //! One thin module per subcommand: turn parsed flags into library calls.
 
+pub mod aggregate;
 pub mod anonymize;
 pub mod check;
 pub mod config;

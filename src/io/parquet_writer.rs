@@ -629,7 +629,7 @@ impl DatasetSink {
             batch = batch.slice(n, batch.num_rows() - n);
             self.rows += n as u64;
             self.write_slice(head)?;
-            if self.rows % every == 0 {
+            if self.rows.is_multiple_of(every) {
                 self.enforce_budget()?;
             }
         }

@@ -135,6 +135,19 @@ pub trait Reporter: Sync {
     fn interrupted(&self) -> Option<i32>;
 }
 
+/// Something that sees every transformed batch of a pass, in input order
+/// (the privacy search's collector, the aggregate release's accumulator).
+pub trait BatchObserver: Send {
+    /// Account for one batch of output rows.
+    fn observe(&mut self, batch: &arrow_array::RecordBatch) -> Result<()>;
+}
+
+impl BatchObserver for crate::risk::search::Collector {
+    fn observe(&mut self, batch: &arrow_array::RecordBatch) -> Result<()> {
+        crate::risk::search::Collector::observe(self, batch)
+    }
+}
+
 /// A reporter that stays silent (tests, library use).
 #[derive(Debug, Default)]
 pub struct SilentReporter;
@@ -199,6 +212,35 @@ pub fn dry_run(
     reporter: &dyn Reporter,
 ) -> Result<Summary> {
     run(schema, key, opts, reporter, Output::Null)
+}
+
+/// Read, decode and transform every input exactly as `anonymize` would and
+/// hand each output batch to `observer`; nothing is written and the
+/// `[privacy]` gate is not applied (the caller decides what the rows are
+/// for). Used by `aggregate`.
+pub fn observe(
+    schema: &Schema,
+    key: &MasterKey,
+    opts: &AnonymizeOptions,
+    reporter: &dyn Reporter,
+    observer: &mut dyn BatchObserver,
+) -> Result<Summary> {
+    let mut schema = schema.clone();
+    schema.privacy = None;
+    match run_pass(
+        &schema,
+        key,
+        opts,
+        reporter,
+        Output::Null,
+        None,
+        Some(observer),
+    )? {
+        Pass::Done(summary) => Ok(*summary),
+        Pass::Suppress(_) => Err(Error::Internal(
+            "a pass without [privacy] asked for suppression".into(),
+        )),
+    }
 }
 
 /// Outcome of one pass over the inputs.
@@ -287,7 +329,7 @@ fn search(
         _ => PathBuf::from("."),
     };
     let mut collector = crate::risk::search::Collector::new(schema, &spill_dir)?;
-    let collect = Some(&mut collector);
+    let collect: Option<&mut dyn BatchObserver> = Some(&mut collector);
     run_pass(&expanded, key, opts, reporter, Output::Null, None, collect)?;
     let (mut pinned, suppression, chosen) =
         collector.choose(schema, opts.threads, &|| reporter.interrupted())?;
@@ -313,7 +355,7 @@ pub fn privacy_frontier(
 ) -> Result<crate::risk::search::Frontier> {
     let expanded = crate::risk::search::expand(schema)?;
     let mut collector = crate::risk::search::Collector::new(schema, &std::env::temp_dir())?;
-    let collect = Some(&mut collector);
+    let collect: Option<&mut dyn BatchObserver> = Some(&mut collector);
     run_pass(&expanded, key, opts, reporter, Output::Null, None, collect)?;
     collector.frontier(opts.threads, &|| reporter.interrupted())
 }
@@ -494,7 +536,7 @@ fn run_pass(
     reporter: &dyn Reporter,
     output: Output<'_>,
     suppress: Option<crate::risk::Suppression>,
-    mut collector: Option<&mut crate::risk::search::Collector>,
+    mut collector: Option<&mut dyn BatchObserver>,
 ) -> Result<Pass> {
     let started = Instant::now();
     if opts.inputs.is_empty() {
