@@ -463,3 +463,30 @@ fn over_250_releases_the_noise_follows_the_declared_distribution() {
         );
     }
 }
+
+#[test]
+fn a_declaration_that_cannot_be_released_as_written_is_refused_before_reading() {
+    let env = TestEnv::new();
+    let input = env.write("in.csv", web_and_pos());
+    let cases = [
+        // No public list for channel, so partition selection needs a delta.
+        (spec_text("[\"channel\"]", "epsilon = 1.0\nmax_groups_per_entity = 1\nmax_rows_per_group = 1", "[[measure]]\nkind = \"count\"\n"), "declare [release].delta"),
+        // The entity must be a person's token, not a kept column.
+        (spec_text("[\"channel\"]", "epsilon = 1.0\ndelta = 1e-6\nmax_groups_per_entity = 1\nmax_rows_per_group = 1", "[[measure]]\nkind = \"count\"\n").replace("entity = \"account_token\"", "entity = \"txn_id\""), "must be a tokenized column"),
+        (spec_text("[\"nowhere\"]", "epsilon = 1.0\ndelta = 1e-6\nmax_groups_per_entity = 1\nmax_rows_per_group = 1", "[[measure]]\nkind = \"count\"\n"), "not an output column"),
+        (spec_text("[\"channel\"]", "epsilon = 1.0\ndelta = 1e-6\nmax_groups_per_entity = 1\nmax_rows_per_group = 1", "[[measure]]\nkind = \"sum\"\ncolumn = \"amount\"\n"), "needs lower and upper"),
+        (spec_text("[\"channel\"]", "epsilon = 0\ndelta = 1e-6\nmax_groups_per_entity = 1\nmax_rows_per_group = 1", "[[measure]]\nkind = \"count\"\n"), "epsilon must be a positive number"),
+        (spec_text("[\"channel\"]", "epsilon = 1.0\nmax_groups_per_entity = 1\nmax_rows_per_group = 1\n[keys]\nchannel = [\"web\"]\nbirth_year = [\"1980-01-01\"]", "[[measure]]\nkind = \"count\"\n"), "[keys].birth_year is not a group_by column"),
+    ];
+    for (i, (text, message)) in cases.iter().enumerate() {
+        let spec = env.write(&format!("bad{i}.toml"), text);
+        aggregate(&env, &spec, &input, "a.parquet")
+            .exit(2)
+            .stderr_has(message);
+        assert!(!env.path("a.parquet").exists());
+        assert!(
+            !env.path("k.key.dp-ledger.json").exists(),
+            "nothing is entered in the ledger"
+        );
+    }
+}

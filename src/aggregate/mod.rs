@@ -303,9 +303,10 @@ pub struct Release {
     pub batch: RecordBatch,
 }
 
-/// The parts the release epsilon is split into, and whether partition
-/// selection needs one of its own.
-fn parts(spec: &AggregateSpec) -> (u32, bool) {
+/// The parts the release epsilon is split into: one per mechanism (a mean
+/// is two), plus one for partition selection unless `count_distinct` is
+/// released by it.
+fn parts(spec: &AggregateSpec) -> u32 {
     let mut n = 0u32;
     let mut distinct = false;
     for m in &spec.measures {
@@ -318,8 +319,7 @@ fn parts(spec: &AggregateSpec) -> (u32, bool) {
             _ => 1,
         };
     }
-    let own_selection = !spec.all_public() && !distinct;
-    (n + u32::from(own_selection), own_selection)
+    n + u32::from(!spec.all_public() && !distinct)
 }
 
 /// The epsilon and delta a release of `spec` will spend (before reading data).
@@ -330,8 +330,7 @@ pub fn planned_spend(spec: &AggregateSpec) -> (f64, f64) {
 /// Noise the bounded totals of `acc` with OpenDP and build the release.
 pub fn release(acc: &Accumulator) -> Result<Release> {
     let spec = &acc.spec;
-    let (n_parts, _) = parts(spec);
-    let share = spec.epsilon / f64::from(n_parts);
+    let share = spec.epsilon / f64::from(parts(spec));
     let g = spec.max_groups_per_entity;
     let r = i64::from(spec.max_rows_per_group);
     let totals = acc.bounder.totals();

@@ -306,7 +306,7 @@ fn resolve(
     }
     let mut measures = Vec::new();
     for m in raw.measures {
-        let measure = resolve_measure(m, schema, &field)?;
+        let measure = resolve_measure(m, &field)?;
         if measures
             .iter()
             .any(|o: &Measure| o.output == measure.output)
@@ -352,7 +352,6 @@ fn resolve(
 
 fn resolve_measure(
     m: RawMeasure,
-    schema: &Schema,
     field: &dyn Fn(&str) -> std::result::Result<DataType, String>,
 ) -> std::result::Result<Measure, String> {
     let clamp = |kind: &str| -> std::result::Result<Clamp, String> {
@@ -394,7 +393,6 @@ fn resolve_measure(
             upper,
         })
     };
-    let _ = schema;
     let (kind, default) = match m.kind.as_str() {
         "count" => (MeasureKind::Count, "rows".to_string()),
         "count_distinct" => (MeasureKind::CountDistinct, "entities".to_string()),
