@@ -12,7 +12,8 @@
 //!
 //! A release is entered in the ledger before its files are renamed into
 //! place: a failure after that leaves the budget spent and nothing released,
-//! never the reverse.
+//! never the reverse. A release holds [`LedgerLock`] from its first budget
+//! check to its renames, so two releases never spend the same budget.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -236,6 +237,66 @@ impl Ledger {
     }
 }
 
+/// An exclusive hold on a ledger for one release, from the first budget
+/// check to the renames: `LEDGER.lock`, created new, holding the process
+/// id. A lock left by a process that no longer runs is taken over; one held
+/// by a running process refuses the release (two releases against one
+/// ledger at once could both pass the check and overspend).
+#[derive(Debug)]
+pub struct LedgerLock {
+    path: PathBuf,
+}
+
+impl LedgerLock {
+    /// Take the lock of the ledger at `ledger`.
+    pub fn acquire(ledger: &Path) -> Result<LedgerLock> {
+        let mut name = ledger.file_name().unwrap_or_default().to_os_string();
+        name.push(".lock");
+        let path = ledger.with_file_name(name);
+        for _ in 0..2 {
+            match std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&path)
+            {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    write!(f, "{}", std::process::id()).map_err(|e| Error::io(&path, e))?;
+                    return Ok(LedgerLock { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let holder = std::fs::read_to_string(&path)
+                        .ok()
+                        .and_then(|t| t.trim().parse::<u32>().ok());
+                    match holder {
+                        Some(pid) if crate::io::output::process_alive(pid) => {
+                            return Err(Error::Usage(format!(
+                                "the privacy-budget ledger is in use by another release                                  (process {pid}, lock {}); nothing was written",
+                                path.display()
+                            )))
+                        }
+                        // A stale lock (its process is gone): take it over.
+                        _ => {
+                            let _ = std::fs::remove_file(&path);
+                        }
+                    }
+                }
+                Err(e) => return Err(Error::io(&path, e)),
+            }
+        }
+        Err(Error::Usage(format!(
+            "cannot take the ledger lock {}; nothing was written",
+            path.display()
+        )))
+    }
+}
+
+impl Drop for LedgerLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
 /// Constant-time comparison of two MACs.
 mod subtle_eq {
     /// True when `a` and `b` are equal, in time independent of where they differ.
@@ -295,5 +356,19 @@ mod tests {
         let other = MasterKey::from_hex(&"0c".repeat(32)).unwrap();
         assert!(Ledger::open(&path, &other).is_err());
         assert!(Ledger::open(&path, &key).is_ok());
+    }
+
+    #[test]
+    fn a_held_lock_refuses_a_second_release_and_a_stale_one_is_taken_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let ledger = dir.path().join("l.json");
+        let held = LedgerLock::acquire(&ledger).unwrap();
+        let e = LedgerLock::acquire(&ledger).unwrap_err().to_string();
+        assert!(e.contains("in use by another release"), "{e}");
+        drop(held);
+        assert!(!dir.path().join("l.json.lock").exists());
+        // A lock whose process is gone (no pid reaches u32::MAX).
+        std::fs::write(dir.path().join("l.json.lock"), u32::MAX.to_string()).unwrap();
+        assert!(LedgerLock::acquire(&ledger).is_ok());
     }
 }

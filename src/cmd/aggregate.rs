@@ -38,8 +38,10 @@ pub fn run(args: &AggregateArgs, msg: &Messages) -> Result<ExitCode> {
         protected.push(("the key file", k.clone()));
     }
     check_targets(&targets, &inputs, &protected)?;
-    // The budget is checked before reading anything, and again before writing.
+    // The budget is checked before reading anything, and again before
+    // writing, under the ledger's lock throughout.
     let (epsilon, delta) = agg::planned_spend(&spec);
+    let _lock = ledger::LedgerLock::acquire(&ledger_path)?;
     let book = Ledger::open(&ledger_path, &key)?;
     book.check(&context, spec.budget, epsilon, delta)?;
     let opts = AnonymizeOptions {
