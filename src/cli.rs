@@ -108,6 +108,72 @@ pub enum Command {
     /// One line per value on stdout: the token, or an empty line when the
     /// value is empty or invalid (the reason goes to stderr).
     Token(TokenArgs),
+    /// Erase customers: remove every row whose token in one column is the
+    /// token of a given value, from a dataset directory or one Parquet file.
+    ///
+    /// Values are normalized and tokenized as `anonymize` does, under the
+    /// key that wrote the data (its fingerprint must match). Part files are
+    /// chosen by the token column's bloom filters and statistics; only those
+    /// holding a matching row are rewritten. A dataset is replaced as a
+    /// whole in one step (a staged copy of hard links and rewritten files
+    /// swapped in with renameat2 RENAME_EXCHANGE, Linux only), and its
+    /// manifest records the erasure as a new generation (counts only). A
+    /// single file is rewritten beside itself and renamed over it.
+    ///
+    /// Erasing rows can lower the k of the classes a customer was in: after
+    /// an erase from a release with [privacy], re-run `txanon check` or
+    /// `txanon report`.
+    ///
+    /// Exit codes: 0 done (also when no row matched), 2 error (nothing changed).
+    Erase(EraseArgs),
+}
+
+/// `txanon erase`.
+#[derive(Debug, Args)]
+pub struct EraseArgs {
+    /// The schema the data was written with (its SHA-256 must match).
+    #[arg(long, value_name = "SCHEMA.toml")]
+    pub schema: PathBuf,
+
+    #[allow(missing_docs)]
+    #[command(flatten)]
+    pub key: KeyArgs,
+
+    /// Release scope the data was written with (overrides [tokens].context).
+    #[arg(long, value_name = "LABEL")]
+    pub context: Option<String>,
+
+    /// The column to match: a tokenize column of the schema, by its input
+    /// name (`mobile`) or its output name (`mobile_token`).
+    #[arg(long, value_name = "NAME")]
+    pub column: String,
+
+    /// Read the values from stdin, one per line, instead of arguments
+    /// (keeps them out of the process list).
+    #[arg(long)]
+    pub stdin: bool,
+
+    /// The values are tokens (as `txanon token` prints them), not raw values.
+    #[arg(long)]
+    pub token: bool,
+
+    /// Report the files and rows that would be removed; write nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the outcome as JSON on stdout instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Worker threads [default: number of CPUs]. The files written are the
+    /// same for any value.
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub threads: Option<u16>,
+
+    /// The values to erase (none with --stdin), then the dataset directory
+    /// or the Parquet file.
+    #[arg(required = true, value_name = "VALUE... DATASET/|FILE.parquet")]
+    pub args: Vec<std::ffi::OsString>,
 }
 
 /// Where the key comes from. The key itself is never a flag value.

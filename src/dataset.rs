@@ -546,9 +546,9 @@ fn temporaries_beside(dir: &Path) -> Vec<String> {
             let pid = file.strip_prefix(&prefix)?.parse::<u32>().ok()?;
             let alive = process_alive(pid);
             Some(if alive {
-                format!("{file}: an append by process {pid} is being written (not part of the dataset until it commits)")
+                format!("{file}: an append or erase by process {pid} is being written (not part of the dataset until it commits)")
             } else {
-                format!("{file}: left by a run that was killed before its commit (not part of the dataset; the next append removes it)")
+                format!("{file}: left by an append or erase that was killed (not part of the dataset; the next append or erase removes it)")
             })
         })
         .collect();

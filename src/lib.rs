@@ -53,6 +53,7 @@ pub mod cmd;
 pub mod dataset;
 pub mod detect;
 pub mod draft;
+pub mod erase;
 pub mod error;
 pub mod exit;
 pub mod io;

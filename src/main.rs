@@ -54,6 +54,7 @@ fn run(cli: &Cli, msg: &Messages) -> anyhow::Result<ExitCode> {
         Command::Keygen(args) => txanon::cmd::keygen::run(args, msg),
         Command::Report(args) => txanon::cmd::report::run(args, msg),
         Command::Token(args) => txanon::cmd::token::run(args, msg),
+        Command::Erase(args) => txanon::cmd::erase::run(args, msg),
         Command::Dataset(args) => txanon::cmd::dataset::run(args, msg),
         Command::PrivacySearch(args) => txanon::cmd::privacy_search::run(args, msg),
         Command::Aggregate(args) => txanon::cmd::aggregate::run(args, msg),

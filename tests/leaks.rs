@@ -649,6 +649,47 @@ fn cases() -> Vec<Case> {
     for format in ["text", "json"] {
         out.push(case(&["dataset", "--format", format, "outdir/"]));
     }
+    // Erasing customers: by value (a dataset, a file), by stdin with an
+    // invalid line, by a malformed token; dry runs and JSON.
+    let erase = |extra: &[&str], target: &str| {
+        let mut args = vec!["erase", "--schema", "s.toml", "--key-file", "k.key"];
+        args.extend(extra);
+        args.push(target);
+        case(&args)
+    };
+    out.push(erase(
+        &["--column", "phone", "--threads", "2", "139 7917 6537"],
+        "outdir/",
+    ));
+    out.push(erase(
+        &[
+            "--column",
+            "email",
+            "--dry-run",
+            "--json",
+            "--context",
+            "",
+            "zqcbeta@163.com",
+        ],
+        "outdir/",
+    ));
+    out.push(erase(
+        &[
+            "--column",
+            "email_token",
+            "--json",
+            "Zqc.Alpha@zqcmail-one.com",
+        ],
+        "out.parquet",
+    ));
+    out.push(erase(
+        &["--column", "phone", "--token", "zqc-token-value"],
+        "outdir/",
+    ));
+    out.push(Case {
+        stdin: Some("139 7917 6537\nzqc-stdin-value\n"),
+        ..erase(&["--column", "phone", "--stdin"], "out.parquet")
+    });
     // An append of new rows (and of the dataset's own input, skipped).
     for input in ["data.csv", "data.ndjson", "cols.parquet"] {
         out.push(anon(

@@ -145,6 +145,13 @@ fn printing_commands(env: &TestEnv) -> Vec<(String, Vec<String>, Option<Vec<u8>>
             None,
         ));
     }
+    for json in [&[][..], &["--json"][..]] {
+        let mut args = s(&["erase", "--schema", &schema, "--key-file", &key]);
+        args.extend(s(&["--column", "mobile", "--dry-run"]));
+        args.extend(s(json));
+        args.extend(s(&["133-5705-1240", "ds/"]));
+        out.push((format!("erase --dry-run {json:?}"), args, None));
+    }
     for format in ["text", "json", "junit", "github"] {
         out.push((
             format!("check --format {format}"),

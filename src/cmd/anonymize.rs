@@ -62,6 +62,12 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
     };
     msg.catch_signals();
     let mut skipped = Vec::new();
+    // Held until the run ends: an erase of the same dataset waits for it.
+    let _lock = if args.append {
+        Some(crate::io::output::lock_dataset(&opts.output)?)
+    } else {
+        None
+    };
     if args.append {
         skipped = prepare_append(&schema, &key, &mut opts, msg)?;
         if opts.inputs.is_empty() {

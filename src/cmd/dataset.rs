@@ -117,12 +117,28 @@ pub fn render(v: &Verification) -> String {
     );
     let _ = writeln!(
         out,
-        "  rows read {}  written {}  skipped {}",
+        "  rows read {}  written {}  skipped {}{}",
         num(m, "/rows/read"),
         num(m, "/rows/written"),
-        num(m, "/rows/skipped")
+        num(m, "/rows/skipped"),
+        match num(m, "/rows/erased") {
+            0 => String::new(),
+            n => format!("  erased {n} (written counts the rows left)"),
+        }
     );
     for g in generations(m).as_array().into_iter().flatten() {
+        if let Some(e) = g.get("erasure") {
+            let _ = writeln!(
+                out,
+                "  generation {}: erasure {} by column {}: {} row(s) removed, {} part file(s) rewritten",
+                num(g, "/generation"),
+                num(e, "/number"),
+                text(e, "/column"),
+                num(e, "/rows_removed"),
+                num(e, "/files_rewritten")
+            );
+            continue;
+        }
         let _ = writeln!(
             out,
             "  generation {}: {} input(s), {} part file(s), rows read {} written {} skipped {}",

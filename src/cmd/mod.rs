@@ -5,6 +5,7 @@ pub mod anonymize;
 pub mod check;
 pub mod config;
 pub mod dataset;
+pub mod erase;
 pub mod external;
 pub mod init;
 pub mod keygen;

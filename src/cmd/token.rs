@@ -9,7 +9,7 @@ use crate::cli::TokenArgs;
 use crate::cmd::config::{load_key, KeyUse};
 use crate::exit::ExitCode;
 use crate::messages::Messages;
-use crate::schema::{Action, OnInvalid, Schema};
+use crate::schema::{Action, Column, OnInvalid, Schema};
 use crate::transform::normalize::{nfkc_trim, normalize, Normalized};
 use crate::transform::tokenize::Tokenizer;
 
@@ -19,24 +19,14 @@ pub const MAX_VALUE_BYTES: usize = 1 << 20;
 /// Run `token`.
 pub fn run(args: &TokenArgs, msg: &Messages) -> Result<ExitCode> {
     let schema = Schema::load(&args.schema)?.with_context(args.context.clone());
-    let Some(column) = schema.column(&args.column) else {
-        bail!(
-            "column {:?} is not declared in {}",
-            args.column,
-            args.schema.display()
-        );
-    };
+    let column = token_column(&schema, &args.column)?;
     let Action::Tokenize {
         kind,
         namespace,
         on_invalid,
     } = &column.action
     else {
-        bail!(
-            "column {:?} has action = {:?}; only tokenize columns have tokens",
-            column.name,
-            column.action.name()
-        );
+        bail!("internal error: not a token column");
     };
     let key = load_key(args.key.key_file.as_deref(), KeyUse::Tokens, msg)?;
     let t = &schema.tokens;
@@ -79,36 +69,11 @@ pub fn run(args: &TokenArgs, msg: &Messages) -> Result<ExitCode> {
         Ok(())
     };
     if args.stdin {
-        // One value per line, streamed (a token appears as soon as its line
-        // is read) and each line bounded: memory does not grow with stdin.
-        let mut stdin = std::io::stdin().lock();
-        let mut line = Zeroizing::new(Vec::with_capacity(MAX_VALUE_BYTES + 1));
-        for i in 0.. {
-            line.clear();
-            let read = (&mut stdin)
-                .take(MAX_VALUE_BYTES as u64 + 1)
-                .read_until(b'\n', &mut line)
-                .with_context(|| format!("reading stdin line {}", i + 1))?;
-            if read == 0 {
-                break;
-            }
-            if line.last() == Some(&b'\n') {
-                line.pop();
-                if line.last() == Some(&b'\r') {
-                    line.pop();
-                }
-            } else if line.len() > MAX_VALUE_BYTES {
-                bail!(
-                    "stdin line {}: longer than {MAX_VALUE_BYTES} bytes; one value per line",
-                    i + 1
-                );
-            }
-            let Ok(raw) = std::str::from_utf8(&line) else {
-                bail!("stdin line {}: not UTF-8", i + 1);
-            };
+        for_each_stdin_line(|i, raw| {
             emit(i, raw, &mut out)?;
             out.flush()?;
-        }
+            Ok(())
+        })?;
     } else {
         for (i, raw) in args.values.iter().enumerate() {
             emit(i, raw, &mut out)?;
@@ -120,4 +85,61 @@ pub fn run(args: &TokenArgs, msg: &Messages) -> Result<ExitCode> {
     } else {
         ExitCode::Success
     })
+}
+
+/// The schema's tokenize column called `name`: its input name, or its
+/// output name (`mobile_token`).
+pub fn token_column<'a>(schema: &'a Schema, name: &str) -> Result<&'a Column> {
+    let column = schema
+        .column(name)
+        .or_else(|| schema.columns.iter().find(|c| c.output == name));
+    let Some(column) = column else {
+        bail!(
+            "column {name:?} is not declared in {}",
+            schema.path.display()
+        );
+    };
+    if !matches!(column.action, Action::Tokenize { .. }) {
+        bail!(
+            "column {:?} has action = {:?}; only tokenize columns have tokens",
+            column.name,
+            column.action.name()
+        );
+    }
+    Ok(column)
+}
+
+/// Call `f` with each line of stdin (its 0-based index, the text without
+/// the line ending), streamed: one line in memory at a time, each bounded
+/// by [`MAX_VALUE_BYTES`], zeroized when done. A line that is too long or
+/// not UTF-8 is an error naming its line number, never its content.
+pub fn for_each_stdin_line(mut f: impl FnMut(usize, &str) -> Result<()>) -> Result<()> {
+    let mut stdin = std::io::stdin().lock();
+    let mut line = Zeroizing::new(Vec::with_capacity(MAX_VALUE_BYTES + 1));
+    for i in 0.. {
+        line.clear();
+        let read = (&mut stdin)
+            .take(MAX_VALUE_BYTES as u64 + 1)
+            .read_until(b'\n', &mut line)
+            .with_context(|| format!("reading stdin line {}", i + 1))?;
+        if read == 0 {
+            break;
+        }
+        if line.last() == Some(&b'\n') {
+            line.pop();
+            if line.last() == Some(&b'\r') {
+                line.pop();
+            }
+        } else if line.len() > MAX_VALUE_BYTES {
+            bail!(
+                "stdin line {}: longer than {MAX_VALUE_BYTES} bytes; one value per line",
+                i + 1
+            );
+        }
+        let Ok(raw) = std::str::from_utf8(&line) else {
+            bail!("stdin line {}: not UTF-8", i + 1);
+        };
+        f(i, raw)?;
+    }
+    Ok(())
 }

@@ -431,6 +431,106 @@ pub fn commit_subdir(staged: Staged, sub: &str) -> Result<()> {
     Ok(())
 }
 
+/// Swap a staged directory with its target in one step (Linux
+/// `renameat2(RENAME_EXCHANGE)`): the target path then holds the staged
+/// tree and the temporary path the earlier one, which is removed. A reader
+/// resolving a path below the target sees the whole earlier tree or the
+/// whole new one. A kill after the swap leaves the earlier tree under the
+/// temporary name, which the next run removes like any dead temporary.
+///
+/// Refused, with nothing changed, where the file system or the kernel
+/// cannot exchange two directories (the error says so): no weaker
+/// fallback, since that would not be atomic.
+pub fn exchange_dir(staged: Staged) -> Result<()> {
+    {
+        // Held throughout, so a second interrupt waits for the swap.
+        let _list = temporaries();
+        exchange(&staged.temp, &staged.target)?;
+        sync_dir(
+            staged
+                .target
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new(".")),
+        );
+    }
+    // Dropping `staged` removes the earlier tree, now at the temporary path.
+    drop(staged);
+    Ok(())
+}
+
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(|e| {
+        let error = std::io::Error::from(e);
+        match e {
+            rustix::io::Errno::INVAL | rustix::io::Errno::NOSYS | rustix::io::Errno::OPNOTSUPP => {
+                Error::Usage(format!(
+                    "{}: this file system or kernel cannot exchange two directories in one \
+                     step (renameat2 RENAME_EXCHANGE: {error}); refusing to replace the \
+                     dataset non-atomically (nothing was changed)",
+                    b.display()
+                ))
+            }
+            _ => Error::io(b, error),
+        }
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, b: &Path) -> Result<()> {
+    Err(Error::Usage(format!(
+        "{}: replacing a dataset atomically needs Linux (renameat2 RENAME_EXCHANGE); \
+         nothing was changed",
+        b.display()
+    )))
+}
+
+/// An exclusive lock on a dataset held by a run that writes it (`anonymize
+/// --append`, `erase`), released when dropped or when the process dies: a
+/// lock file `.NAME.txanon-lock` beside the dataset (not inside it, whose
+/// directory `erase` replaces; not matched by `NAME/**`).
+#[derive(Debug)]
+pub struct DatasetLock {
+    _file: File,
+}
+
+/// Take the writer's lock of the dataset `dir`, or fail at once naming it
+/// when another run holds it.
+pub fn lock_dataset(dir: &Path) -> Result<DatasetLock> {
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "dataset".into());
+    let path = dir.with_file_name(format!(".{name}.txanon-lock"));
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(&path).map_err(|e| Error::io(&path, e))?;
+    #[cfg(target_os = "linux")]
+    {
+        use rustix::fs::{flock, FlockOperation};
+        match flock(&file, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                return Err(Error::Usage(format!(
+                    "{} is being written by another txanon run (an append or an erase \
+                     holds {}); try again when it has finished (nothing was changed)",
+                    dir.display(),
+                    path.display()
+                )))
+            }
+            Err(e) => return Err(Error::io(&path, std::io::Error::from(e))),
+        }
+    }
+    Ok(DatasetLock { _file: file })
+}
+
 /// Create a new file with `mode` (exactly, whatever the umask) on Unix.
 pub fn create_file(path: &Path, mode: u32) -> Result<File> {
     let mut options = std::fs::OpenOptions::new();

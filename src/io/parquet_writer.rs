@@ -327,6 +327,52 @@ impl PartFile {
     }
 }
 
+/// A Parquet file written one given row group at a time, with the same
+/// properties, bloom filters and column encoding as every other output:
+/// `txanon erase` rewrites a part file with some rows removed and each
+/// row group's boundaries kept (a group left empty is not written).
+pub struct RowGroupFile {
+    part: PartFile,
+}
+
+impl std::fmt::Debug for RowGroupFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowGroupFile")
+            .field("path", &self.part.shown)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RowGroupFile {
+    /// Create the new file `path` (shown in errors as `shown`).
+    /// `settings.row_group_rows` sizes the bloom filters as the writer did;
+    /// row groups are cut where [`RowGroupFile::write_row_group`] is called.
+    pub fn create(
+        path: &Path,
+        shown: &Path,
+        schema: Arc<ArrowSchema>,
+        settings: &WriterSettings,
+    ) -> Result<RowGroupFile> {
+        Ok(RowGroupFile {
+            part: PartFile::create(path, shown, schema, settings)?,
+        })
+    }
+
+    /// Write `batches` as one row group (none when they hold no rows).
+    pub fn write_row_group(&mut self, batches: Vec<RecordBatch>) -> Result<()> {
+        for b in batches {
+            self.part.write(b)?;
+        }
+        self.part.flush_pending()
+    }
+
+    /// Add the footer metadata (`txanon.rows`, then `extra_metadata`) and
+    /// fsync; the rows and the file's size.
+    pub fn close(self, extra_metadata: &[(String, String)]) -> Result<(u64, u64)> {
+        self.part.close(extra_metadata)
+    }
+}
+
 /// Encode one row group: each column's parts are concatenated into one
 /// array and written with one call (page boundaries then depend only on the
 /// rows, not on how they were batched), and the columns are encoded

@@ -146,6 +146,14 @@ impl Manifest<'_> {
                 .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
                 .collect::<serde_json::Map<String, serde_json::Value>>(),
         });
+        let mut value = value;
+        // Rows removed by `txanon erase` stay counted after an append.
+        if let (n @ 1.., Some(rows)) = (
+            before("erased"),
+            value.get_mut("rows").and_then(Value::as_object_mut),
+        ) {
+            rows.insert("erased".into(), n.into());
+        }
         let mut bytes = serde_json::to_vec_pretty(&value)
             .map_err(|e| Error::Internal(format!("manifest: {e}")))?;
         bytes.push(b'\n');

@@ -372,3 +372,68 @@ pub fn fail_rename_shim(dir: &Path) -> Option<PathBuf> {
     eprintln!("SKIPPED: {why}; the test did not run");
     None
 }
+
+/// Every file below `dir`, relative, sorted.
+pub fn files_below(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                out.push(p.strip_prefix(dir).unwrap().to_string_lossy().into_owned());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Every `*.parquet` below `dir`, relative, sorted.
+pub fn parquet_below(dir: &Path) -> Vec<String> {
+    let mut files = files_below(dir);
+    files.retain(|f| f.ends_with(".parquet"));
+    files
+}
+
+/// The rows of a dataset as a sorted multiset of text lines, each with its
+/// Hive partition (`col=value` segments of its path), as a glob reader
+/// with hive partitioning sees them.
+pub fn rows_of(dir: &Path) -> Vec<String> {
+    let options = arrow_cast::display::FormatOptions::default().with_null("∅");
+    let mut rows = Vec::new();
+    for rel in parquet_below(dir) {
+        let partition: Vec<&str> = rel.split('/').filter(|s| s.contains('=')).collect();
+        let (batches, _) = read_parquet(&dir.join(&rel));
+        for b in batches {
+            let formatters: Vec<_> = b
+                .columns()
+                .iter()
+                .map(|c| arrow_cast::display::ArrayFormatter::try_new(c, &options).unwrap())
+                .collect();
+            for i in 0..b.num_rows() {
+                let mut line = partition.join("/");
+                for f in &formatters {
+                    line.push('|');
+                    line.push_str(&f.value(i).to_string());
+                }
+                rows.push(line);
+            }
+        }
+    }
+    rows.sort();
+    rows
+}
+
+/// Every file below `dir` with its bytes, to show that nothing changed.
+pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    files_below(dir)
+        .into_iter()
+        .map(|f| {
+            let bytes = std::fs::read(dir.join(&f)).unwrap();
+            (f, bytes)
+        })
+        .collect()
+}
