@@ -111,6 +111,8 @@ stage "kill -9 loop: nothing or a complete file at the target" \
     bash tests/faults/kill_loop.sh 50 120 target/debug/txanon
 stage "kill -9 loop on --append with a DuckDB reader: never a partial generation" \
     bash tests/faults/append_kill_loop.sh 30 120 target/debug/txanon
+stage "kill -9 loop on erase with a DuckDB reader: never a partial erasure" \
+    bash tests/faults/erase_kill_loop.sh 30 90 target/debug/txanon
 stage "write faults: full and read-only file systems" \
     bash tests/faults/full_disk.sh target/debug/txanon
 stage "big malformed inputs under a 1 GiB memory limit" \
