@@ -24,6 +24,11 @@
 //! `_manifest.json` one generation behind: [`open`] then takes the newest
 //! `_generation.json` as the dataset's manifest, [`verify`] says so in a
 //! note, and the next append finishes steps 2 and 3 first ([`repair`]).
+//!
+//! An erasure (`txanon erase`, [`crate::erase`]) is a generation without a
+//! directory: it replaces the whole dataset directory in one step, with
+//! rewritten part files under new names and the erasure's counts in the
+//! manifest's `generations`.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
