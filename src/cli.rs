@@ -121,7 +121,7 @@ pub enum Command {
     /// single file is rewritten beside itself and renamed over it.
     ///
     /// Erasing rows can lower the k of the classes a customer was in: after
-    /// an erase from a release with [privacy], re-run `txanon check` or
+    /// an erase from a release with a privacy gate, re-run `txanon check` or
     /// `txanon report`.
     ///
     /// Exit codes: 0 done (also when no row matched), 2 error (nothing changed).
