@@ -5,7 +5,7 @@ Normally started by bench/run.sh, which generates the dump, builds txanon and
 installs DuckDB first. Run from the repository root:
 
     python3 bench/bench.py --dump bench/out/dump-5000000.csv --rows 5000000 --runs 3
-        [--threads-scaling] [--rss-scaling 1000000,5000000] [--no-compare]
+        [--threads-scaling] [--rss-scaling 1000000,5000000] [--other-shape] [--no-compare]
         [--keep-outputs]
 
 Three commands are timed, interleaved (A B C, A B C, ...) so that drift on a
@@ -50,6 +50,10 @@ SCHEMA = ROOT / "schemas" / "transactions.toml"
 PRIVATE_SCHEMA = ROOT / "schemas" / "transactions-private.toml"
 KEY_FILE = ROOT / "data-samples" / "demo.key"
 GENERATOR = ROOT / "data-samples" / "generate.py"
+# A second generator (other spellings, customers recurring ~3 times instead
+# of ~10, more distinct amounts and merchants): --other-shape.
+OTHER_GENERATOR = BENCH / "generate_other.py"
+OTHER_SEED = 7
 ANON_SQL = BENCH / "duckdb_anonymize.sql"
 SEED = 42  # the dump is deterministic for (rows, seed)
 THREADS = 2
@@ -173,17 +177,19 @@ def check_dump(path: Path) -> None:
         raise BenchError(f"{path} does not match its size marker (incomplete?); delete it")
 
 
-def ensure_dump(rows: int) -> Path:
-    """Generate dump-ROWS.csv once with the project's generator (same
-    convention as run.sh: write to a temp name, rename, then the size marker)."""
-    path = dump_path(rows)
+def ensure_dump(rows: int, other: bool = False) -> Path:
+    """Generate dump-ROWS.csv (or, with `other`, other-ROWS.csv from the
+    second generator) once (same convention as run.sh: write to a temp name,
+    rename, then the size marker)."""
+    path = OUT / f"other-{rows}.csv" if other else dump_path(rows)
+    generator, seed = (OTHER_GENERATOR, OTHER_SEED) if other else (GENERATOR, SEED)
     marker = path.with_name(path.name + ".size")
     if path.is_file() and marker.is_file() and int(marker.read_text()) == path.stat().st_size:
         return path
-    print(f"generating {path.relative_to(ROOT)} ({rows} rows, seed {SEED}) ...", flush=True)
+    print(f"generating {path.relative_to(ROOT)} ({rows} rows, seed {seed}) ...", flush=True)
     tmp = path.with_name(path.name + ".tmp")
     subprocess.run(
-        [sys.executable, str(GENERATOR), "--rows", str(rows), "--seed", str(SEED), "--out", str(tmp)],
+        [sys.executable, str(generator), "--rows", str(rows), "--seed", str(seed), "--out", str(tmp)],
         check=True,
     )
     tmp.rename(path)
@@ -451,6 +457,39 @@ def rss_section(sizes: list[int], runs: int) -> str:
 # ---------------------------------------------------------------------------
 
 
+def compare(dump: Path, rows: int, runs: int, keep: bool, label: str) -> list[str]:
+    """txanon, DuckDB anonymize and DuckDB plain on `dump`, interleaved, with
+    the sanity checks on the last run's outputs: the report's lines."""
+    warm_cache(dump)
+    cmds = [txanon_cmd("txanon", dump, THREADS), duckdb_anon_cmd(dump), duckdb_plain_cmd(dump)]
+    startup = Command("python-import-duckdb", [sys.executable, "-c", DUCKDB_STARTUP], None)
+    print(f"\n== {dump.name}: {rows:,} rows, {runs} runs per command, interleaved, "
+          f"{THREADS} threads each", flush=True)
+    run_interleaved(cmds + [startup], runs)
+    # In a child process, for the same reason as in machine_facts.
+    res = subprocess.run(
+        [sys.executable, __file__, "--sanity", str(rows), *(str(c.output) for c in cmds)],
+        capture_output=True, text=True,
+    )
+    if res.returncode != 0:
+        raise BenchError("sanity checks failed:\n" + res.stdout + res.stderr)
+    checks = json.loads(res.stdout)
+    if not keep:
+        for c in cmds:
+            remove_output(c.output)
+    return [
+        "",
+        f"## Anonymize {rows:,} rows{label} ({dump.stat().st_size / MIB:.0f} MiB CSV), "
+        f"{THREADS} threads",
+        "",
+        compare_section(cmds, rows, startup),
+        "",
+        "Sanity checks (last run's outputs):",
+        "",
+        *[f"- {line}" for line in checks],
+    ]
+
+
 def main() -> int:
     if len(sys.argv) == 6 and sys.argv[1] == "--sanity":
         rows, *paths = sys.argv[2:]
@@ -467,6 +506,10 @@ def main() -> int:
                          "(generated if missing) and report peak RSS per size")
     ap.add_argument("--privacy", action="store_true",
                     help="also time schemas/transactions-private.toml against transactions.toml")
+    ap.add_argument("--other-shape", action="store_true",
+                    help="also run the txanon/DuckDB comparison on a dump of the same size from "
+                         "bench/generate_other.py (other spellings and distributions), so "
+                         "defaults are not tuned to one generator")
     ap.add_argument("--no-compare", action="store_true",
                     help="skip the txanon/DuckDB comparison (e.g. with --rss-scaling only)")
     ap.add_argument("--keep-outputs", action="store_true",
@@ -507,33 +550,11 @@ def main() -> int:
     ]
 
     if not a.no_compare:
-        warm_cache(dump)
-        cmds = [txanon_cmd("txanon", dump, THREADS), duckdb_anon_cmd(dump), duckdb_plain_cmd(dump)]
-        startup = Command("python-import-duckdb", [sys.executable, "-c", DUCKDB_STARTUP], None)
-        print(f"\n== {a.rows:,} rows, {a.runs} runs per command, interleaved, {THREADS} threads each",
-              flush=True)
-        run_interleaved(cmds + [startup], a.runs)
-        # In a child process, for the same reason as in machine_facts.
-        res = subprocess.run(
-            [sys.executable, __file__, "--sanity", str(a.rows), *(str(c.output) for c in cmds)],
-            capture_output=True, text=True,
-        )
-        if res.returncode != 0:
-            raise BenchError("sanity checks failed:\n" + res.stdout + res.stderr)
-        checks = json.loads(res.stdout)
-        if not a.keep_outputs:
-            for c in cmds:
-                remove_output(c.output)
-        sections += [
-            "",
-            f"## Anonymize {a.rows:,} rows ({dump.stat().st_size / MIB:.0f} MiB CSV), {THREADS} threads",
-            "",
-            compare_section(cmds, a.rows, startup),
-            "",
-            "Sanity checks (last run's outputs):",
-            "",
-            *[f"- {line}" for line in checks],
-        ]
+        sections += compare(dump, a.rows, a.runs, a.keep_outputs, "")
+    if a.other_shape:
+        other = ensure_dump(a.rows, other=True)
+        sections += compare(other, a.rows, a.runs, a.keep_outputs,
+                            " of the second generator (bench/generate_other.py)")
     if a.threads_scaling:
         sections += ["", "## txanon thread scaling", "", threads_section(a.rows, dump, a.runs)]
     if a.privacy:

@@ -4,7 +4,10 @@
 #   bash bench/run.sh [ROWS] [RUNS] [extra bench.py flags...]
 #
 # ROWS defaults to 5000000, RUNS to 3. Extra flags go to bench/bench.py, e.g.
-#   bash bench/run.sh 5000000 3 --threads-scaling --rss-scaling 1000000,5000000
+#   bash bench/run.sh 5000000 3 --threads-scaling --rss-scaling 1000000,5000000 --other-shape
+#
+# --other-shape also compares on a dump of bench/generate_other.py (another
+# generator: other spellings, more distinct values), generated once.
 #
 # Steps: generate bench/out/dump-ROWS.csv once (deterministic, seed 42),
 # build txanon (release), install duckdb==2.0.1 if missing, then time

@@ -64,6 +64,10 @@ pub const MAX_PARTITIONS: usize = 4096;
 /// Most rows between two checks of a directory output's memory budget.
 pub const BUDGET_CHECK_ROWS: usize = 4096;
 
+/// Values of a column's first row group that decide whether the column is
+/// dictionary-encoded (when the schema does not say).
+pub const DICTIONARY_SAMPLE: usize = 65_536;
+
 /// Distinct values a token column's bloom filter is sized for, per row group.
 pub const BLOOM_MAX_NDV: u64 = 16_384;
 
@@ -91,8 +95,12 @@ pub struct WriterSettings {
 }
 
 impl WriterSettings {
-    /// Parquet writer properties for `schema` (the columns of one file).
-    fn properties(&self, schema: &ArrowSchema) -> WriterProperties {
+    /// Parquet writer properties for `schema` (the columns of one file),
+    /// given the rows of the file's first row group (`first`): a column
+    /// without a declared dictionary setting is dictionary-encoded unless
+    /// more than half of its non-null values there are distinct
+    /// ([`mostly_distinct`]).
+    fn properties(&self, schema: &ArrowSchema, first: &[RecordBatch]) -> WriterProperties {
         let compression = match self.output.compression {
             OutputCompression::Zstd(l) => {
                 Compression::ZSTD(ZstdLevel::try_new(l).unwrap_or_default())
@@ -103,7 +111,6 @@ impl WriterSettings {
         };
         let mut b = WriterProperties::builder()
             .set_compression(compression)
-            .set_dictionary_enabled(self.output.dictionary)
             .set_max_row_group_row_count(Some(self.row_group_rows))
             .set_key_value_metadata(Some(
                 self.metadata
@@ -111,13 +118,19 @@ impl WriterSettings {
                     .map(|(k, v)| KeyValue::new(k.clone(), v.clone()))
                     .collect(),
             ));
-        for field in schema.fields() {
+        for (i, field) in schema.fields().iter().enumerate() {
             let name = field.name();
             let path = ColumnPath::from(name.as_str());
             let overrides = self.output.columns.get(name);
-            if let Some(d) = overrides.and_then(|o| o.dictionary) {
-                b = b.set_column_dictionary_enabled(path.clone(), d);
-            }
+            let dictionary = overrides
+                .and_then(|o| o.dictionary)
+                .or(self.output.dictionary)
+                .unwrap_or_else(|| {
+                    let column: Vec<&dyn Array> =
+                        first.iter().map(|b| b.column(i).as_ref()).collect();
+                    !mostly_distinct(&column)
+                });
+            b = b.set_column_dictionary_enabled(path.clone(), dictionary);
             if self.token_columns.contains(name) {
                 b = b.set_column_statistics_enabled(path.clone(), EnabledStatistics::Page);
                 let bloom = overrides
@@ -146,15 +159,106 @@ impl WriterSettings {
     }
 }
 
+/// Whether more than half of the non-null values of `column` (the parts of
+/// one column of a row group) are distinct: such a column is written without
+/// a dictionary. A dictionary lives per column chunk (one row group); when
+/// most values of the chunk are distinct, the dictionary page holds most of
+/// the data and the indices come on top, and past its 1 MiB page limit the
+/// writer abandons it for plain encoding anyway, after paying for interning
+/// every value up to that point (transaction ids, timestamps, amounts, and
+/// tokens of customers who recur across a long history rather than within
+/// one row group). BENCHMARKS.md has the measurements behind the rule.
+///
+/// Counted exactly on the values' bytes (never shown anywhere) of the first
+/// [`DICTIONARY_SAMPLE`] non-null values, stopping as soon as the answer is
+/// known, so a file pays for at most that many hash-set insertions per
+/// column. Types the writer never dictionary-encodes (booleans) and nested
+/// types answer `false`, leaving the writer's default.
+fn mostly_distinct(column: &[&dyn Array]) -> bool {
+    type Set<T> = std::collections::HashSet<T, foldhash::fast::FixedState>;
+    let non_null: usize = column.iter().map(|a| a.len() - a.null_count()).sum();
+    let sample = non_null.min(DICTIONARY_SAMPLE);
+    let limit = sample / 2;
+    // Variable-length values by reference, fixed-width ones (at most 16
+    // bytes: integers, floats, dates, timestamps, decimal128) as integers.
+    let mut bytes: Set<&[u8]> = Set::default();
+    let mut fixed: Set<u128> = Set::default();
+    let mut seen = 0usize;
+    for array in column {
+        let values: Box<dyn Iterator<Item = Option<&[u8]>> + '_> = match array.data_type() {
+            DataType::Utf8 => Box::new(
+                array
+                    .as_string::<i32>()
+                    .iter()
+                    .map(|v| v.map(str::as_bytes)),
+            ),
+            DataType::LargeUtf8 => Box::new(
+                array
+                    .as_string::<i64>()
+                    .iter()
+                    .map(|v| v.map(str::as_bytes)),
+            ),
+            DataType::Utf8View => {
+                Box::new(array.as_string_view().iter().map(|v| v.map(str::as_bytes)))
+            }
+            DataType::Binary => Box::new(array.as_binary::<i32>().iter()),
+            DataType::LargeBinary => Box::new(array.as_binary::<i64>().iter()),
+            DataType::BinaryView => Box::new(array.as_binary_view().iter()),
+            DataType::FixedSizeBinary(_) => Box::new(array.as_fixed_size_binary().iter()),
+            DataType::Boolean => return false,
+            t => {
+                let Some(width) = t.primitive_width().filter(|w| (1..=16).contains(w)) else {
+                    return false;
+                };
+                let data = array.to_data();
+                let Some(buffer) = data.buffers().first() else {
+                    return false;
+                };
+                let raw = buffer.as_slice();
+                for i in (0..array.len()).filter(|&i| array.is_valid(i)) {
+                    if seen == sample {
+                        return false;
+                    }
+                    seen += 1;
+                    let at = (data.offset() + i) * width;
+                    let Some(value) = raw.get(at..at + width) else {
+                        return false;
+                    };
+                    let mut key = [0u8; 16];
+                    key[..width].copy_from_slice(value);
+                    if fixed.insert(u128::from_le_bytes(key)) && fixed.len() > limit {
+                        return true;
+                    }
+                }
+                continue;
+            }
+        };
+        for value in values.flatten() {
+            if seen == sample {
+                return false;
+            }
+            seen += 1;
+            if bytes.insert(value) && bytes.len() > limit {
+                return true;
+            }
+        }
+    }
+    false
+}
+
 /// One Parquet file being written: rows are queued and cut into row groups
 /// of a fixed size.
 struct PartFile {
     /// Shown in errors (the final path, not the temporary one).
     shown: PathBuf,
+    /// The created file until its first row group is ready: the writer
+    /// properties depend on those rows ([`WriterSettings::properties`]).
+    file: Option<File>,
+    settings: WriterSettings,
     writer: Option<SerializedFileWriter<File>>,
     /// Makes each row group's column writers (the same ones `ArrowWriter`
     /// uses, so the bytes are the same).
-    factory: ArrowRowGroupWriterFactory,
+    factory: Option<ArrowRowGroupWriterFactory>,
     /// Encodes a row group's columns in parallel when set.
     pool: Option<Arc<rayon::ThreadPool>>,
     /// For each Parquet leaf column, the index of its Arrow field.
@@ -175,26 +279,13 @@ impl PartFile {
         settings: &WriterSettings,
     ) -> Result<PartFile> {
         let file = create_file(path, settings.mode)?;
-        let props = settings.properties(&schema);
-        let err = |e: parquet::errors::ParquetError| Error::Parquet {
-            path: shown.to_path_buf(),
-            message: e.to_string(),
-        };
-        // `ArrowWriter` sets up the file (magic, Arrow schema in the footer
-        // metadata); its lower-level parts then let each row group's columns
-        // be encoded on the worker pool.
-        let (writer, factory) = ArrowWriter::try_new(file, schema.clone(), Some(props))
-            .and_then(ArrowWriter::into_serialized_writer)
-            .map_err(err)?;
-        let descr = writer.schema_descr();
-        let roots = (0..descr.num_columns())
-            .map(|k| descr.get_column_root_idx(k))
-            .collect();
         Ok(PartFile {
             shown: shown.to_path_buf(),
-            writer: Some(writer),
-            factory,
-            roots,
+            file: Some(file),
+            settings: settings.clone(),
+            writer: None,
+            factory: None,
+            roots: Vec::new(),
             pool: settings.pool.clone(),
             schema,
             pending: Vec::new(),
@@ -203,6 +294,34 @@ impl PartFile {
             row_groups: 0,
             rows: 0,
         })
+    }
+
+    /// Start the Parquet writer on the created file, with properties chosen
+    /// from `first` (the rows of the first row group; none for an empty
+    /// file). Does nothing once started.
+    fn open(&mut self, first: &[RecordBatch]) -> Result<()> {
+        let Some(file) = self.file.take() else {
+            return Ok(());
+        };
+        let props = self.settings.properties(&self.schema, first);
+        let shown = &self.shown;
+        let err = |e: parquet::errors::ParquetError| Error::Parquet {
+            path: shown.to_path_buf(),
+            message: e.to_string(),
+        };
+        // `ArrowWriter` sets up the file (magic, Arrow schema in the footer
+        // metadata); its lower-level parts then let each row group's columns
+        // be encoded on the worker pool.
+        let (writer, factory) = ArrowWriter::try_new(file, self.schema.clone(), Some(props))
+            .and_then(ArrowWriter::into_serialized_writer)
+            .map_err(err)?;
+        let descr = writer.schema_descr();
+        self.roots = (0..descr.num_columns())
+            .map(|k| descr.get_column_root_idx(k))
+            .collect();
+        self.writer = Some(writer);
+        self.factory = Some(factory);
+        Ok(())
     }
 
     fn error(&self, message: String) -> Error {
@@ -272,8 +391,11 @@ impl PartFile {
             path: shown.clone(),
             message: e.to_string(),
         };
+        self.open(&head_parts)?;
         let writers = self
             .factory
+            .as_ref()
+            .ok_or_else(|| err(parquet::errors::ParquetError::General("closed".into())))?
             .create_column_writers(self.row_groups)
             .map_err(err)?;
         let chunks = match &self.pool {
@@ -308,6 +430,7 @@ impl PartFile {
     /// Flush, add the final metadata and fsync; the rows and the file's size.
     fn close(mut self, extra_metadata: &[(String, String)]) -> Result<(u64, u64)> {
         self.flush_pending()?;
+        self.open(&[])?;
         let mut writer = self
             .writer
             .take()
@@ -1030,7 +1153,7 @@ mod tests {
 
         // A plain ArrowWriter, given the same row groups, writes the same bytes.
         let mut plain = Vec::new();
-        let props = settings(None).properties(&schema);
+        let props = settings(None).properties(&schema, &[all.slice(0, 3000)]);
         let mut w = ArrowWriter::try_new(&mut plain, schema.clone(), Some(props)).unwrap();
         for start in (0..rows).step_by(3000) {
             w.write(&all.slice(start, 3000.min(rows - start))).unwrap();
@@ -1039,5 +1162,115 @@ mod tests {
         w.append_key_value_metadata(KeyValue::new("txanon.rows".into(), rows.to_string()));
         w.close().unwrap();
         assert_eq!(plain, reference);
+    }
+
+    /// Columns without a declared setting are dictionary-encoded unless
+    /// more than half of the first row group's non-null values are distinct,
+    /// counted on the values (nulls, slices and fixed-width types included);
+    /// declared settings win.
+    #[test]
+    fn dictionary_follows_the_first_row_group() {
+        use arrow_array::{BooleanArray, Decimal128Array, Int64Array, StringArray};
+        use arrow_schema::Field;
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+
+        // 10 values: 5 distinct is not more than half; 6 is.
+        let five: StringArray = (0..10).map(|i| Some(format!("v{}", i % 5))).collect();
+        let six: StringArray = (0..10).map(|i| Some(format!("v{}", i % 6))).collect();
+        assert!(!mostly_distinct(&[&five]));
+        assert!(mostly_distinct(&[&six]));
+        // Nulls do not count as values; a slice counts only its own rows.
+        let sparse: StringArray = (0..10).map(|i| (i < 4).then(|| format!("u{i}"))).collect();
+        assert!(mostly_distinct(&[&sparse]));
+        let ints = Int64Array::from_iter_values((0..20).map(|i| if i < 10 { i % 2 } else { i }));
+        assert!(!mostly_distinct(&[&ints.slice(0, 10)]));
+        assert!(mostly_distinct(&[&ints.slice(10, 10)]));
+        assert!(mostly_distinct(&[&ints.slice(5, 10)]));
+        // Spread over several parts of one row group.
+        assert!(!mostly_distinct(&[&five.slice(0, 5), &five.slice(5, 5)]));
+        let dec = Decimal128Array::from_iter_values((0..10).map(|i| i128::from(i) << 70))
+            .with_precision_and_scale(38, 2)
+            .unwrap();
+        assert!(mostly_distinct(&[&dec]));
+        let bools = BooleanArray::from((0..10).map(|i| i % 2 == 0).collect::<Vec<_>>());
+        assert!(!mostly_distinct(&[&bools]));
+        assert!(!mostly_distinct(&[]));
+
+        let schema = Arc::new(ArrowSchema::new(vec![
+            Field::new("unique", DataType::Utf8, false),
+            Field::new("category", DataType::Utf8, false),
+            Field::new("amount", DataType::Int64, false),
+            Field::new("forced", DataType::Utf8, false),
+        ]));
+        let rows = 4000usize;
+        let unique: StringArray = (0..rows).map(|i| Some(format!("id{i:08}"))).collect();
+        let category: StringArray = (0..rows).map(|i| Some(["web", "app"][i % 2])).collect();
+        // Repeats in the first row group (1000 rows), unique after it: the
+        // choice is made once per file, from the first row group.
+        let amount =
+            Int64Array::from_iter_values(
+                (0..rows as i64).map(|i| if i < 1000 { i % 3 } else { i }),
+            );
+        let forced: StringArray = (0..rows).map(|i| Some(format!("f{i}"))).collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(unique),
+                Arc::new(category),
+                Arc::new(amount),
+                Arc::new(forced),
+            ],
+        )
+        .unwrap();
+        let mut output = OutputOptions::default();
+        output.columns.insert(
+            "forced".into(),
+            crate::schema::ColumnWriteOptions {
+                dictionary: Some(true),
+                bloom_filter: None,
+            },
+        );
+        let dictionaries = |output: OutputOptions| -> Vec<Vec<bool>> {
+            let settings = WriterSettings {
+                output,
+                row_group_rows: 1000,
+                token_columns: Vec::new(),
+                metadata: Vec::new(),
+                pool: None,
+                mode: crate::io::output::DEFAULT_MODE,
+            };
+            let dir = tempfile::tempdir().unwrap();
+            let target = dir.path().join("out.parquet");
+            let mut sink = ParquetSink::create(&target, schema.clone(), &settings).unwrap();
+            sink.write(batch.clone()).unwrap();
+            sink.finish(Vec::new()).unwrap();
+            let reader = SerializedFileReader::new(File::open(&target).unwrap()).unwrap();
+            let meta = reader.metadata();
+            assert_eq!(meta.num_row_groups(), 4);
+            (0..4)
+                .map(|c| {
+                    meta.row_groups()
+                        .iter()
+                        .map(|g| g.column(c).dictionary_page_offset().is_some())
+                        .collect()
+                })
+                .collect()
+        };
+        assert_eq!(
+            dictionaries(output.clone()),
+            vec![vec![false; 4], vec![true; 4], vec![true; 4], vec![true; 4]]
+        );
+        // `[output] dictionary = false` turns the rule off for every column
+        // without its own setting.
+        output.dictionary = Some(false);
+        assert_eq!(
+            dictionaries(output),
+            vec![
+                vec![false; 4],
+                vec![false; 4],
+                vec![false; 4],
+                vec![true; 4]
+            ]
+        );
     }
 }

@@ -259,8 +259,9 @@ pub struct OutputOptions {
     pub row_group_rows: Option<usize>,
     /// Directory outputs roll to a new part file after this many rows.
     pub max_file_rows: Option<u64>,
-    /// Dictionary encoding default for all columns.
-    pub dictionary: bool,
+    /// Dictionary encoding for all columns; `None`: chosen per column from
+    /// the first row group of each file (see `io::parquet_writer`).
+    pub dictionary: Option<bool>,
     /// Bloom filters on token columns.
     pub bloom_filters: bool,
     /// Overrides by output column name.
@@ -270,10 +271,10 @@ pub struct OutputOptions {
 impl Default for OutputOptions {
     fn default() -> Self {
         OutputOptions {
-            compression: OutputCompression::Zstd(3),
+            compression: OutputCompression::Zstd(1),
             row_group_rows: None,
             max_file_rows: None,
-            dictionary: true,
+            dictionary: None,
             bloom_filters: true,
             columns: Default::default(),
         }

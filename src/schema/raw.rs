@@ -490,7 +490,7 @@ impl RawOutput {
         let level = self.compression_level;
         let compression = match (self.compression.as_deref().unwrap_or("zstd"), level) {
             ("zstd", l) => {
-                let l = l.unwrap_or(3);
+                let l = l.unwrap_or(1);
                 if !(1..=22).contains(&l) {
                     return Err(format!(
                         "[output].compression_level = {l} must be 1..=22 for zstd"
@@ -539,7 +539,7 @@ impl RawOutput {
             compression,
             row_group_rows: positive("row_group_rows", self.row_group_rows)?,
             max_file_rows: positive("max_file_rows", self.max_file_rows)?.map(|n| n as u64),
-            dictionary: self.dictionary.unwrap_or(true),
+            dictionary: self.dictionary,
             bloom_filters: self.bloom_filters.unwrap_or(true),
             columns: overrides,
         })
