@@ -492,7 +492,7 @@ pub(crate) fn tally_bad_values(
     name: &str,
     values: &arrow_array::StringArray,
     rows: impl Fn(usize) -> u64,
-    is_bad: impl Fn(&str) -> bool,
+    mut is_bad: impl FnMut(&str) -> bool,
 ) {
     use arrow_array::Array;
     let e = bad.entry(name.to_string()).or_default();
@@ -613,27 +613,33 @@ pub(crate) fn derived_findings(
 #[derive(Clone, Copy)]
 pub(crate) struct TokenShape {
     chars: usize,
-    ok: fn(u8) -> bool,
+    encoding: TokenEncoding,
 }
 
 impl TokenShape {
     /// The shape of the schema's tokens (`[tokens].bits` and `encoding`).
     pub(crate) fn of(schema: &Schema) -> TokenShape {
         let len = usize::from(schema.tokens.bits / 8);
-        let (chars, ok): (usize, fn(u8) -> bool) = match schema.tokens.encoding {
-            TokenEncoding::Hex => (len * 2, |b| {
-                b.is_ascii_digit() || (b'a'..=b'f').contains(&b)
-            }),
-            TokenEncoding::Base64Url => ((len * 4).div_ceil(3), |b| {
-                b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
-            }),
+        let encoding = schema.tokens.encoding;
+        let chars = match encoding {
+            TokenEncoding::Hex => len * 2,
+            TokenEncoding::Base64Url => (len * 4).div_ceil(3),
         };
-        TokenShape { chars, ok }
+        TokenShape { chars, encoding }
     }
 
-    /// Whether `v` is not a token of this shape.
+    /// Whether `v` is not a token of this shape. The alphabet test is
+    /// written out per encoding (not a function pointer per byte): it runs
+    /// over every byte of every token of a release.
     pub(crate) fn is_bad(&self, v: &str) -> bool {
-        v.len() != self.chars || !v.bytes().all(self.ok)
+        let b = v.as_bytes();
+        b.len() != self.chars
+            || match self.encoding {
+                TokenEncoding::Hex => !b.iter().all(|&c| matches!(c, b'0'..=b'9' | b'a'..=b'f')),
+                TokenEncoding::Base64Url => !b
+                    .iter()
+                    .all(|&c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'),
+            }
     }
 }
 

@@ -7,8 +7,10 @@
 //! - Over **every row**: token shape of tokenize columns, allow-lists of
 //!   derived columns, rows per month, and the `[privacy]` figures. The
 //!   risk meter numbers classes and entities in order of first appearance,
-//!   so it is fed the row groups in file order while the next ones decode:
-//!   k, suppressed rows, l and unicity equal `check`'s to the digit.
+//!   so it is fed the row groups in file order on its own thread while the
+//!   next ones decode ([`run_ordered`], at most threads + 1 decoded row
+//!   groups at once): k, suppressed rows, l and unicity equal `check`'s to
+//!   the digit.
 //! - Residual personal data in the other columns (kept, masked, banded,
 //!   truncated...): the detectors of `check` on a **sample**, the first
 //!   rows of every row group in proportion to its size, [`PII_SAMPLE_ROWS`]
@@ -25,7 +27,6 @@ use parquet::arrow::arrow_reader::{
     ArrowReaderMetadata, ArrowReaderOptions, ParquetRecordBatchReaderBuilder,
 };
 use parquet::arrow::ProjectionMask;
-use rayon::prelude::*;
 
 use super::figures::{count_months, month_column, Months};
 use super::{Output, NULL_PARTITION};
@@ -39,7 +40,8 @@ use crate::check::{ColumnScan, ScannedColumn};
 use crate::detect::Detector;
 use crate::error::{Error, Result};
 use crate::io::input::to_strings;
-use crate::risk::{PrivacyReport, RiskMeter};
+use crate::pipeline::ordered::{run_ordered, Task};
+use crate::risk::{entity_digests, EntityDigest, PrivacyReport, RiskMeter};
 use crate::schema::{Action, Schema};
 
 /// Rows of a release the residual-PII detectors examine (spread over its row groups).
@@ -47,6 +49,10 @@ pub const PII_SAMPLE_ROWS: u64 = 100_000;
 
 /// Rows per decoded batch.
 const BATCH_ROWS: usize = 8192;
+
+/// Distinct values of a derived column whose allow-list verdict a row
+/// group remembers (the rest are judged each time they occur).
+const MAX_VERDICTS: usize = 4096;
 
 /// What the pass gives.
 #[derive(Default)]
@@ -67,6 +73,8 @@ pub(super) struct DataPass {
 struct Plan<'a> {
     /// `[privacy]` columns in the meter's order.
     risk: Vec<String>,
+    /// Whether the last of them is an entity column.
+    entity: bool,
     month: Option<String>,
     tokens: Vec<String>,
     derived: Vec<String>,
@@ -80,7 +88,8 @@ struct Plan<'a> {
 /// What one row group gives.
 #[derive(Default)]
 struct Group {
-    risk: Vec<Vec<ArrayRef>>,
+    /// Per batch: the `[privacy]` columns, and the entity digests of its rows.
+    risk: Vec<(Vec<ArrayRef>, Option<Vec<EntityDigest>>)>,
     months: Months,
     month_nulls: u64,
     tokens: BadValues,
@@ -112,7 +121,15 @@ pub(super) fn data_pass(out: &Output, schema: Option<&Schema>) -> Result<DataPas
     let mut months = Months::new();
     let mut month_nulls = 0u64;
     let mut pii_rows = 0u64;
+    let mut finished: Option<PrivacyReport> = None;
     let one_file = out.files.len() == 1;
+    let threads = rayon::current_num_threads().max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .thread_name(|i| format!("txanon-report-{i}"))
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start {threads} worker threads: {e}")))?;
+    let inflight = threads + 1;
     for (fi, path) in out.files.iter().enumerate() {
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::default())
@@ -149,6 +166,7 @@ pub(super) fn data_pass(out: &Output, schema: Option<&Schema>) -> Result<DataPas
                     .collect();
                 Plan {
                     risk: risk.clone(),
+                    entity: privacy.is_some_and(|p| p.entity.column().is_some()),
                     month: month.clone(),
                     tokens,
                     derived,
@@ -160,6 +178,7 @@ pub(super) fn data_pass(out: &Output, schema: Option<&Schema>) -> Result<DataPas
             }
             None => Plan {
                 risk: Vec::new(),
+                entity: false,
                 month: month.clone(),
                 tokens: Vec::new(),
                 derived: Vec::new(),
@@ -203,12 +222,12 @@ pub(super) fn data_pass(out: &Output, schema: Option<&Schema>) -> Result<DataPas
         let mut derived = BadValues::new();
         let mut pii: BTreeMap<String, ColumnScan> = BTreeMap::new();
         let mut observe = |g: Group| -> Result<()> {
-            for arrays in &g.risk {
+            for (arrays, digests) in &g.risk {
                 if let Some(m) = meter.as_mut() {
-                    m.observe(arrays)?;
+                    m.observe_digested(arrays, digests.as_deref())?;
                 }
                 if let Some(m) = file_meter.as_mut() {
-                    m.observe(arrays)?;
+                    m.observe_digested(arrays, digests.as_deref())?;
                 }
             }
             for (k, n) in g.months {
@@ -223,25 +242,18 @@ pub(super) fn data_pass(out: &Output, schema: Option<&Schema>) -> Result<DataPas
             pii_rows += g.pii_rows;
             Ok(())
         };
-        // Decode a window of row groups in parallel while the previous
-        // window is fed, in order, to the meter.
-        let window = rayon::current_num_threads().max(1) * 2;
-        let all: Vec<usize> = (0..groups).collect();
-        let mut pending: Vec<Group> = Vec::new();
-        for chunk in all.chunks(window) {
-            let (fed, decoded) = rayon::join(
-                || pending.drain(..).try_for_each(&mut observe),
-                || {
-                    chunk
-                        .par_iter()
-                        .map(|&rg| decode(rg))
-                        .collect::<Result<Vec<Group>>>()
-                },
-            );
-            fed?;
-            pending = decoded?;
-        }
-        pending.drain(..).try_for_each(&mut observe)?;
+        // Row groups are decoded on the pool while the meter takes them in
+        // file order on its own thread; at most `inflight` decoded groups
+        // exist at once (being decoded, waiting for an earlier one, or
+        // being fed), so memory does not grow with the file.
+        let mut next_group = 0..groups;
+        run_ordered(
+            &pool,
+            inflight,
+            || Ok(next_group.next().map(Task::Run)),
+            decode,
+            &mut observe,
+        )?;
 
         if let (Some(s), Some(found)) = (schema, findings.as_mut()) {
             let shown = path.display().to_string();
@@ -273,14 +285,20 @@ pub(super) fn data_pass(out: &Output, schema: Option<&Schema>) -> Result<DataPas
             if privacy.is_some() {
                 if !missing.is_empty() {
                     found.push(privacy_columns_missing(&shown, &missing));
-                } else if let Some(m) = file_meter.as_ref().or(meter.as_ref()) {
+                } else if let Some(m) = file_meter.as_ref() {
                     found.extend(recomputed_findings(&m.finish(), &shown, Some(&kv))?);
+                } else if let Some(m) = meter.as_ref() {
+                    // One file: its figures are the release's (unicity is
+                    // computed once for both).
+                    let figures = m.finish();
+                    found.extend(recomputed_findings(&figures, &shown, Some(&kv))?);
+                    finished = Some(figures);
                 }
             }
         }
     }
     Ok(DataPass {
-        report: meter.as_ref().map(RiskMeter::finish),
+        report: finished.or_else(|| meter.as_ref().map(RiskMeter::finish)),
         class_sizes: meter
             .as_ref()
             .map(RiskMeter::class_sizes)
@@ -342,40 +360,55 @@ fn read_group(
     if !full.is_empty() || !plan.risk.is_empty() {
         let reader = group_reader(path, meta, rg, full, None)?;
         let mut offset = 0u64;
+        let mut verdicts: Vec<HashMap<Box<str>, bool, foldhash::fast::FixedState>> =
+            vec![HashMap::default(); plan.derived.len()];
         for batch in reader {
             let batch = batch.map_err(|e| read_error(path, e))?;
             if !plan.risk.is_empty() {
-                g.risk.push(
-                    plan.risk
-                        .iter()
-                        .map(|w| column_or_partition(&batch, w, out, file_index))
-                        .collect::<Result<Vec<ArrayRef>>>()?,
-                );
+                let arrays = plan
+                    .risk
+                    .iter()
+                    .map(|w| column_or_partition(&batch, w, out, file_index))
+                    .collect::<Result<Vec<ArrayRef>>>()?;
+                // The entity's SHA-256 here, on the pool, not in the meter's turn.
+                let digests = match (plan.entity, arrays.last()) {
+                    (true, Some(e)) => Some(entity_digests(e)?),
+                    _ => None,
+                };
+                g.risk.push((arrays, digests));
             }
             if let Some(col) = plan.month.as_deref().and_then(|m| batch.column_by_name(m)) {
                 g.month_nulls += count_months(col, &mut g.months);
             }
-            for (names, tally, bad) in [
-                (&plan.tokens, &mut g.tokens, true),
-                (&plan.derived, &mut g.derived, false),
-            ] {
-                for name in names {
-                    let Some(values) = batch.column_by_name(name).and_then(to_strings) else {
-                        continue;
-                    };
-                    let rows = row_of(offset);
-                    if bad {
-                        let Some(shape) = plan.shape else { continue };
-                        tally_bad_values(tally, name, &values, rows, |v| shape.is_bad(v));
-                    } else {
-                        let Some(d) = plan.derived_rules.get(name.as_str()) else {
-                            continue;
-                        };
-                        tally_bad_values(tally, name, &values, rows, |v| {
-                            !crate::transform::rules::derived_value_allowed(d, v)
-                        });
+            for name in &plan.tokens {
+                let (Some(shape), Some(values)) =
+                    (plan.shape, batch.column_by_name(name).and_then(to_strings))
+                else {
+                    continue;
+                };
+                tally_bad_values(&mut g.tokens, name, &values, row_of(offset), |v| {
+                    shape.is_bad(v)
+                });
+            }
+            for (name, memo) in plan.derived.iter().zip(&mut verdicts) {
+                let (Some(d), Some(values)) = (
+                    plan.derived_rules.get(name.as_str()),
+                    batch.column_by_name(name).and_then(to_strings),
+                ) else {
+                    continue;
+                };
+                // A derived column holds few distinct values: each is
+                // judged once per row group (the same verdict every time).
+                tally_bad_values(&mut g.derived, name, &values, row_of(offset), |v| {
+                    if let Some(&ok) = memo.get(v) {
+                        return !ok;
                     }
-                }
+                    let ok = crate::transform::rules::derived_value_allowed(d, v);
+                    if memo.len() < MAX_VERDICTS {
+                        memo.insert(v.into(), ok);
+                    }
+                    !ok
+                });
             }
             offset += batch.num_rows() as u64;
         }

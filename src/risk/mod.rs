@@ -413,17 +413,19 @@ impl RiskMeter {
     /// [`RiskMeter::columns`], in that order. Returns the rows to keep when
     /// suppressing (`None`: keep all).
     pub fn observe(&mut self, arrays: &[ArrayRef]) -> Result<Option<BooleanArray>> {
+        self.observe_digested(arrays, None)
+    }
+
+    /// [`RiskMeter::observe`] with the entity digests of the rows already
+    /// computed ([`entity_digests`] of the entity column, the last array).
+    pub(crate) fn observe_digested(
+        &mut self,
+        arrays: &[ArrayRef],
+        digests: Option<&[EntityDigest]>,
+    ) -> Result<Option<BooleanArray>> {
         let texts = arrays
             .iter()
-            .map(|a| {
-                let cast = arrow_cast::cast(a, &DataType::Utf8).map_err(|e| {
-                    Error::Internal(format!("privacy: cannot read a column as text: {e}"))
-                })?;
-                cast.as_any()
-                    .downcast_ref::<StringArray>()
-                    .cloned()
-                    .ok_or_else(|| Error::Internal("privacy: column is not text".into()))
-            })
+            .map(as_text)
             .collect::<Result<Vec<StringArray>>>()?;
         let nq = self.opts.quasi.len();
         let ns = self.opts.sensitive.len();
@@ -468,7 +470,10 @@ impl RiskMeter {
                     self.null_entity_rows += 1;
                     None
                 }
-                Some(col) => Some(self.entity_number(col.value(row))?),
+                Some(col) => Some(self.entity_number(match digests.and_then(|d| d.get(row)) {
+                    Some(&d) => d,
+                    None => EntityDigest::of(col.value(row)),
+                })?),
             };
             let class = &mut self.stats[id as usize];
             class.rows += 1;
@@ -491,8 +496,7 @@ impl RiskMeter {
     }
 
     /// The entity's number, in order of first appearance.
-    fn entity_number(&mut self, entity: &str) -> Result<u32> {
-        let digest = EntityDigest::of(entity);
+    fn entity_number(&mut self, digest: EntityDigest) -> Result<u32> {
         if let Some(&i) = self.entity_index.get(&digest) {
             return Ok(i);
         }
@@ -613,8 +617,10 @@ impl RiskMeter {
                 postings[p as usize].push(i as u32);
             }
         }
+        // p = 2 and p = 4 draw from separate streams: computed side by side.
+        use rayon::prelude::*;
         let figures = UNICITY_P
-            .iter()
+            .par_iter()
             .map(|&p| {
                 let mut rng = SplitMix64::new(self.opts.seed ^ (p as u64).wrapping_mul(PHI));
                 let (mut eligible, mut unique) = (0u64, 0u64);
@@ -702,6 +708,32 @@ fn push_key(key: &mut Vec<u8>, value: Option<&str>) {
             key.extend_from_slice(v.as_bytes());
         }
     }
+}
+
+/// The [`EntityDigest`] of every row of an entity column (a placeholder
+/// for a null, which [`RiskMeter::observe_digested`] does not read), so
+/// that the hashing can run apart from the meter, on other threads.
+pub(crate) fn entity_digests(entity: &ArrayRef) -> Result<Vec<EntityDigest>> {
+    let text = as_text(entity)?;
+    Ok((0..text.len())
+        .map(|row| {
+            if text.is_null(row) {
+                EntityDigest([0; 16])
+            } else {
+                EntityDigest::of(text.value(row))
+            }
+        })
+        .collect())
+}
+
+/// A column as UTF-8 text (Arrow's cast), as class keys and entities read it.
+fn as_text(a: &ArrayRef) -> Result<StringArray> {
+    let cast = arrow_cast::cast(a, &DataType::Utf8)
+        .map_err(|e| Error::Internal(format!("privacy: cannot read a column as text: {e}")))?;
+    cast.as_any()
+        .downcast_ref::<StringArray>()
+        .cloned()
+        .ok_or_else(|| Error::Internal("privacy: column is not text".into()))
 }
 
 /// 2^64 / golden ratio, to separate the streams of p = 2 and p = 4.
