@@ -92,18 +92,20 @@ fn read_manifest(path: &Path) -> Result<(Value, Vec<u8>)> {
     Ok((value, bytes))
 }
 
+/// The generation a directory name inside a dataset holds (`g00002` -> 2),
+/// or `None` for any other name.
+pub fn generation_in_name(name: &str) -> Option<u64> {
+    name.strip_prefix('g')
+        .filter(|d| d.len() >= 5 && d.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|d| d.parse::<u64>().ok())
+}
+
 /// The generation directories (`gNNNNN`) at the top of `dir`, by number.
 fn generation_dirs(dir: &Path) -> Result<BTreeMap<u64, PathBuf>> {
     let mut found = BTreeMap::new();
     for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let entry = entry.map_err(|e| Error::io(dir, e))?;
-        let name = entry.file_name();
-        let Some(n) = name
-            .to_str()
-            .and_then(|n| n.strip_prefix('g'))
-            .filter(|d| d.len() >= 5 && d.bytes().all(|b| b.is_ascii_digit()))
-            .and_then(|d| d.parse::<u64>().ok())
-        else {
+        let Some(n) = entry.file_name().to_str().and_then(generation_in_name) else {
             continue;
         };
         found.insert(n, entry.path());

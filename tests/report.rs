@@ -388,6 +388,8 @@ fn dataset_report_shows_partitions_and_demo_key() {
     let month = &first["created_month=".len()..first.find('/').unwrap() - 3];
     assert!(html.contains(&format!(">{month}<")), "month label {month}");
     assert!(html.contains("Rows per partition of created_month"));
+    // One generation: no generations table, no generation column.
+    assert!(!html.contains("id=\"generations\""));
     // The standalone command gives the same figures without the run.
     env.run([
         "report",
@@ -431,6 +433,145 @@ fn dataset_report_shows_partitions_and_demo_key() {
             &allowed,
         );
     }
+}
+
+/// The cells of each body row of the page's table `id`, tags removed.
+fn table_rows(html: &str, id: &str) -> Vec<Vec<String>> {
+    let start = html
+        .find(&format!("<table id=\"{id}\""))
+        .unwrap_or_else(|| panic!("table {id} missing"));
+    let table = &html[start..start + html[start..].find("</table>").unwrap()];
+    let body = &table[table.find("<tbody>").unwrap()..];
+    body.split("<tr>")
+        .skip(1)
+        .map(|row| {
+            row.split("<td")
+                .skip(1)
+                .map(|cell| {
+                    let text = &cell[cell.find('>').unwrap() + 1..];
+                    text[..text.find("</td>").unwrap()].to_string()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn appended_dataset_report_shows_each_generation() {
+    let env = TestEnv::new();
+    let key = env.key("k.key", TEST_KEY_HEX);
+    let schema = repo("schemas/transactions.toml");
+    let schema_s = schema.display().to_string();
+    // The canary sample in three exports of unequal size (the canaries are
+    // in the last), the first of them the dataset, the others appended.
+    let text = std::fs::read_to_string(sample_with_canaries(&env)).unwrap();
+    let (header, body) = text.split_once('\n').unwrap();
+    let lines: Vec<&str> = body.lines().collect();
+    let cuts = [0, 1700, 2400, lines.len()];
+    let days: Vec<std::path::PathBuf> = (0..3)
+        .map(|i| {
+            env.write(
+                &format!("day{}.csv", i + 1),
+                format!("{header}\n{}\n", lines[cuts[i]..cuts[i + 1]].join("\n")),
+            )
+        })
+        .collect();
+    let part = ["--partition-by", "created_month"];
+    env.anonymize(&schema, &key, &part, "ds", &days[0])
+        .success();
+    env.anonymize(&schema, &key, &["--append"], "ds/", &days[1])
+        .success();
+    env.anonymize(&schema, &key, &["--append"], "ds/", &days[2])
+        .success();
+    let report = |out: &str| {
+        env.run(["report", "--schema", &schema_s, "-o", out, "ds"])
+            .success();
+        std::fs::read_to_string(env.path(out)).unwrap()
+    };
+    let html = report("g.html");
+    let manifest: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(env.path("ds/_manifest.json")).unwrap())
+            .unwrap();
+
+    // One row per generation: the manifest's counts, and the rows of the
+    // part files below its directory read back from their footers.
+    let rows = table_rows(&html, "generations");
+    assert_eq!(rows.len(), 3);
+    let files = manifest["files"].as_array().unwrap();
+    let mut all_files = Vec::new();
+    let mut total = 0;
+    for (g, row) in rows.iter().enumerate() {
+        let recorded = &manifest["generations"][g];
+        let n = g as u64 + 1;
+        let mine: Vec<std::path::PathBuf> = files
+            .iter()
+            .map(|f| f["path"].as_str().unwrap())
+            .filter(|p| match n {
+                1 => !p.starts_with('g'),
+                _ => p.starts_with(&format!("g{n:05}/created_month=")),
+            })
+            .map(|p| env.path("ds").join(p))
+            .collect();
+        assert!(!mine.is_empty());
+        let in_files: u64 = mine.iter().map(|f| read_all(f).0.num_rows() as u64).sum();
+        let count = |p: &str| recorded.pointer(p).and_then(|v| v.as_u64()).unwrap();
+        let written = count("/rows/written");
+        assert!(written > 0);
+        assert_eq!(in_files, written, "generation {n}: rows read back");
+        assert_eq!(
+            row,
+            &vec![
+                n.to_string(),
+                "1".to_string(),
+                mine.len().to_string(),
+                grouped(count("/rows/read")),
+                grouped(written),
+                grouped(count("/rows/skipped")),
+                format!("{} in {} file(s)", grouped(in_files), mine.len()),
+            ],
+            "generation {n}"
+        );
+        total += written;
+        all_files.extend(mine);
+    }
+    // Each input with the generation that added it.
+    let inputs = table_rows(&html, "inputs");
+    assert_eq!(inputs.len(), 3);
+    for (i, row) in inputs.iter().enumerate() {
+        assert!(row[0].ends_with(&format!("day{}.csv", i + 1)));
+        assert_eq!(row[1], (i + 1).to_string());
+    }
+    // The part files of later generations keep their partition: the chart
+    // counts every row, and check runs on every part file.
+    assert!(html.contains("Rows per partition of created_month"));
+    assert_eq!(tile(&html, "Written"), grouped(total));
+    let paths: Vec<String> = all_files.iter().map(|f| f.display().to_string()).collect();
+    let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+    assert_eq!(page_counts(&html), check_counts(&env, &schema_s, &paths));
+    let months: Vec<String> = (1990..2030)
+        .flat_map(|y| (1..=12).map(move |m| format!("{y:04}-{m:02}-01")))
+        .collect();
+    let allowed: Vec<&str> = months.iter().map(String::as_str).collect();
+    let tokens = [
+        "account_token",
+        "mobile_token",
+        "email_token",
+        "home_address_token",
+        "shipping_address_token",
+    ];
+    assert_leaks_nothing(&html, &all_files, &tokens, &allowed);
+
+    // An append stopped after its commit point leaves _manifest.json one
+    // generation behind: the page reads the newest generation's manifest,
+    // as `txanon dataset` does.
+    std::fs::copy(
+        env.path("ds/_manifests/00002.json"),
+        env.path("ds/_manifest.json"),
+    )
+    .unwrap();
+    let lagging = report("lagging.html");
+    assert_eq!(table_rows(&lagging, "generations"), rows);
+    assert_eq!(tile(&lagging, "Read"), tile(&html, "Read"));
 }
 
 #[test]

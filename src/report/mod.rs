@@ -126,6 +126,28 @@ pub struct InputRow {
     pub sha256: String,
     /// Records read.
     pub rows: String,
+    /// The generation that added it (empty unless the dataset has several).
+    pub generation: String,
+}
+
+/// One generation of a dataset grown by `anonymize --append`: counts from
+/// the manifest, and the rows its part files hold now (their footers).
+#[derive(Debug, Clone, Serialize)]
+pub struct GenerationRow {
+    /// Its number (1 for the run that created the dataset).
+    pub generation: String,
+    /// Inputs it added.
+    pub inputs: String,
+    /// Part files it wrote.
+    pub files: String,
+    /// Records it read.
+    pub read: String,
+    /// Rows it wrote, as the manifest records them.
+    pub written: String,
+    /// Bad records it skipped.
+    pub skipped: String,
+    /// Rows in its part files now, with a note when they differ from `written`.
+    pub in_files: String,
 }
 
 /// Provenance section.
@@ -135,6 +157,8 @@ pub struct Provenance {
     pub facts: Vec<(String, String)>,
     /// Inputs, when recorded.
     pub inputs: Vec<InputRow>,
+    /// The dataset's generations, when it has more than one.
+    pub generations: Vec<GenerationRow>,
     /// Row counts: (label, figure, explanation).
     pub rows: Vec<(String, String, String)>,
     /// Output files.
@@ -205,6 +229,8 @@ struct Output {
     footer: BTreeMap<String, String>,
     /// Rows per file.
     rows: Vec<u64>,
+    /// The generation of each file: N below a dataset's `gNNNNN/`, else 1.
+    generations: Vec<u64>,
     /// Output column names and types (first file), partition column excluded.
     fields: Vec<(String, DataType)>,
     /// Null counts per column, summed over files (None when a file lacks statistics).
@@ -217,6 +243,8 @@ struct Output {
 #[derive(Default)]
 struct RunRecord {
     inputs: Vec<InputRow>,
+    /// A dataset's generations as its manifest records them (JSON objects).
+    generations: Vec<serde_json::Value>,
     read: Option<u64>,
     written: Option<u64>,
     skipped: Option<u64>,
@@ -426,6 +454,7 @@ fn read_output(target: &Path) -> Result<Output> {
     let mut nulls: HashMap<String, Option<u64>> = HashMap::new();
     let mut partition_values = Vec::new();
     let mut partition_column = None;
+    let mut generations = Vec::with_capacity(files.len());
     for (i, path) in files.iter().enumerate() {
         let f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         let builder =
@@ -471,13 +500,22 @@ fn read_output(target: &Path) -> Result<Output> {
             let e = nulls.entry(name).or_insert(Some(0));
             *e = e.zip(sum).map(|(a, b)| a + b);
         }
-        // `col=value` directories between the dataset root and the file.
+        // `col=value` directories between the dataset root (or the
+        // `gNNNNN` directory of an appended generation) and the file.
+        let rel = path.strip_prefix(target).unwrap_or(path);
+        let mut dirs = rel
+            .parent()
+            .into_iter()
+            .flat_map(Path::components)
+            .filter_map(|c| c.as_os_str().to_str())
+            .peekable();
+        let generation = dirs
+            .next_if(|d| crate::dataset::generation_in_name(d).is_some())
+            .and_then(crate::dataset::generation_in_name);
+        generations.push(generation.unwrap_or(1));
         if target.is_dir() {
-            let rel = path.strip_prefix(target).unwrap_or(path);
-            let part = rel
-                .parent()
-                .and_then(|p| p.components().next())
-                .and_then(|c| c.as_os_str().to_str())
+            let part = dirs
+                .next()
                 .and_then(|c| c.split_once('='))
                 .map(|(k, v)| (unescape(k), unescape(v)));
             if let Some((k, v)) = part {
@@ -493,6 +531,7 @@ fn read_output(target: &Path) -> Result<Output> {
         files,
         footer,
         rows,
+        generations,
         fields,
         nulls,
         partition,
@@ -533,8 +572,10 @@ fn run_record(target: &Path, out: &Output, sources: Sources<'_>) -> Result<RunRe
                     bytes: i.bytes,
                     sha256: i.sha256.clone().unwrap_or_default(),
                     rows: group(i.rows_read),
+                    generation: String::new(),
                 })
                 .collect(),
+            generations: Vec::new(),
             read: Some(s.rows_read),
             written: Some(s.rows_written),
             skipped: Some(s.bad_rows),
@@ -556,9 +597,27 @@ fn run_record(target: &Path, out: &Output, sources: Sources<'_>) -> Result<RunRe
     let Some(path) = path else {
         return Ok(RunRecord::default());
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-    let m: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| Error::Usage(format!("{}: not a txanon manifest: {e}", path.display())))?;
+    // A dataset's own manifest as `txanon dataset` reads it: the newest
+    // generation's when an append stopped before replacing `_manifest.json`.
+    let own = (sources.manifest.is_none())
+        .then(|| crate::dataset::open(target).ok())
+        .flatten();
+    let m: serde_json::Value = match own {
+        Some(current) => current.manifest,
+        None => {
+            let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+            serde_json::from_str(&text).map_err(|e| {
+                Error::Usage(format!("{}: not a txanon manifest: {e}", path.display()))
+            })?
+        }
+    };
+    // Generations are shown when the dataset has grown by appends.
+    let generations: Vec<serde_json::Value> = m
+        .get("generations")
+        .and_then(|v| v.as_array())
+        .filter(|g| g.len() > 1)
+        .cloned()
+        .unwrap_or_default();
     if let (Some(a), Some(b)) = (
         m.get("key_fingerprint").and_then(|v| v.as_str()),
         out.footer.get("txanon.key.fingerprint"),
@@ -592,6 +651,11 @@ fn run_record(target: &Path, out: &Output, sources: Sources<'_>) -> Result<RunRe
                             .unwrap_or("")
                             .to_string(),
                         rows: num(i.get("rows_read")).map_or(String::new(), group),
+                        generation: if generations.is_empty() {
+                            String::new()
+                        } else {
+                            num(i.get("generation")).unwrap_or(1).to_string()
+                        },
                     }
                 })
                 .collect()
@@ -617,6 +681,7 @@ fn run_record(target: &Path, out: &Output, sources: Sources<'_>) -> Result<RunRe
     }
     Ok(RunRecord {
         inputs,
+        generations,
         read: num(rows.and_then(|r| r.get("read"))),
         written: num(rows.and_then(|r| r.get("written"))),
         skipped: num(rows.and_then(|r| r.get("skipped"))),
@@ -724,9 +789,49 @@ fn provenance(out: &Output, run: &RunRecord, written: u64, notes: &mut Vec<Strin
     Provenance {
         facts,
         inputs: run.inputs.clone(),
+        generations: generation_rows(out, run),
         rows,
         files: out.files.len(),
     }
+}
+
+/// One row per generation of the manifest: its recorded counts beside the
+/// rows its part files hold now (from their footers). Counts only.
+fn generation_rows(out: &Output, run: &RunRecord) -> Vec<GenerationRow> {
+    let count = |g: &serde_json::Value, p: &str| g.pointer(p).and_then(serde_json::Value::as_u64);
+    let shown = |n: Option<u64>| n.map_or_else(|| "not recorded".to_string(), group);
+    run.generations
+        .iter()
+        .map(|g| {
+            let n = count(g, "/generation").unwrap_or(0);
+            let written = count(g, "/rows/written");
+            let files: Vec<u64> = out
+                .generations
+                .iter()
+                .zip(&out.rows)
+                .filter(|(f, _)| **f == n)
+                .map(|(_, r)| *r)
+                .collect();
+            let held: u64 = files.iter().sum();
+            let in_files = match written {
+                Some(w) if w != held => format!(
+                    "{} in {} file(s): they DIFFER from the manifest",
+                    group(held),
+                    files.len()
+                ),
+                _ => format!("{} in {} file(s)", group(held), files.len()),
+            };
+            GenerationRow {
+                generation: n.to_string(),
+                inputs: shown(count(g, "/inputs")),
+                files: shown(count(g, "/files")),
+                read: shown(count(g, "/rows/read")),
+                written: shown(written),
+                skipped: shown(count(g, "/rows/skipped")),
+                in_files,
+            }
+        })
+        .collect()
 }
 
 /// Group the digits of a recorded integer; other text unchanged.
