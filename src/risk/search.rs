@@ -48,7 +48,9 @@
 //!   [`super::EntityDigest`]; grows with distinct customers);
 //! - while nodes are evaluated, one class table per search thread of at
 //!   most `max_search_pairs / 4` classes (at least 64; 33 bytes a class
-//!   plus the hash table's slack: about 70 MB at the default). A node with
+//!   plus the hash table's slack: about 70 MB at the default; a node whose
+//!   product of distinct values is within that limit uses a vector of 16
+//!   bytes per possible class instead, no hashing). A node with
 //!   more classes (at most its distinct pairs; the finest node, evaluated
 //!   first, has the most) is evaluated in parts: its classes are split by a
 //!   hash of their number into as many parts as needed (doubled whenever one
@@ -80,7 +82,9 @@ use serde::Serialize;
 
 use super::Suppression;
 use crate::error::{Error, Result};
-use crate::schema::{Action, Level, PrivacyEntity, PrivacyOptions, Schema, SearchOptions};
+use crate::schema::{
+    Action, Level, OnInvalid, PrivacyEntity, PrivacyOptions, Schema, SearchOptions,
+};
 
 /// Nodes evaluated together (in parallel) before the pruning bound is updated.
 pub const BLOCK: usize = 16;
@@ -111,9 +115,61 @@ const PART_MULTIPLIER: u64 = 0x9e37_79b9_7f4a_7c15;
 
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::FixedState>;
 
-/// Class -> (rows, distinct entities, last entity counted): 32 bytes a
-/// class plus a control byte.
-type ClassSizes = FastMap<u128, (u64, u32, u32)>;
+/// Rows, distinct entities and the last entity counted, of one class.
+type Sizes = (u64, u32, u32);
+
+/// Class -> [`Sizes`] for one node (or part of one).
+///
+/// When the node's class numbers are all below the table's limit (the
+/// product of its columns' distinct values is small, as for most nodes
+/// above the finest), the table is a vector indexed by class number (16
+/// bytes a possible class, no hashing); else a hash map (32 bytes a class
+/// plus a control byte). A class with no rows is absent.
+enum ClassSizes {
+    Dense(Vec<Sizes>),
+    Sparse(FastMap<u128, Sizes>),
+}
+
+impl ClassSizes {
+    /// A table for class numbers below `product` holding at most `limit`
+    /// classes.
+    fn new(product: Option<u128>, limit: usize) -> ClassSizes {
+        match product {
+            Some(p) if p <= limit as u128 => ClassSizes::Dense(vec![(0, 0, NO_ONE); p as usize]),
+            _ => ClassSizes::Sparse(FastMap::default()),
+        }
+    }
+
+    fn entry(&mut self, class: u128) -> &mut Sizes {
+        match self {
+            ClassSizes::Dense(v) => &mut v[class as usize],
+            ClassSizes::Sparse(m) => m.entry(class).or_insert((0, 0, NO_ONE)),
+        }
+    }
+
+    /// Classes held, when that can exceed the limit (a dense table cannot).
+    fn sparse_len(&self) -> usize {
+        match self {
+            ClassSizes::Dense(_) => 0,
+            ClassSizes::Sparse(m) => m.len(),
+        }
+    }
+
+    fn get(&self, class: u128) -> Option<&Sizes> {
+        match self {
+            ClassSizes::Dense(v) => v.get(class as usize).filter(|s| s.0 > 0),
+            ClassSizes::Sparse(m) => m.get(&class),
+        }
+    }
+
+    /// Every class with rows.
+    fn values(&self) -> Box<dyn Iterator<Item = &Sizes> + '_> {
+        match self {
+            ClassSizes::Dense(v) => Box::new(v.iter().filter(|s| s.0 > 0)),
+            ClassSizes::Sparse(m) => Box::new(m.values()),
+        }
+    }
+}
 
 pub use super::chosen::{Chosen, ChosenLevel};
 
@@ -123,10 +179,60 @@ fn level_output(output: &str, level: usize) -> String {
     format!("\u{1f}level{level}\u{1f}{output}")
 }
 
-/// The schema of the collecting pass: every column as declared, plus one
-/// extra output per `Apply` level of every ladder (same input, that level's
-/// action). No `[privacy]`: the pass measures nothing and writes nothing.
+/// Whether a column's action can make a row bad (`on_invalid = "error"`):
+/// such a column is transformed in the collecting pass even when nothing
+/// reads its output, so that pass drops exactly the rows the writing pass
+/// drops.
+fn can_reject_rows(action: &Action) -> bool {
+    let on_invalid = match action {
+        Action::Drop | Action::Mask(_) => return false,
+        Action::Keep { on_invalid }
+        | Action::Tokenize { on_invalid, .. }
+        | Action::Generalize { on_invalid, .. }
+        | Action::TruncateIp { on_invalid, .. } => on_invalid,
+        Action::Shift(s) => &s.on_invalid,
+        Action::Bucket(s) => &s.on_invalid,
+        Action::Age(s) => &s.on_invalid,
+    };
+    *on_invalid == OnInvalid::Error
+}
+
+/// The schema of the collecting pass: one extra output per level of every
+/// ladder (same input, that level's action or derived kind), and the
+/// columns as declared, except that a column the search does not read (not
+/// a quasi-identifier, its levels or the entity) is dropped when it cannot
+/// make a row bad, and derived outputs nobody reads are left out: that pass
+/// writes nothing, so tokenizing, say, the e-mail addresses there would be
+/// work thrown away. No `[privacy]`: the pass measures nothing.
 pub fn expand(schema: &Schema) -> Result<Schema> {
+    let mut out = expand_levels(schema)?;
+    let search = search_of(schema)?;
+    let mut read: std::collections::HashSet<String> = search
+        .ladders
+        .iter()
+        .flat_map(|l| {
+            (0..l.levels.len())
+                .map(|i| level_output(&l.output, i))
+                .chain([l.output.clone()])
+        })
+        .collect();
+    read.extend(
+        (schema.privacy.as_ref())
+            .and_then(|p| p.entity.column())
+            .map(str::to_string),
+    );
+    let read = |output: &str| read.contains(output);
+    for c in &mut out.columns {
+        c.derive.retain(|d| read(&d.output));
+        if c.derive.is_empty() && !read(&c.output) && !can_reject_rows(&c.action) {
+            c.action = Action::Drop;
+        }
+    }
+    Ok(out)
+}
+
+/// [`expand`] before unread columns are dropped.
+fn expand_levels(schema: &Schema) -> Result<Schema> {
     let search = search_of(schema)?;
     let mut out = schema.clone();
     out.privacy = None;
@@ -202,8 +308,10 @@ fn search_of(schema: &Schema) -> Result<&SearchOptions> {
 struct ColumnState {
     /// Per level: the output column read (None: the removal level).
     sources: Vec<Option<String>>,
-    /// Per level: text -> code, and code -> text (None = null).
-    interned: Vec<FastMap<Option<Box<str>>, u32>>,
+    /// Per level: text -> code, the code of null if seen, and code -> text
+    /// (None = null).
+    interned: Vec<FastMap<Box<str>, u32>>,
+    null_code: Vec<Option<u32>>,
     texts: Vec<Vec<Option<Box<str>>>>,
     /// Vector of per-level codes -> vector number.
     vectors: FastMap<Box<[u32]>, u32>,
@@ -279,6 +387,7 @@ impl Collector {
                 ColumnState {
                     sources,
                     interned: (0..n).map(|_| FastMap::default()).collect(),
+                    null_code: vec![None; n],
                     texts: vec![Vec::new(); n],
                     vectors: FastMap::default(),
                     codes: vec![Vec::new(); n],
@@ -332,13 +441,22 @@ impl Collector {
                 for (l, array) in arrays.iter().enumerate() {
                     let Some(array) = array else { continue };
                     let value = (!array.is_null(row)).then(|| array.value(row));
-                    let code = match state.interned[l].get(&value.map(Box::from)) {
-                        Some(&c) => c,
+                    let known = match value {
+                        Some(v) => state.interned[l].get(v).copied(),
+                        None => state.null_code[l],
+                    };
+                    let code = match known {
+                        Some(c) => c,
                         None => {
                             let c = u32::try_from(state.texts[l].len()).map_err(|_| {
                                 Error::Usage("privacy search: more than 4 billion values".into())
                             })?;
-                            state.interned[l].insert(value.map(Box::from), c);
+                            match value {
+                                Some(v) => {
+                                    state.interned[l].insert(Box::from(v), c);
+                                }
+                                None => state.null_code[l] = Some(c),
+                            }
                             state.texts[l].push(value.map(Box::from));
                             c
                         }
@@ -578,9 +696,12 @@ struct Lattice {
 /// the product of the cardinalities fits in 128 bits, else interned in
 /// order of first appearance.
 struct Classifier<'a> {
-    node: &'a [usize],
-    columns: &'a [ColumnState],
+    /// Per quasi-identifier: vector number -> code at the node's level
+    /// (None: the removal level, code 0).
+    codes: Vec<Option<&'a [u32]>>,
     radix: Option<Vec<u128>>,
+    /// The product of the radixes, when it fits.
+    product: Option<u128>,
     interned: FastMap<Vec<u32>, u128>,
 }
 
@@ -591,26 +712,30 @@ impl<'a> Classifier<'a> {
             .zip(columns)
             .map(|(&l, c)| u128::from(c.cardinality(l)))
             .collect();
-        let fits = radix
-            .iter()
-            .try_fold(1u128, |acc, &r| acc.checked_mul(r))
-            .is_some();
+        let product = radix.iter().try_fold(1u128, |acc, &r| acc.checked_mul(r));
         Classifier {
-            node,
-            columns,
-            radix: fits.then_some(radix),
+            codes: node
+                .iter()
+                .zip(columns)
+                .map(|(&l, c)| c.sources[l].as_ref().map(|_| c.codes[l].as_slice()))
+                .collect(),
+            radix: product.is_some().then_some(radix),
+            product,
             interned: FastMap::default(),
         }
     }
 
     fn class(&mut self, key: &[u32]) -> u128 {
-        let codes = self.node.iter().zip(self.columns).zip(key.iter());
+        let codes = self.codes.iter().zip(key).map(|(c, &v)| match c {
+            Some(c) => c[v as usize],
+            None => 0,
+        });
         match &self.radix {
-            Some(radix) => codes.zip(radix).fold(0u128, |acc, (((&l, c), &v), &r)| {
-                acc * r + u128::from(c.code(l, v))
-            }),
+            Some(radix) => codes
+                .zip(radix)
+                .fold(0u128, |acc, (v, &r)| acc * r + u128::from(v)),
             None => {
-                let codes: Vec<u32> = codes.map(|((&l, c), &v)| c.code(l, v)).collect();
+                let codes: Vec<u32> = codes.collect();
                 let next = self.interned.len() as u128;
                 *self.interned.entry(codes).or_insert(next)
             }
@@ -739,7 +864,8 @@ impl Lattice {
         let n = self.columns.len();
         let limit = self.classes_per_table();
         let mut classify = Classifier::new(node, &self.columns);
-        let mut sizes: ClassSizes = FastMap::default();
+        let dense = if parts == 1 { classify.product } else { None };
+        let mut sizes = ClassSizes::new(dense, limit);
         let row_entities = self.opts.entity == PrivacyEntity::Row;
         let mut overflow = false;
         self.pairs.for_each(&mut |key, rows| {
@@ -748,7 +874,7 @@ impl Lattice {
                 return true;
             }
             let e = key[n];
-            let entry = sizes.entry(class).or_insert((0, 0, NO_ONE));
+            let entry = sizes.entry(class);
             entry.0 += rows;
             if row_entities {
                 // One pair per row (its number is the entity): rows is 1.
@@ -760,7 +886,7 @@ impl Lattice {
                 entry.1 += 1;
                 entry.2 = e;
             }
-            overflow = sizes.len() > limit;
+            overflow = sizes.sparse_len() > limit;
             !overflow
         })?;
         Ok((!overflow).then_some((classify, sizes)))
@@ -924,7 +1050,7 @@ impl Lattice {
                     if part_of(class, parts) != part {
                         return true;
                     }
-                    let Some(&(_, people, _)) = sizes.get(&class) else {
+                    let Some(&(_, people, _)) = sizes.get(class) else {
                         return true;
                     };
                     if u64::from(people) >= self.opts.min_k || done.insert(class, ()).is_some() {

@@ -215,3 +215,73 @@ fn entity_row_counts_rows() {
     assert_eq!(levels(&best), [0, 0]);
     assert_eq!((best.loss, best.k, best.suppressed_rows), (0.125, 2, 1));
 }
+
+#[test]
+fn the_collecting_pass_drops_only_unread_columns_that_cannot_reject_a_row() {
+    // Read by the search: acct_token (entity), region and n (ladders).
+    // Not read: mail (tokenize, invalid values become null: dropped, with
+    // its derived domain), ip (truncate_ip, on_invalid = "error": kept, it
+    // can make a row bad), qty (int kept, error by default: kept), note
+    // (text kept with on_invalid = "null": dropped).
+    let s = Schema::from_toml(
+        "[dataset]\nname = \"t\"\nversion = 1\n\
+         [privacy]\nmin_k = 2\non_violation = \"suppress\"\nentity = \"acct_token\"\n\
+         search = \"auto\"\nmax_suppression = 0.1\n\
+         [[columns]]\nname = \"acct\"\naction = \"tokenize\"\nas = \"id\"\noutput = \"acct_token\"\n\
+         [[columns]]\nname = \"mail\"\naction = \"tokenize\"\nas = \"email\"\noutput = \"mail_token\"\n\
+         derive = [{ kind = \"email_domain\", output = \"mail_domain\" }]\n\
+         [[columns]]\nname = \"ip\"\naction = \"truncate_ip\"\non_invalid = \"error\"\n\
+         [[columns]]\nname = \"qty\"\ntype = \"int\"\naction = \"keep\"\n\
+         [[columns]]\nname = \"note\"\naction = \"keep\"\non_invalid = \"null\"\n\
+         [[columns]]\nname = \"region\"\naction = \"keep\"\nquasi = true\nremovable = true\n\
+         [[columns]]\nname = \"n\"\ntype = \"int\"\naction = \"bucket\"\nwidth = [5, 50]\nquasi = true\n",
+        Path::new("t.toml"),
+    )
+    .unwrap();
+    let e = expand(&s).unwrap();
+    let action = |name: &str| {
+        let c = e.columns.iter().find(|c| c.output == name).unwrap();
+        (c.action == Action::Drop, c.derive.len())
+    };
+    assert_eq!(action("acct_token"), (false, 0));
+    assert_eq!(action("mail_token"), (true, 0));
+    assert_eq!(action("ip"), (false, 0));
+    assert_eq!(action("qty"), (false, 0));
+    assert_eq!(action("note"), (true, 0));
+    assert_eq!(action("region"), (false, 0));
+    assert_eq!(action("n"), (false, 0));
+    assert_eq!(action(&level_output("n", 1)), (false, 0));
+    // The pass's output schema has no field of a dropped column.
+    let fields: Vec<String> = e
+        .output_schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    assert!(!fields
+        .iter()
+        .any(|f| f == "mail_token" || f == "mail_domain" || f == "note"));
+}
+
+#[test]
+fn dense_and_hashed_class_tables_hold_the_same_classes() {
+    let mut dense = ClassSizes::new(Some(6), 8);
+    let mut sparse = ClassSizes::new(Some(6), 4);
+    assert!(matches!(dense, ClassSizes::Dense(_)));
+    assert!(matches!(sparse, ClassSizes::Sparse(_)));
+    for t in [&mut dense, &mut sparse] {
+        for (class, rows) in [(5u128, 2u64), (0, 1), (5, 3)] {
+            let e = t.entry(class);
+            e.0 += rows;
+            e.1 += 1;
+        }
+    }
+    for t in [&dense, &sparse] {
+        assert_eq!(t.get(5), Some(&(5, 2, NO_ONE)));
+        assert_eq!(t.get(0), Some(&(1, 1, NO_ONE)));
+        assert_eq!(t.get(3), None);
+        let mut v: Vec<Sizes> = t.values().copied().collect();
+        v.sort_unstable();
+        assert_eq!(v, [(1, 1, NO_ONE), (5, 2, NO_ONE)]);
+    }
+}
