@@ -448,6 +448,10 @@ fn spill_files_are_private_and_nameless_even_under_kill_9() {
             .spawn()
             .unwrap();
         let fds = format!("/proc/{}/fd", child.id());
+        let root = std::fs::canonicalize(env.path(""))
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
         let started = std::time::Instant::now();
         let mut exited = None;
         while seen.is_none() && started.elapsed() < std::time::Duration::from_secs(120) {
@@ -460,7 +464,9 @@ fn spill_files_are_private_and_nameless_even_under_kill_9() {
                     continue;
                 };
                 let t = target.to_string_lossy().into_owned();
-                if t.contains(".txanon-search-spill-") {
+                // An `O_TMPFILE` spill shows as "DIR/#INODE (deleted)"; the
+                // fallback as "DIR/.txanon-search-spill-PID-N (deleted)".
+                if t.starts_with(&root) && t.ends_with(" (deleted)") {
                     let mode = std::fs::metadata(e.path())
                         .map(|m| m.permissions().mode() & 0o777)
                         .unwrap_or(0);
