@@ -555,7 +555,7 @@ fn temporaries_beside(dir: &Path) -> Vec<String> {
             Some(if alive {
                 format!("{file}: an append or erase by process {pid} is being written (not part of the dataset until it commits)")
             } else {
-                format!("{file}: left by an append or erase that was killed (not part of the dataset; the next append or erase removes it)")
+                format!("{file}: left by an append or erase that was killed (not part of the dataset, but after an erasure it may hold the erased rows: remove it, or run the next append or erase, which removes it)")
             })
         })
         .collect();

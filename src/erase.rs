@@ -572,6 +572,12 @@ pub fn erase_file(path: &Path, req: &Request<'_>, reporter: &dyn Reporter) -> Re
             path.display()
         )));
     }
+    // Two erasures of one file would both rewrite the original: the second
+    // rename would bring back the rows the first removed.
+    let _lock = crate::io::output::lock_dataset(path)?;
+    if !req.dry_run {
+        crate::io::output::remove_stale_temps(path);
+    }
     let footer = {
         let file = File::open(path).map_err(|e| Error::io(path, e))?;
         let m = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
@@ -765,6 +771,13 @@ pub fn erase_dataset(dir: &Path, req: &Request<'_>, reporter: &dyn Reporter) -> 
         )));
     }
     let _lock = crate::io::output::lock_dataset(dir)?;
+    // A tree left beside the dataset by a killed append or erase may hold
+    // rows an earlier erasure removed: it goes first, whatever this erasure
+    // then finds (under the lock, no live run owns one). A dry run changes
+    // nothing; `txanon dataset` reports such a tree.
+    if !req.dry_run {
+        crate::io::output::remove_stale_temps(dir);
+    }
     let verified = dataset::verify(dir)?;
     if !verified.consistent() {
         return Err(Error::Usage(format!(

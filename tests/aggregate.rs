@@ -477,6 +477,8 @@ fn a_declaration_that_cannot_be_released_as_written_is_refused_before_reading() 
         (spec_text("[\"channel\"]", "epsilon = 1.0\ndelta = 1e-6\nmax_groups_per_entity = 1\nmax_rows_per_group = 1", "[[measure]]\nkind = \"sum\"\ncolumn = \"amount\"\n"), "needs lower and upper"),
         (spec_text("[\"channel\"]", "epsilon = 0\ndelta = 1e-6\nmax_groups_per_entity = 1\nmax_rows_per_group = 1", "[[measure]]\nkind = \"count\"\n"), "epsilon must be a positive number"),
         (spec_text("[\"channel\"]", "epsilon = 1.0\nmax_groups_per_entity = 1\nmax_rows_per_group = 1\n[keys]\nchannel = [\"web\"]\nbirth_year = [\"1980-01-01\"]", "[[measure]]\nkind = \"count\"\n"), "[keys].birth_year is not a group_by column"),
+        // A key listed twice would be released (and noised) twice.
+        (spec_text("[\"channel\"]", "epsilon = 1.0\nmax_groups_per_entity = 1\nmax_rows_per_group = 1\n[keys]\nchannel = [\"web\", \"pos\", \"web\"]", "[[measure]]\nkind = \"count\"\n"), "[keys].channel lists one key twice (entries 1 and 3)"),
     ];
     for (i, (text, message)) in cases.iter().enumerate() {
         let spec = env.write(&format!("bad{i}.toml"), text);

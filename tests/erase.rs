@@ -536,8 +536,49 @@ fn issue17_a_tree_left_by_a_killed_erase_is_reported_and_removed_by_the_next() {
     std::fs::write(stale.join("_manifest.json"), "{}").unwrap();
     env.run(["dataset", "ds/"])
         .success()
-        .stdout_has("left by an append or erase that was killed");
+        .stdout_has("left by an append or erase that was killed")
+        .stdout_has("may hold the erased rows");
+    // A dry run leaves it; a real erasure removes it, also when it finds
+    // nothing to erase (the tree of a killed erasure holds the rows that
+    // erasure removed, and re-running it finds none).
+    erase(&env, &["--column", "mobile", PHONE, "--dry-run"], "ds/").success();
+    assert!(stale.exists());
+    erase(&env, &["--column", "mobile", "139 0000 0000"], "ds/").success();
+    assert!(!stale.exists());
+    std::fs::create_dir(&stale).unwrap();
     erase(&env, &["--column", "mobile", PHONE], "ds/").success();
     assert!(!stale.exists());
     assert!(ds.join("_manifest.json").is_file());
+}
+
+/// A token column cannot partition a dataset: its tokens would be directory
+/// names, in every listing and manifest, and an erased customer's token
+/// would stay in the paths. Refused before anything is written.
+#[test]
+fn issue17_a_token_column_cannot_partition_a_dataset() {
+    let env = TestEnv::new();
+    let key = env.key("k.key", TEST_KEY_HEX);
+    for column in ["account_token", "mobile_token"] {
+        let run = env.anonymize(
+            &schema_path(),
+            &key,
+            &["--partition-by", column],
+            "ds/",
+            &repo("data-samples/transactions.csv"),
+        );
+        run.exit(2)
+            .stderr_has(&format!("--partition-by {column:?} is a token column"));
+        for c in CANARIES {
+            run.never_says(c);
+        }
+        assert_eq!(env.files(), vec!["k.key"], "{column}");
+    }
+    // A generalized column still partitions.
+    anonymize(
+        &env,
+        &key,
+        &["--partition-by", "created_month"],
+        "ds/",
+        &repo("data-samples/transactions.csv"),
+    );
 }

@@ -238,13 +238,13 @@ impl Ledger {
 }
 
 /// An exclusive hold on a ledger for one release, from the first budget
-/// check to the renames: `LEDGER.lock`, created new, holding the process
-/// id. A lock left by a process that no longer runs is taken over; one held
-/// by a running process refuses the release (two releases against one
-/// ledger at once could both pass the check and overspend).
+/// check to the renames: an `flock` on `LEDGER.lock` (see
+/// [`crate::io::output::try_lock_file`]), released when the release ends,
+/// however it ends. A second release against the same ledger meanwhile is
+/// refused (two releases at once could both pass the check and overspend).
 #[derive(Debug)]
 pub struct LedgerLock {
-    path: PathBuf,
+    _file: std::fs::File,
 }
 
 impl LedgerLock {
@@ -253,47 +253,14 @@ impl LedgerLock {
         let mut name = ledger.file_name().unwrap_or_default().to_os_string();
         name.push(".lock");
         let path = ledger.with_file_name(name);
-        for _ in 0..2 {
-            match std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .open(&path)
-            {
-                Ok(mut f) => {
-                    use std::io::Write;
-                    write!(f, "{}", std::process::id()).map_err(|e| Error::io(&path, e))?;
-                    return Ok(LedgerLock { path });
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                    let holder = std::fs::read_to_string(&path)
-                        .ok()
-                        .and_then(|t| t.trim().parse::<u32>().ok());
-                    match holder {
-                        Some(pid) if crate::io::output::process_alive(pid) => {
-                            return Err(Error::Usage(format!(
-                                "the privacy-budget ledger is in use by another release                                  (process {pid}, lock {}); nothing was written",
-                                path.display()
-                            )))
-                        }
-                        // A stale lock (its process is gone): take it over.
-                        _ => {
-                            let _ = std::fs::remove_file(&path);
-                        }
-                    }
-                }
-                Err(e) => return Err(Error::io(&path, e)),
-            }
+        match crate::io::output::try_lock_file(&path)? {
+            Some(file) => Ok(LedgerLock { _file: file }),
+            None => Err(Error::Usage(format!(
+                "the privacy-budget ledger is in use by another release (it holds {}); \
+                 nothing was written",
+                path.display()
+            ))),
         }
-        Err(Error::Usage(format!(
-            "cannot take the ledger lock {}; nothing was written",
-            path.display()
-        )))
-    }
-}
-
-impl Drop for LedgerLock {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
     }
 }
 
@@ -358,17 +325,55 @@ mod tests {
         assert!(Ledger::open(&path, &key).is_ok());
     }
 
+    /// The MAC is recomputed over the figures parsed back from the file:
+    /// every float must come back bit for bit (serde_json's
+    /// `float_roundtrip`), or a ledger holding an awkward delta would be
+    /// refused as edited on its next release.
     #[test]
-    fn a_held_lock_refuses_a_second_release_and_a_stale_one_is_taken_over() {
+    fn awkward_floats_come_back_and_the_ledger_still_verifies() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.json");
+        let key = MasterKey::from_hex(&"0b".repeat(32)).unwrap();
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            // Doubles in [1e-12, 10), spread over many exponents.
+            f64::from_bits((state >> 12) | 0x3ff0_0000_0000_0000)
+                * 10f64.powi((state % 13) as i32 - 12)
+        };
+        for i in 0..200 {
+            let mut l = Ledger::open(&path, &key).unwrap();
+            let (eps, delta) = if i == 0 {
+                (0.1, 9.974355785757893e-10)
+            } else {
+                (next(), next())
+            };
+            let b = l.check("c", None, eps, delta).unwrap();
+            let mut e = entry(eps);
+            e.delta = delta;
+            l.record(&key, "c", b, e, 0o600).unwrap();
+        }
+        assert!(Ledger::open(&path, &key).is_ok());
+    }
+
+    #[test]
+    fn a_held_lock_refuses_a_second_release_and_a_released_one_is_taken() {
         let dir = tempfile::tempdir().unwrap();
         let ledger = dir.path().join("l.json");
         let held = LedgerLock::acquire(&ledger).unwrap();
-        let e = LedgerLock::acquire(&ledger).unwrap_err().to_string();
-        assert!(e.contains("in use by another release"), "{e}");
+        // Refused however often it is tried while held (an flock, not a
+        // file whose contents a second release could misread).
+        for _ in 0..3 {
+            let e = LedgerLock::acquire(&ledger).unwrap_err().to_string();
+            assert!(e.contains("in use by another release"), "{e}");
+        }
         drop(held);
-        assert!(!dir.path().join("l.json.lock").exists());
-        // A lock whose process is gone (no pid reaches u32::MAX).
-        std::fs::write(dir.path().join("l.json.lock"), u32::MAX.to_string()).unwrap();
-        assert!(LedgerLock::acquire(&ledger).is_ok());
+        // The lock file stays; nobody holds it, so the next release takes it.
+        assert!(dir.path().join("l.json.lock").exists());
+        let again = LedgerLock::acquire(&ledger).unwrap();
+        assert!(LedgerLock::acquire(&ledger).is_err());
+        drop(again);
     }
 }

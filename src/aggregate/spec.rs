@@ -259,6 +259,22 @@ fn resolve(
         if public.as_ref().is_some_and(|p| p.is_empty()) {
             return Err(format!("[keys].{column} is an empty list"));
         }
+        // Each listed key is one released group with its own noise: a key
+        // listed twice would be released twice, and averaging the copies
+        // spends more than the declared epsilon.
+        if let Some(list) = &public {
+            let mut seen = std::collections::HashMap::new();
+            for (i, k) in list.iter().enumerate() {
+                if let Some(first) = seen.insert(k, i) {
+                    return Err(format!(
+                        "[keys].{column} lists one key twice (entries {} and {}): each key is \
+                         released once",
+                        first + 1,
+                        i + 1
+                    ));
+                }
+            }
+        }
         group_by.push(GroupBy {
             column: column.clone(),
             data_type: field(column)?,

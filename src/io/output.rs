@@ -504,6 +504,23 @@ pub fn lock_dataset(dir: &Path) -> Result<DatasetLock> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "dataset".into());
     let path = dir.with_file_name(format!(".{name}.txanon-lock"));
+    match try_lock_file(&path)? {
+        Some(file) => Ok(DatasetLock { _file: file }),
+        None => Err(Error::Usage(format!(
+            "{} is being written by another txanon run (an append or an erase \
+             holds {}); try again when it has finished (nothing was changed)",
+            dir.display(),
+            path.display()
+        ))),
+    }
+}
+
+/// Open (creating it with mode 0600 if needed) the lock file `path` and take
+/// an exclusive `flock` on it without waiting: `None` when another run
+/// holds it. The lock lasts while the returned file is open, and goes with
+/// the process however it ends (SIGKILL included); the file itself stays.
+/// Off Linux the file is opened but not locked.
+pub fn try_lock_file(path: &Path) -> Result<Option<File>> {
     let mut options = std::fs::OpenOptions::new();
     options.read(true).write(true).create(true).truncate(false);
     #[cfg(unix)]
@@ -511,24 +528,17 @@ pub fn lock_dataset(dir: &Path) -> Result<DatasetLock> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let file = options.open(&path).map_err(|e| Error::io(&path, e))?;
+    let file = options.open(path).map_err(|e| Error::io(path, e))?;
     #[cfg(target_os = "linux")]
     {
         use rustix::fs::{flock, FlockOperation};
         match flock(&file, FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
-            Err(rustix::io::Errno::WOULDBLOCK) => {
-                return Err(Error::Usage(format!(
-                    "{} is being written by another txanon run (an append or an erase \
-                     holds {}); try again when it has finished (nothing was changed)",
-                    dir.display(),
-                    path.display()
-                )))
-            }
-            Err(e) => return Err(Error::io(&path, std::io::Error::from(e))),
+            Err(rustix::io::Errno::WOULDBLOCK) => return Ok(None),
+            Err(e) => return Err(Error::io(path, std::io::Error::from(e))),
         }
     }
-    Ok(DatasetLock { _file: file })
+    Ok(Some(file))
 }
 
 /// Create a new file with `mode` (exactly, whatever the umask) on Unix.

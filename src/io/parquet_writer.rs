@@ -704,6 +704,13 @@ impl DatasetSink {
                         "--partition-by needs at least one other output column".into(),
                     ));
                 }
+                if settings.token_columns.iter().any(|t| t == name) {
+                    // A token in a path is in every listing, manifest and
+                    // message, and stays there after its rows are erased.
+                    return Err(Error::Usage(format!(
+                        "--partition-by {name:?} is a token column: its tokens would become                          directory names (in every file listing and manifest, and left                          behind when a customer is erased); partition by a generalized                          column such as a month or a region"
+                    )));
+                }
                 Some((i, name.to_string()))
             }
         };
