@@ -259,8 +259,6 @@ struct PartFile {
     /// Makes each row group's column writers (the same ones `ArrowWriter`
     /// uses, so the bytes are the same).
     factory: Option<ArrowRowGroupWriterFactory>,
-    /// Encodes a row group's columns in parallel when set.
-    pool: Option<Arc<rayon::ThreadPool>>,
     /// For each Parquet leaf column, the index of its Arrow field.
     roots: Vec<usize>,
     schema: Arc<ArrowSchema>,
@@ -286,7 +284,6 @@ impl PartFile {
             writer: None,
             factory: None,
             roots: Vec::new(),
-            pool: settings.pool.clone(),
             schema,
             pending: Vec::new(),
             pending_rows: 0,
@@ -398,7 +395,8 @@ impl PartFile {
             .ok_or_else(|| err(parquet::errors::ParquetError::General("closed".into())))?
             .create_column_writers(self.row_groups)
             .map_err(err)?;
-        let chunks = match &self.pool {
+        // The settings' pool, when set, encodes the columns in parallel.
+        let chunks = match &self.settings.pool {
             Some(pool) => {
                 let roots = &self.roots;
                 pool.install(|| encode_row_group(&self.schema, head_parts, writers, roots, true))
