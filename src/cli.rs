@@ -387,6 +387,12 @@ pub struct AggregateArgs {
     #[arg(long, value_name = "PATH")]
     pub ledger: Option<PathBuf>,
 
+    /// Start a new, empty privacy-budget ledger (the first release under a
+    /// key or --ledger). Refused when the ledger exists; without it a missing
+    /// ledger is refused (except with the published demo key).
+    #[arg(long)]
+    pub new_ledger: bool,
+
     /// The aggregate Parquet file to write.
     #[arg(short, long, value_name = "AGG.parquet")]
     pub output: PathBuf,

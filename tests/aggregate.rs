@@ -153,6 +153,7 @@ fn the_sample_release_is_typed_with_its_privacy_figures_in_the_footer_and_the_le
         repo("schemas/aggregate-monthly.toml").to_str().unwrap(),
         "--key-file",
         key.to_str().unwrap(),
+        "--new-ledger",
         "-o",
         out.to_str().unwrap(),
         "--csv",
@@ -185,6 +186,7 @@ fn the_sample_release_is_typed_with_its_privacy_figures_in_the_footer_and_the_le
         .unwrap();
     let report: serde_json::Value = serde_json::from_str(report).unwrap();
     assert_eq!(report["epsilon"], 1.0);
+    assert_eq!(report["demo_key"], false);
     assert_eq!(report["delta"], 0.0);
     assert_eq!(report["label"], "differentially private aggregate");
     // customers: 12 groups x 1 entity / 0.5; spend: 12 x 5 x 1000.00 CNY / 0.5 (in cents).
@@ -229,22 +231,39 @@ fn web_and_pos() -> String {
     csv(&rows)
 }
 
+/// One release under `k.key`, starting its ledger when there is none yet
+/// (the refusal of a missing ledger has its own test).
 fn aggregate(env: &TestEnv, spec: &Path, input: &Path, out: &str) -> common::Run {
+    let new = !env.path("k.key.dp-ledger.json").exists();
+    aggregate_with(env, spec, input, out, new.then_some("--new-ledger"))
+}
+
+fn aggregate_with(
+    env: &TestEnv,
+    spec: &Path,
+    input: &Path,
+    out: &str,
+    flag: Option<&str>,
+) -> common::Run {
     let key = env.key("k.key", TEST_KEY_HEX);
-    env.run([
-        "aggregate",
-        "--schema",
-        repo("schemas/transactions-aggregate.toml")
-            .to_str()
-            .unwrap(),
-        "--spec",
-        spec.to_str().unwrap(),
-        "--key-file",
-        key.to_str().unwrap(),
-        "-o",
-        env.path(out).to_str().unwrap(),
-        input.to_str().unwrap(),
-    ])
+    env.run(
+        [
+            "aggregate",
+            "--schema",
+            repo("schemas/transactions-aggregate.toml")
+                .to_str()
+                .unwrap(),
+            "--spec",
+            spec.to_str().unwrap(),
+            "--key-file",
+            key.to_str().unwrap(),
+            "-o",
+            env.path(out).to_str().unwrap(),
+            input.to_str().unwrap(),
+        ]
+        .into_iter()
+        .chain(flag),
+    )
 }
 
 #[test]
@@ -296,6 +315,92 @@ fn a_release_over_budget_is_refused_and_writes_nothing() {
         "{:?}",
         env.files()
     );
+}
+
+/// Deleting the ledger must not reset the spent budget: a missing ledger is
+/// refused unless `--new-ledger` starts one, which is refused where a
+/// ledger exists.
+#[test]
+fn a_missing_ledger_is_refused_unless_started_and_new_ledger_never_replaces_one() {
+    let env = TestEnv::new();
+    let spec = channel_spec(&env, "[budget]\nmax_epsilon = 1.5\nmax_delta = 1e-5\n");
+    let input = env.write("in.csv", web_and_pos());
+    let ledger = env.path("k.key.dp-ledger.json");
+    let refused_missing = |run: common::Run, out: &str| {
+        run.exit(2)
+            .stderr_has("k.key.dp-ledger.json does not exist")
+            .stderr_has("--new-ledger")
+            .stderr_has("nothing was written");
+        assert!(!env.path(out).exists());
+        assert!(!ledger.exists(), "no ledger is started silently");
+    };
+    refused_missing(
+        aggregate_with(&env, &spec, &input, "a.parquet", None),
+        "a.parquet",
+    );
+    aggregate_with(&env, &spec, &input, "a.parquet", Some("--new-ledger")).success();
+    let before = std::fs::read(&ledger).unwrap();
+    // Starting again over an existing ledger would reset it: refused.
+    aggregate_with(&env, &spec, &input, "b.parquet", Some("--new-ledger"))
+        .exit(2)
+        .stderr_has("k.key.dp-ledger.json already exists")
+        .stderr_has("drop --new-ledger");
+    assert!(!env.path("b.parquet").exists());
+    assert_eq!(std::fs::read(&ledger).unwrap(), before);
+    // Deleted after a release: the next release is refused, not run
+    // against a budget of zero spent.
+    std::fs::remove_file(&ledger).unwrap();
+    refused_missing(
+        aggregate_with(&env, &spec, &input, "c.parquet", None),
+        "c.parquet",
+    );
+}
+
+/// With the published demo key a missing ledger is started (the README's
+/// first command works), and the release says it was made with that key.
+#[test]
+fn a_demo_key_release_starts_its_ledger_and_is_labelled() {
+    let env = TestEnv::new();
+    let spec = channel_spec(&env, "");
+    let input = env.write("in.csv", web_and_pos());
+    let demo = repo("data-samples/demo.key");
+    let ledger = env.path("demo.ledger.json");
+    let run = |out: &str| {
+        env.run([
+            "aggregate",
+            "--schema",
+            repo("schemas/transactions-aggregate.toml")
+                .to_str()
+                .unwrap(),
+            "--spec",
+            spec.to_str().unwrap(),
+            "--key-file",
+            demo.to_str().unwrap(),
+            "--ledger",
+            ledger.to_str().unwrap(),
+            "--json",
+            "-o",
+            env.path(out).to_str().unwrap(),
+            input.to_str().unwrap(),
+        ])
+    };
+    let first = run("a.parquet");
+    first.success().stderr_has("published demo key");
+    assert!(ledger.exists());
+    let json: serde_json::Value = serde_json::from_str(&first.stdout).unwrap();
+    assert_eq!(json["demo_key"], true);
+    let (_, meta) = read_all(&env.path("a.parquet"));
+    let report = &meta
+        .iter()
+        .find(|(k, _)| k == "txanon.aggregate")
+        .unwrap()
+        .1;
+    let report: serde_json::Value = serde_json::from_str(report).unwrap();
+    assert_eq!(report["demo_key"], true);
+    // The second release is entered in the same ledger.
+    run("b.parquet").success();
+    let text = std::fs::read_to_string(&ledger).unwrap();
+    assert_eq!(text.matches("\"spec_sha256\"").count(), 2, "{text}");
 }
 
 #[test]

@@ -701,7 +701,8 @@ fn cases() -> Vec<Case> {
     for input in ["data.csv", "data.ndjson", "cols.parquet"] {
         for spec in ["agg.toml", "agg-sel.toml", "agg-over.toml"] {
             let mut a = vec!["aggregate", "--schema", "s.toml", "--spec", spec];
-            a.extend_from_slice(&["--key-file", "k.key", "--max-bad-rows", "100", "--json"]);
+            a.extend_from_slice(&["--key-file", "k.key", "--new-ledger"]);
+            a.extend_from_slice(&["--max-bad-rows", "100", "--json"]);
             a.extend_from_slice(&["-o", "agg.parquet", "--csv", "agg.csv", input]);
             out.push(case(&a));
         }
@@ -717,6 +718,7 @@ fn cases() -> Vec<Case> {
             "leaks",
             "--ledger",
             "budget.json",
+            "--new-ledger",
             "--threads",
             "2",
             "--drop-undeclared",

@@ -117,6 +117,7 @@ fn printing_commands(env: &TestEnv) -> Vec<(String, Vec<String>, Option<Vec<u8>>
                 &aggregate_spec,
                 "--key-file",
                 &key,
+                "--new-ledger",
                 "-o",
                 "agg.parquet",
                 &input,

@@ -10,6 +10,12 @@
 //! a budget raised) is refused. The MAC cannot stop the file being deleted
 //! or replaced by an older copy of itself; keep it where the key is kept.
 //!
+//! A missing ledger is an error ([`Start::Existing`]), never an empty one:
+//! otherwise deleting the file would silently reset every budget to zero.
+//! A ledger is started only when asked (`--new-ledger`, [`Start::New`],
+//! refused where a ledger exists), or implicitly for the published demo key
+//! ([`Start::Demo`]), whose MAC key is public anyway (such releases say so).
+//!
 //! A release is entered in the ledger before its files are renamed into
 //! place: a failure after that leaves the budget spent and nothing released,
 //! never the reverse. A release holds [`LedgerLock`] from its first budget
@@ -119,16 +125,45 @@ fn mac_hex(key: &MasterKey, contexts: &BTreeMap<String, Scope>) -> Result<String
     Ok(hex::encode(key.ledger_mac(&bytes)))
 }
 
+/// How a release treats a missing ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// The ledger must exist (the default): a missing one is refused.
+    Existing,
+    /// Start a new, empty ledger (`--new-ledger`): one that exists is refused.
+    New,
+    /// The published demo key: a missing ledger is started, one that exists is used.
+    Demo,
+}
+
 impl Ledger {
-    /// Read and verify `path` (a missing file is an empty ledger).
-    pub fn open(path: &Path, key: &MasterKey) -> Result<Ledger> {
+    /// Read and verify `path`; whether a missing file starts an empty ledger
+    /// or is refused follows `start`.
+    pub fn open(path: &Path, key: &MasterKey, start: Start) -> Result<Ledger> {
         let bytes = match crate::io::read_bounded(path, MAX_LEDGER_BYTES) {
+            Ok(_) if start == Start::New => {
+                return Err(Error::Usage(format!(
+                    "privacy-budget ledger {} already exists: --new-ledger only starts a ledger \
+                     where there is none; drop --new-ledger to release against it; nothing was \
+                     written",
+                    path.display()
+                )))
+            }
             Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && start != Start::Existing => {
                 return Ok(Ledger {
                     path: path.to_path_buf(),
                     contexts: BTreeMap::new(),
                 })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::Usage(format!(
+                    "privacy-budget ledger {} does not exist; a missing ledger would reset the \
+                     budget already spent, so none is started silently. For the first release \
+                     under this key (or --ledger) give --new-ledger; if the ledger was moved or \
+                     deleted, restore it or point --ledger at it; nothing was written",
+                    path.display()
+                )))
             }
             Err(e) => return Err(Error::io(path, e)),
         };
@@ -279,6 +314,41 @@ mod subtle_eq {
 mod tests {
     use super::*;
 
+    fn start(path: &Path) -> Start {
+        if path.exists() {
+            Start::Existing
+        } else {
+            Start::New
+        }
+    }
+
+    #[test]
+    fn a_missing_ledger_is_refused_unless_started_and_an_existing_one_is_not_restarted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.json");
+        let key = MasterKey::from_hex(&"0b".repeat(32)).unwrap();
+        let e = Ledger::open(&path, &key, Start::Existing)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("l.json does not exist") && e.contains("--new-ledger"),
+            "{e}"
+        );
+        let mut l = Ledger::open(&path, &key, Start::New).unwrap();
+        l.record(&key, "c", None, entry(1.0), 0o600).unwrap();
+        let e = Ledger::open(&path, &key, Start::New)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("l.json already exists") && e.contains("--new-ledger"),
+            "{e}"
+        );
+        let l = Ledger::open(&path, &key, Start::Demo).unwrap();
+        assert_eq!(l.scope("c").map(|s| s.spent()), Some((1.0, 0.0)));
+        std::fs::remove_file(&path).unwrap();
+        assert!(Ledger::open(&path, &key, Start::Existing).is_err());
+    }
+
     fn entry(eps: f64) -> Entry {
         Entry {
             name: "r".into(),
@@ -300,11 +370,11 @@ mod tests {
             max_delta: 0.0,
         });
         for _ in 0..2 {
-            let mut l = Ledger::open(&path, &key).unwrap();
+            let mut l = Ledger::open(&path, &key, start(&path)).unwrap();
             let b = l.check("c", budget, 1.0, 0.0).unwrap();
             l.record(&key, "c", b, entry(1.0), 0o600).unwrap();
         }
-        let l = Ledger::open(&path, &key).unwrap();
+        let l = Ledger::open(&path, &key, Start::Existing).unwrap();
         let e = l.check("c", budget, 0.5, 0.0).unwrap_err().to_string();
         assert!(e.contains("only 0 of max_epsilon = 2 is left"), "{e}");
         // Another context has its own budget.
@@ -316,13 +386,15 @@ mod tests {
             text.replacen("\"epsilon\": 1.0", "\"epsilon\": 0.0", 1),
         )
         .unwrap();
-        let e = Ledger::open(&path, &key).unwrap_err().to_string();
+        let e = Ledger::open(&path, &key, Start::Existing)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("MAC does not match"), "{e}");
         // Under another key: refused.
         std::fs::write(&path, text).unwrap();
         let other = MasterKey::from_hex(&"0c".repeat(32)).unwrap();
-        assert!(Ledger::open(&path, &other).is_err());
-        assert!(Ledger::open(&path, &key).is_ok());
+        assert!(Ledger::open(&path, &other, Start::Existing).is_err());
+        assert!(Ledger::open(&path, &key, Start::Existing).is_ok());
     }
 
     /// The MAC is recomputed over the figures parsed back from the file:
@@ -344,7 +416,7 @@ mod tests {
                 * 10f64.powi((state % 13) as i32 - 12)
         };
         for i in 0..200 {
-            let mut l = Ledger::open(&path, &key).unwrap();
+            let mut l = Ledger::open(&path, &key, start(&path)).unwrap();
             let (eps, delta) = if i == 0 {
                 (0.1, 9.974355785757893e-10)
             } else {
@@ -355,7 +427,7 @@ mod tests {
             e.delta = delta;
             l.record(&key, "c", b, e, 0o600).unwrap();
         }
-        assert!(Ledger::open(&path, &key).is_ok());
+        assert!(Ledger::open(&path, &key, Start::Existing).is_ok());
     }
 
     #[test]

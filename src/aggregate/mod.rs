@@ -293,6 +293,9 @@ pub struct ReleaseReport {
     pub measures: Vec<MeasureReport>,
     /// Groups released.
     pub groups: usize,
+    /// Made with the published demo key: anyone can rewrite its budget
+    /// ledger (the MAC key is public), so the budget limited nothing.
+    pub demo_key: bool,
 }
 
 /// A noisy release: group keys and one column per measure.
@@ -568,6 +571,7 @@ pub fn release(acc: &Accumulator) -> Result<Release> {
             selection,
             measures,
             groups: groups.len(),
+            demo_key: false,
         },
         batch,
     })

@@ -4,7 +4,7 @@ use std::fmt::Write as _;
 
 use anyhow::{Context, Result};
 
-use crate::aggregate::ledger::{self, Entry, Ledger};
+use crate::aggregate::ledger::{self, Entry, Ledger, Start};
 use crate::aggregate::spec::AggregateSpec;
 use crate::aggregate::{self as agg, Accumulator, ReleaseReport};
 use crate::cli::AggregateArgs;
@@ -42,7 +42,14 @@ pub fn run(args: &AggregateArgs, msg: &Messages) -> Result<ExitCode> {
     // writing, under the ledger's lock throughout.
     let (epsilon, delta) = agg::planned_spend(&spec);
     let _lock = ledger::LedgerLock::acquire(&ledger_path)?;
-    let book = Ledger::open(&ledger_path, &key)?;
+    let start = if args.new_ledger {
+        Start::New
+    } else if key.is_demo() {
+        Start::Demo
+    } else {
+        Start::Existing
+    };
+    let book = Ledger::open(&ledger_path, &key, start)?;
     book.check(&context, spec.budget, epsilon, delta)?;
     let opts = AnonymizeOptions {
         threads: config::threads(args.threads),
@@ -64,11 +71,21 @@ pub fn run(args: &AggregateArgs, msg: &Messages) -> Result<ExitCode> {
             summary.bad_rows, args.max_bad_rows
         ));
     }
-    let release = agg::release(&acc)?;
+    let mut release = agg::release(&acc)?;
+    release.report.demo_key = key.is_demo();
+    if key.is_demo() {
+        msg.warning(&format!(
+            "this release is made with the published demo key (data-samples/demo.key): anyone \
+             can rewrite its privacy-budget ledger {}, so no budget limits it; its footer and \
+             --json say demo_key = true. Use a key of your own (txanon keygen) for a release that \
+             leaves the company",
+            ledger_path.display()
+        ));
+    }
     let staged = agg::write(&release, &args.output, args.csv.as_deref(), args.mode)?;
     // Spent before released: a failure after this line leaves the budget
     // spent and no file, never a file the ledger does not know.
-    let mut book = Ledger::open(&ledger_path, &key)?;
+    let mut book = Ledger::open(&ledger_path, &key, start)?;
     let budget = book.check(
         &context,
         spec.budget,

@@ -118,7 +118,7 @@ def check(name, txanon, tmp):
     out = os.path.join(tmp, name + ".parquet")
     run = subprocess.run(
         [txanon, "aggregate", "--schema", os.path.join(ROOT, "schemas", "transactions-aggregate.toml"),
-         "--spec", spec, "--key-file", key, "--ledger", os.path.join(tmp, name + ".ledger"),
+         "--spec", spec, "--key-file", key, "--ledger", os.path.join(tmp, name + ".ledger"), "--new-ledger",
          "-o", out, "--json", "-q", os.path.join(ROOT, "data-samples", "transactions.csv")],
         capture_output=True, text=True)
     if run.returncode != 0:
