@@ -275,14 +275,32 @@ pub struct AnonymizeArgs {
     /// generation (new part files under DATASET/gNNNNN/; nothing earlier is
     /// rewritten). Refused, before any input is read, when the dataset was
     /// written with another schema (SHA-256), token spec, context, key or
-    /// --partition-by, and when the schema has a [privacy] section (not
-    /// supported yet: the gate would measure the new rows alone, so the run
-    /// fails closed). Inputs whose content
-    /// (SHA-256) the dataset already holds are skipped and listed; other
-    /// content at a path already appended is an error. `txanon dataset`
-    /// shows and verifies the result.
+    /// --partition-by, and with [privacy] search = "auto". Inputs whose
+    /// content (SHA-256) the dataset already holds are skipped and listed;
+    /// other content at a path already appended is an error. `txanon
+    /// dataset` shows and verifies the result.
+    ///
+    /// With [privacy], the gate measures the whole dataset after the append
+    /// (earlier generations read back from their part files) and acts on
+    /// the new rows only, since released files are never rewritten: a new
+    /// class below min_k fails the run or, with "suppress", loses its new
+    /// rows; a class holding earlier rows that would stay below min_k (after
+    /// an erase) fails the run in both modes. Rows suppressed in an earlier
+    /// generation never come back. k, classes and rows in the summary count
+    /// the whole dataset; suppressed rows count this generation's.
     #[arg(long)]
     pub append: bool,
+
+    /// With --append: an input at a path the dataset recorded whose content
+    /// changed replaces the earlier content. The part files of the
+    /// generation that added it are removed and the new content appended,
+    /// as one generation committed by swapping the whole dataset directory
+    /// (hard links, renameat2 RENAME_EXCHANGE, as erase does; Linux). Only
+    /// an input that was the only input of its generation can be replaced
+    /// (rows do not record their input); otherwise the run stops before
+    /// reading anything.
+    #[arg(long, requires = "append")]
+    pub replace_changed: bool,
 
     /// Also write the release report (one self-contained HTML page, as
     /// `txanon report` makes) to this file, from the output just written.

@@ -40,6 +40,8 @@ use crate::error::{Error, Result};
 use crate::io::output::{commit, commit_subdir, create_dir, process_alive, Staged, TMP_MARKER};
 use crate::io::parquet_writer::{GENERATION_MANIFEST, MANIFEST};
 
+pub mod earlier;
+
 /// The directory of earlier manifests inside a dataset.
 pub const HISTORY: &str = "_manifests";
 
@@ -310,12 +312,22 @@ pub enum Plan {
         /// The generation that added it.
         generation: u64,
     },
+    /// Changed content at a recorded path, under `--replace-changed`: the
+    /// rows of the generation that added the earlier content go, the new
+    /// content is appended (see [`without_generations`]).
+    Replace {
+        /// The generation that added the earlier content (its only input).
+        generation: u64,
+    },
 }
 
 /// Decide for one input (`path` as given, its SHA-256): content already in
 /// the dataset is skipped; other content at a path the dataset recorded is
-/// an error (a changed export), named by path and generation.
-pub fn plan_input(recorded: &[Recorded], path: &Path, sha256: &str) -> Result<Plan> {
+/// an error (a changed export), named by path and generation, unless
+/// `replace` (`--replace-changed`) and the earlier content was the only
+/// input of its generation: rows do not record which input they came from,
+/// so only a generation of one input can be told apart.
+pub fn plan_input(recorded: &[Recorded], path: &Path, sha256: &str, replace: bool) -> Result<Plan> {
     if let Some(r) = recorded.iter().find(|r| r.sha256 == sha256) {
         return Ok(Plan::Skip {
             generation: r.generation,
@@ -330,15 +342,161 @@ pub fn plan_input(recorded: &[Recorded], path: &Path, sha256: &str) -> Result<Pl
             )
     };
     if let Some(r) = recorded.iter().find(|r| same_path(r)) {
-        return Err(Error::Usage(format!(
-            "input {} was appended in generation {} with other content (its SHA-256 \
-             changed): refusing to add a changed export again (rows from the earlier \
-             content stay in the dataset; write a new dataset to replace them)",
-            path.display(),
-            r.generation
-        )));
+        if !replace {
+            return Err(Error::Usage(format!(
+                "input {} was appended in generation {} with other content (its SHA-256 \
+                 changed): refusing to add a changed export again (rows from the earlier \
+                 content stay in the dataset; --replace-changed replaces them)",
+                path.display(),
+                r.generation
+            )));
+        }
+        let others = recorded
+            .iter()
+            .filter(|o| o.generation == r.generation)
+            .count()
+            - 1;
+        if others > 0 {
+            return Err(Error::Usage(format!(
+                "input {} was appended in generation {} together with {others} other \
+                 input(s): rows do not record their input, so its rows cannot be told apart \
+                 from theirs and --replace-changed cannot remove them (it replaces inputs \
+                 that were the only input of their generation, as one --append per export \
+                 makes them); nothing was read or written (rebuild the dataset from all \
+                 inputs)",
+                path.display(),
+                r.generation
+            )));
+        }
+        return Ok(Plan::Replace {
+            generation: r.generation,
+        });
     }
     Ok(Plan::Append)
+}
+
+/// What `--replace-changed` removes: the part files of the replaced
+/// generations, and the manifest the append builds on.
+#[derive(Debug, Clone)]
+pub struct Removal {
+    /// The dataset's manifest without the replaced generations' inputs and
+    /// part files (rows written lowered, `rows.replaced` raised).
+    pub base: Value,
+    /// Their part files, relative to the dataset.
+    pub files: Vec<String>,
+    /// One entry per replaced input, for the new generation's record:
+    /// path, SHA-256 and generation of the earlier content, part files and
+    /// rows removed (counts only).
+    pub replaced: Vec<Value>,
+}
+
+/// The manifest without generations `gone` (each the generation of one
+/// replaced input): their inputs and part files leave the lists; the
+/// earlier generations' entries in `generations` stay as history.
+pub fn without_generations(manifest: &Value, gone: &BTreeSet<u64>) -> Result<Removal> {
+    let mut base = manifest.clone();
+    let bad = |what: &str| Error::Internal(format!("manifest without {what}"));
+    let obj = base.as_object_mut().ok_or_else(|| bad("an object"))?;
+    let of = |v: &Value| v.get("generation").and_then(Value::as_u64).unwrap_or(1);
+    let mut replaced: BTreeMap<u64, Value> = BTreeMap::new();
+    if let Some(inputs) = obj.get_mut("inputs").and_then(Value::as_array_mut) {
+        inputs.retain(|i| {
+            if !gone.contains(&of(i)) {
+                return true;
+            }
+            replaced.insert(
+                of(i),
+                serde_json::json!({
+                    "path": i.get("path").cloned().unwrap_or(Value::Null),
+                    "sha256": i.get("sha256").cloned().unwrap_or(Value::Null),
+                    "generation": of(i),
+                    "files_removed": 0,
+                    "rows_removed": 0,
+                }),
+            );
+            false
+        });
+    }
+    let mut files = Vec::new();
+    let mut removed_rows = 0u64;
+    if let Some(list) = obj.get_mut("files").and_then(Value::as_array_mut) {
+        list.retain(|f| {
+            let g = of(f);
+            if !gone.contains(&g) {
+                return true;
+            }
+            let rows = f.get("rows").and_then(Value::as_u64).unwrap_or(0);
+            removed_rows += rows;
+            if let Some(path) = f.get("path").and_then(Value::as_str) {
+                files.push(path.to_string());
+            }
+            if let Some(r) = replaced.get_mut(&g).and_then(Value::as_object_mut) {
+                for (k, n) in [("files_removed", 1), ("rows_removed", rows)] {
+                    let v = r.get(k).and_then(Value::as_u64).unwrap_or(0) + n;
+                    r.insert(k.into(), v.into());
+                }
+            }
+            false
+        });
+    }
+    let rows = obj
+        .entry("rows")
+        .or_insert_with(|| serde_json::json!({}))
+        .as_object_mut()
+        .ok_or_else(|| bad("a rows object"))?;
+    let get = |k: &str| rows.get(k).and_then(Value::as_u64).unwrap_or(0);
+    let (written, before) = (get("written").saturating_sub(removed_rows), get("replaced"));
+    rows.insert("written".into(), written.into());
+    rows.insert("replaced".into(), (before + removed_rows).into());
+    Ok(Removal {
+        base,
+        files,
+        replaced: replaced.into_values().collect(),
+    })
+}
+
+/// Put a staged generation in place while removing the part files of
+/// replaced generations (`--replace-changed`), as one step: the rest of the
+/// dataset is hard-linked into the staged directory beside the new
+/// generation `sub` (the removed files left out), the history and
+/// `manifest` are written into it, and the staged tree is swapped with the
+/// dataset by renameat2 RENAME_EXCHANGE, as `txanon erase` does. A reader
+/// sees the old dataset or the new one; a kill before the swap leaves the
+/// old one and a temporary tree, after it the new one and the old tree
+/// under the temporary name, removed by the next run.
+pub fn commit_replacing(
+    current: &Current,
+    staged: Staged,
+    manifest: &[u8],
+    mode: u32,
+    removed: &[String],
+) -> Result<()> {
+    let temp = staged.temp().to_path_buf();
+    let skip: std::collections::HashSet<&str> = removed.iter().map(String::as_str).collect();
+    crate::erase::mirror(&current.dir, &temp, "", &skip)?;
+    let history = temp.join(HISTORY);
+    if !history.is_dir() {
+        create_dir(&history, mode)?;
+    }
+    let kept = history.join(format!("{:05}.json", current.generation));
+    if std::fs::symlink_metadata(&kept).is_ok() {
+        std::fs::remove_file(&kept).map_err(|e| Error::io(&kept, e))?;
+    }
+    crate::erase::write_new(&kept, &current.bytes, mode & 0o666)?;
+    crate::erase::write_new(&temp.join(MANIFEST), manifest, mode & 0o666)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let dir_mode = std::fs::metadata(&current.dir)
+            .map_err(|e| Error::io(&current.dir, e))?
+            .permissions()
+            .mode()
+            & 0o777;
+        std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(dir_mode))
+            .map_err(|e| Error::io(&temp, e))?;
+    }
+    crate::erase::sync_tree(&temp);
+    crate::io::output::exchange_dir(staged)
 }
 
 /// A finding of [`verify`]: a file and what is wrong with it.
@@ -587,11 +745,20 @@ mod tests {
         let day1 = Path::new("exports/day1.csv");
         let day2 = Path::new("exports/day2.csv");
         assert_eq!(
-            plan_input(&recorded, day2, "aa").unwrap(),
+            plan_input(&recorded, day2, "aa", false).unwrap(),
             Plan::Skip { generation: 3 }
         );
-        assert_eq!(plan_input(&recorded, day2, "bb").unwrap(), Plan::Append);
-        let e = plan_input(&recorded, day1, "bb").unwrap_err().to_string();
+        assert_eq!(
+            plan_input(&recorded, day2, "bb", false).unwrap(),
+            Plan::Append
+        );
+        assert_eq!(
+            plan_input(&recorded, day1, "bb", true).unwrap(),
+            Plan::Replace { generation: 3 }
+        );
+        let e = plan_input(&recorded, day1, "bb", false)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.contains("exports/day1.csv was appended in generation 3 with other content"),
             "{e}"

@@ -897,7 +897,7 @@ pub fn erase_dataset(dir: &Path, req: &Request<'_>, reporter: &dyn Reporter) -> 
     Ok(outcome)
 }
 
-fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+pub(crate) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     use std::io::Write;
     let mut f = crate::io::output::create_file(path, mode)?;
     f.write_all(bytes)
@@ -908,7 +908,7 @@ fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
 /// Fill `to` (an empty directory) with the tree below `from`: directories
 /// made with their modes, every file hard-linked except `skip` (paths
 /// relative to the dataset) and `_manifest.json`, symbolic links copied.
-fn mirror(from: &Path, to: &Path, rel: &str, skip: &HashSet<&str>) -> Result<()> {
+pub(crate) fn mirror(from: &Path, to: &Path, rel: &str, skip: &HashSet<&str>) -> Result<()> {
     for entry in std::fs::read_dir(from).map_err(|e| Error::io(from, e))? {
         let entry = entry.map_err(|e| Error::io(from, e))?;
         let name = entry.file_name();
@@ -960,7 +960,7 @@ fn mirror(from: &Path, to: &Path, rel: &str, skip: &HashSet<&str>) -> Result<()>
 }
 
 /// fsync every directory of a staged tree (its files are synced when written).
-fn sync_tree(dir: &Path) {
+pub(crate) fn sync_tree(dir: &Path) {
     if let Ok(entries) = std::fs::read_dir(dir) {
         for e in entries.flatten() {
             if e.file_type().is_ok_and(|k| k.is_dir()) {

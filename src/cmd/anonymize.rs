@@ -69,7 +69,7 @@ pub fn run(args: &AnonymizeArgs, msg: &Messages) -> Result<ExitCode> {
         None
     };
     if args.append {
-        skipped = prepare_append(&schema, &key, &mut opts, msg)?;
+        skipped = prepare_append(&schema, &key, &mut opts, args.replace_changed, msg)?;
         if opts.inputs.is_empty() {
             return nothing_to_append(args, &opts, &skipped, msg);
         }
@@ -133,14 +133,12 @@ fn prepare_append(
     schema: &Schema,
     key: &crate::key::MasterKey,
     opts: &mut AnonymizeOptions,
+    replace_changed: bool,
     msg: &Messages,
 ) -> Result<Vec<SkippedInput>> {
     use crate::dataset::{self, Identity, Plan};
-    if schema.privacy.is_some() {
-        anyhow::bail!(
-            "--append with a [privacy] section is not supported: the gate would measure the \
-             new rows alone, not the whole dataset; write a new dataset from all inputs"
-        );
+    if schema.privacy.as_ref().is_some_and(|p| p.search.is_some()) {
+        anyhow::bail!(crate::pipeline::APPEND_SEARCH);
     }
     let dir = opts.output.clone();
     let verified = dataset::verify(&dir)?;
@@ -166,24 +164,41 @@ fn prepare_append(
     )?;
     let recorded = dataset::recorded_inputs(&current);
     let (mut keep, mut sha256, mut skipped) = (Vec::new(), Vec::new(), Vec::new());
+    let mut replaced = std::collections::BTreeSet::new();
     for path in &opts.inputs {
         let sha = crate::pipeline::manifest::sha256_file(path, msg)?;
-        match dataset::plan_input(&recorded, path, &sha)? {
+        match dataset::plan_input(&recorded, path, &sha, replace_changed)? {
             Plan::Skip { generation } => skipped.push(SkippedInput {
                 path: path.clone(),
                 generation,
             }),
-            Plan::Append => {
+            Plan::Replace { generation } if !replaced.insert(generation) => {
+                anyhow::bail!(
+                    "two inputs replace the content of generation {generation} ({}): give one; \
+                     nothing was read or written",
+                    path.display()
+                );
+            }
+            Plan::Append | Plan::Replace { .. } => {
                 keep.push(path.clone());
                 sha256.push(sha);
             }
         }
     }
     dataset::repair(&mut current, opts.mode)?;
+    let removal = if replaced.is_empty() {
+        None
+    } else {
+        Some(dataset::without_generations(&current.manifest, &replaced)?)
+    };
     opts.inputs = keep;
     opts.directory = true;
     opts.partition_by = dataset::partition_by(&current);
-    opts.append = Some(AppendTo { current, sha256 });
+    opts.append = Some(AppendTo {
+        current,
+        sha256,
+        removal,
+    });
     Ok(skipped)
 }
 
@@ -349,6 +364,19 @@ pub fn render(s: &Summary) -> String {
     }
     if let Some(g) = s.generation {
         let _ = writeln!(out, "  appended as generation {g}");
+    }
+    for r in &s.replaced_inputs {
+        let n = |k: &str| r.get(k).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "  replaced {} of generation {}: removed its {} part file(s) and {} row(s)",
+            r.get("path")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("?"),
+            n("generation"),
+            n("files_removed"),
+            n("rows_removed")
+        );
     }
     for i in &s.skipped_inputs {
         let _ = writeln!(

@@ -40,6 +40,9 @@ pub struct Manifest<'a> {
     /// generation to it (`anonymize --append`): its inputs, files,
     /// generations and counts are carried over.
     pub earlier: Option<&'a serde_json::Value>,
+    /// Inputs `--replace-changed` replaced (recorded in this generation's
+    /// entry of `generations`).
+    pub replaced: &'a [serde_json::Value],
 }
 
 impl Manifest<'_> {
@@ -75,12 +78,15 @@ impl Manifest<'_> {
             files.push(tag(value(f)?, generation));
         }
         let read: u64 = self.inputs.iter().map(|i| i.rows_read).sum();
-        let this = serde_json::json!({
+        let mut this = serde_json::json!({
             "generation": generation,
             "inputs": self.inputs.len(),
             "files": self.files.len(),
             "rows": {"read": read, "written": self.rows_written, "skipped": self.bad_rows},
         });
+        if let (false, Some(o)) = (self.replaced.is_empty(), this.as_object_mut()) {
+            o.insert("replaced".into(), Value::Array(self.replaced.to_vec()));
+        }
         let mut generations = match earlier {
             None => Vec::new(),
             Some(m) => match m.get("generations").and_then(Value::as_array) {
@@ -147,12 +153,15 @@ impl Manifest<'_> {
                 .collect::<serde_json::Map<String, serde_json::Value>>(),
         });
         let mut value = value;
-        // Rows removed by `txanon erase` stay counted after an append.
-        if let (n @ 1.., Some(rows)) = (
-            before("erased"),
-            value.get_mut("rows").and_then(Value::as_object_mut),
-        ) {
-            rows.insert("erased".into(), n.into());
+        // Rows removed by `txanon erase` or `--replace-changed` stay
+        // counted after an append.
+        for k in ["erased", "replaced"] {
+            if let (n @ 1.., Some(rows)) = (
+                before(k),
+                value.get_mut("rows").and_then(Value::as_object_mut),
+            ) {
+                rows.insert(k.into(), n.into());
+            }
         }
         let mut bytes = serde_json::to_vec_pretty(&value)
             .map_err(|e| Error::Internal(format!("manifest: {e}")))?;
@@ -267,6 +276,7 @@ mod tests {
             privacy: &privacy,
             columns: &columns,
             earlier: None,
+            replaced: &[],
         };
         let bytes = m.to_json().unwrap();
         assert_eq!(bytes, m.to_json().unwrap(), "no time stamps");

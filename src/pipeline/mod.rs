@@ -51,6 +51,11 @@ use summary::{column_summaries, InputCounts, Tally};
 pub use provenance::{provenance, KNOWN_TOKEN_SPECS, OUTPUT_LABEL, TOKEN_SPEC};
 pub use summary::{BadRow, ColumnSummary, InputSummary, SkippedInput, Summary};
 
+/// Why `--append` refuses `[privacy] search = "auto"`.
+pub const APPEND_SEARCH: &str =
+    "--append with [privacy] search = \"auto\" is not supported: a new search could choose \
+     other generalization levels than the dataset's part files have; nothing was read or written";
+
 /// Options of one `anonymize` run (already validated by the CLI).
 #[derive(Debug, Clone)]
 pub struct AnonymizeOptions {
@@ -98,6 +103,18 @@ pub struct AppendTo {
     pub current: crate::dataset::Current,
     /// The SHA-256 of each input (computed before, to skip known inputs).
     pub sha256: Vec<String>,
+    /// `--replace-changed`: the generations whose rows go with this one.
+    pub removal: Option<crate::dataset::Removal>,
+}
+
+impl AppendTo {
+    /// The manifest this generation builds on: the dataset's, without the
+    /// generations `--replace-changed` removes.
+    pub fn base(&self) -> &serde_json::Value {
+        self.removal
+            .as_ref()
+            .map_or(&self.current.manifest, |r| &r.base)
+    }
 }
 
 impl AnonymizeOptions {
@@ -257,13 +274,9 @@ fn run(
     reporter: &dyn Reporter,
     output: Output<'_>,
 ) -> Result<Summary> {
-    if opts.append.is_some() && schema.privacy.is_some() {
-        // The gate would see the new rows only; fail closed (crate::dataset).
-        return Err(Error::Usage(
-            "--append with a [privacy] section is not supported: the gate would measure \
-             the new rows alone, not the whole dataset; write a new dataset from all inputs"
-                .into(),
-        ));
+    if opts.append.is_some() && schema.privacy.as_ref().is_some_and(|p| p.search.is_some()) {
+        // A new search could choose other levels than the dataset's.
+        return Err(Error::Usage(APPEND_SEARCH.into()));
     }
     if schema.privacy.as_ref().is_some_and(|p| p.search.is_some()) {
         let (pinned, suppression) = search(schema, key, opts, reporter, output)?;
@@ -548,6 +561,13 @@ fn run_pass(
     }
     let plan = BatchPlan::new(schema, key);
     let mut meter = (schema.privacy.as_ref()).map(|p| crate::risk::RiskMeter::new(p, suppress));
+    // An append's gate measures the whole dataset: the earlier generations'
+    // rows first, as released (crate::dataset::earlier).
+    if let (Some(m), Some(a)) = (meter.as_mut(), opts.append.as_ref()) {
+        crate::dataset::earlier::measure_earlier(&a.current, a.base(), m, &|| {
+            stop_if_interrupted(reporter)
+        })?;
+    }
     let raw_bytes = Arc::new(AtomicU64::new(0));
     let mut inputs = open_inputs(schema, &plan, opts, reporter, &raw_bytes)?;
     stop_if_interrupted(reporter)?;
@@ -602,11 +622,13 @@ fn run_pass(
     let columns = column_summaries(schema, &plan.columns, std::mem::take(&mut tally.stats));
     let privacy_metadata = crate::risk::metadata(schema, privacy.as_ref());
     let earlier = opts.append.as_ref().map(|a| &a.current);
+    let removal = opts.append.as_ref().and_then(|a| a.removal.as_ref());
     let (rows_written, files) = sink.finish(Finish {
         footer: privacy_metadata.clone(),
         manifest_path: opts.manifest.as_deref(),
         mode: opts.mode,
         append: earlier,
+        remove: removal.map_or(&[][..], |r| &r.files[..]),
         manifest: |rows_written, files: &[_]| {
             Manifest {
                 schema,
@@ -618,7 +640,8 @@ fn run_pass(
                 files,
                 privacy: &privacy_metadata,
                 columns: &columns,
-                earlier: earlier.map(|c| &c.manifest),
+                earlier: opts.append.as_ref().map(AppendTo::base),
+                replaced: removal.map_or(&[][..], |r| &r.replaced[..]),
             }
             .to_json()
         },
@@ -648,5 +671,6 @@ fn run_pass(
         privacy,
         generation: earlier.map(|c| c.generation + 1),
         skipped_inputs: Vec::new(),
+        replaced_inputs: removal.map(|r| r.replaced.clone()).unwrap_or_default(),
     })))
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow_array::RecordBatch;
 use arrow_schema::Schema as ArrowSchema;
 
-use crate::dataset::{commit_generation, generation_dir};
+use crate::dataset::{commit_generation, commit_replacing, generation_dir};
 use crate::error::Result;
 use crate::io::output::{commit, Staged};
 use crate::io::parquet_writer::{DatasetSink, ParquetSink, PartInfo, WriterSettings};
@@ -62,6 +62,9 @@ pub struct Finish<'a, F> {
     pub manifest: F,
     /// The dataset a directory output appends a generation to.
     pub append: Option<&'a crate::dataset::Current>,
+    /// Part files of the dataset the append removes (`--replace-changed`):
+    /// the generation is then committed by swapping the whole dataset.
+    pub remove: &'a [String],
 }
 
 impl Sink {
@@ -150,6 +153,12 @@ impl Sink {
                     None => commit(std::iter::once(data).chain(extra).collect())?,
                     // The generation's directory, then the dataset's manifest,
                     // then `--manifest PATH`.
+                    Some(current) if !finish.remove.is_empty() => {
+                        commit_replacing(current, data, &built, finish.mode, finish.remove)?;
+                        if let Some(extra) = extra {
+                            commit(vec![extra])?;
+                        }
+                    }
                     Some(current) => {
                         let sub = generation_dir(current.generation + 1);
                         commit_generation(current, data, &sub, &built, finish.mode)?;
@@ -198,6 +207,7 @@ mod tests {
                 Ok(format!("{rows} rows in {} files\n", files.len()).into_bytes())
             },
             append: None,
+            remove: &[],
         }
     }
 

@@ -144,6 +144,10 @@ pub struct Summary {
     /// Inputs `--append` skipped: their content is already in the dataset.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub skipped_inputs: Vec<SkippedInput>,
+    /// Inputs `--replace-changed` replaced: path, SHA-256 and generation of
+    /// the earlier content, part files and rows of it removed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub replaced_inputs: Vec<serde_json::Value>,
 }
 
 /// An input `--append` did not read again.

@@ -117,6 +117,9 @@ struct Class {
     /// The entity numbers counted in `people`, ascending; freed at the cap.
     entities: Vec<u32>,
     sensitive: Vec<HashSet<Box<str>>>,
+    /// Rows of earlier generations of an appended dataset (already
+    /// released, never rewritten by the append).
+    earlier: u64,
 }
 
 impl Class {
@@ -160,6 +163,45 @@ pub struct RiskMeter {
     /// Per-class count limit of distinct entities (see [`K_COUNTED_UP_TO`]).
     cap: u64,
     key: Vec<u8>,
+    /// Set while [`RiskMeter::observe_earlier`] feeds rows already in the
+    /// dataset an append adds to.
+    seeding: bool,
+    /// The append's scope, once earlier rows were fed.
+    scope: Option<DatasetScope>,
+}
+
+/// What the figures of an appended dataset count: every row of the dataset
+/// after the append (earlier generations read back from its part files,
+/// and this generation's rows), of which only this generation's can be
+/// suppressed (earlier part files are never rewritten by an append).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DatasetScope {
+    /// `"dataset"`: k, classes, rows and unicity are over the whole dataset.
+    pub measured_over: &'static str,
+    /// The generation the append adds.
+    pub generation: u64,
+    /// Rows of generations 1 to `generation - 1` read back and measured.
+    pub earlier_rows: u64,
+    /// Rows of this generation measured (written).
+    pub new_rows: u64,
+    /// Rows of earlier generations in classes below `min_k` (an append
+    /// cannot remove them: the run fails when this is not 0).
+    pub earlier_rows_below_min_k: u64,
+    /// Classes holding them.
+    pub earlier_classes_below_min_k: u64,
+}
+
+impl DatasetScope {
+    fn new(generation: u64) -> DatasetScope {
+        DatasetScope {
+            measured_over: "dataset",
+            generation,
+            earlier_rows: 0,
+            new_rows: 0,
+            earlier_rows_below_min_k: 0,
+            earlier_classes_below_min_k: 0,
+        }
+    }
 }
 
 /// l-diversity of one sensitive column.
@@ -247,6 +289,11 @@ pub struct PrivacyReport {
     /// The node `search = "auto"` chose, when it did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub search: Option<search::Chosen>,
+    /// For `anonymize --append`: the figures are over the whole dataset
+    /// after the append; `suppressed_rows` and `suppressed_classes` count
+    /// this generation's rows only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dataset: Option<DatasetScope>,
 }
 
 impl PrivacyReport {
@@ -306,6 +353,20 @@ impl PrivacyReport {
         if let Some(s) = &self.search {
             m.extend(s.metadata());
         }
+        if let Some(d) = &self.dataset {
+            m.push((
+                "txanon.privacy.measured_over".into(),
+                format!("dataset after generation {}", d.generation),
+            ));
+            m.push((
+                "txanon.privacy.earlier_rows".into(),
+                d.earlier_rows.to_string(),
+            ));
+            m.push((
+                "txanon.privacy.suppressed_in".into(),
+                format!("generation {} only", d.generation),
+            ));
+        }
         if let Some(u) = &self.unicity {
             m.push(("txanon.privacy.unicity.entity".into(), u.entity.clone()));
             m.push(("txanon.privacy.unicity.seed".into(), u.seed.to_string()));
@@ -343,6 +404,13 @@ impl PrivacyReport {
         ));
         if let Some(s) = &self.search {
             out.push(s.line());
+        }
+        if let Some(d) = &self.dataset {
+            out.push(format!(
+                "  measured over the whole dataset after generation {}: {} rows of earlier generations + {} of this one; \
+                 suppressed rows are this generation's (earlier part files are never rewritten)",
+                d.generation, d.earlier_rows, d.new_rows
+            ));
         }
         if self.null_entity_rows > 0 {
             out.push(format!(
@@ -397,7 +465,35 @@ impl RiskMeter {
             null_entity_rows: 0,
             cap: opts.min_k.max(K_COUNTED_UP_TO),
             key: Vec::new(),
+            seeding: false,
+            scope: None,
         }
+    }
+
+    /// Account for rows already in the dataset an append adds generation
+    /// `generation` to (read back from its part files): they count in their
+    /// classes like any row, are never suppressed (their files are not
+    /// rewritten), and mark their classes as holding released rows.
+    pub fn observe_earlier(&mut self, arrays: &[ArrayRef], generation: u64) -> Result<()> {
+        let suppress = self.suppress.take();
+        self.seeding = true;
+        let before = self.rows;
+        let result = self.observe(arrays);
+        self.seeding = false;
+        self.suppress = suppress;
+        result?;
+        let scope = self
+            .scope
+            .get_or_insert_with(|| DatasetScope::new(generation));
+        scope.earlier_rows += self.rows - before;
+        Ok(())
+    }
+
+    /// Start of an append's new rows: the scope exists even when the
+    /// dataset held no row yet.
+    pub fn expect_earlier(&mut self, generation: u64) {
+        self.scope
+            .get_or_insert_with(|| DatasetScope::new(generation));
     }
 
     /// The output columns [`RiskMeter::observe`] needs, in order: the
@@ -477,6 +573,9 @@ impl RiskMeter {
             };
             let class = &mut self.stats[id as usize];
             class.rows += 1;
+            if self.seeding {
+                class.earlier += 1;
+            }
             match (&self.opts.entity, person) {
                 (PrivacyEntity::Row, _) => class.people += 1,
                 (PrivacyEntity::Column(_), Some(e)) => class.add_person(e, self.cap),
@@ -529,13 +628,18 @@ impl RiskMeter {
     }
 
     /// Classes with fewer than `min_k` distinct entities, for a suppressing
-    /// second pass.
+    /// second pass; an append's classes holding rows of earlier
+    /// generations are left out (those rows cannot be removed, see
+    /// [`RiskMeter::verdict`]).
     pub fn suppression(&self) -> Suppression {
         Suppression {
             classes: self
                 .classes
                 .iter()
-                .filter(|(_, &id)| self.stats[id as usize].people < self.opts.min_k)
+                .filter(|(_, &id)| {
+                    let c = &self.stats[id as usize];
+                    c.people < self.opts.min_k && c.earlier == 0
+                })
                 .map(|(k, _)| k.clone())
                 .collect(),
         }
@@ -600,6 +704,15 @@ impl RiskMeter {
             l_diversity,
             unicity,
             search: self.opts.chosen.clone(),
+            dataset: self.scope.as_ref().map(|s| {
+                let old: Vec<&Class> = below.iter().filter(|c| c.earlier > 0).copied().collect();
+                DatasetScope {
+                    new_rows: self.rows - s.earlier_rows,
+                    earlier_rows_below_min_k: old.iter().map(|c| c.earlier).sum(),
+                    earlier_classes_below_min_k: old.len() as u64,
+                    ..s.clone()
+                }
+            }),
             // An empty input is vacuously k-anonymous; suppressing every row is not a release.
             passed: if self.rows == 0 {
                 self.suppressed_rows == 0
@@ -791,6 +904,25 @@ impl RiskMeter {
         let report = self.finish();
         if !enforce || report.passed {
             return Ok(Verdict::Release(Box::new(report)));
+        }
+        if let Some(d) = report
+            .dataset
+            .as_ref()
+            .filter(|d| d.earlier_rows_below_min_k > 0)
+        {
+            return Err(Error::Privacy(format!(
+                "after this append the dataset would have {} row(s) of earlier generations in {} class(es) \
+                 with fewer than [privacy].min_k = {} {} over ({}) ({} over the whole dataset); an append \
+                 never rewrites released part files, so it cannot suppress them: nothing was written \
+                 (append more rows of those classes together, `txanon erase` what must go, or rebuild \
+                 the dataset from all inputs)",
+                d.earlier_rows_below_min_k,
+                d.earlier_classes_below_min_k,
+                report.min_k,
+                report.unit(),
+                report.quasi.join(", "),
+                report.k_figure(),
+            )));
         }
         if self.opts.on_violation == OnViolation::Suppress && self.suppress.is_none() {
             return Ok(Verdict::Suppress(self.suppression()));
