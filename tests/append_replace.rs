@@ -117,7 +117,11 @@ fn issue17_a_changed_export_replaces_its_generation_in_one_swap() {
     );
     env.run(["dataset", "ds/"])
         .success()
-        .stdout_has("consistent");
+        .stdout_has("consistent")
+        .stdout_has(&format!(
+            "replaced {old_day2_rows} (rows of replaced inputs, removed)"
+        ))
+        .stdout_has("day2.csv of generation 2: ");
     assert!(!env.files().iter().any(|f| f.contains("txanon-tmp")));
 
     // The same content again is skipped; generation 1's export can be

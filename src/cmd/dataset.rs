@@ -124,6 +124,9 @@ pub fn render(v: &Verification) -> String {
         match num(m, "/rows/erased") {
             0 => String::new(),
             n => format!("  erased {n} (written counts the rows left)"),
+        } + &match num(m, "/rows/replaced") {
+            0 => String::new(),
+            n => format!("  replaced {n} (rows of replaced inputs, removed)"),
         }
     );
     for g in generations(m).as_array().into_iter().flatten() {
@@ -149,6 +152,21 @@ pub fn render(v: &Verification) -> String {
             num(g, "/rows/written"),
             num(g, "/rows/skipped")
         );
+        for r in g
+            .get("replaced")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let _ = writeln!(
+                out,
+                "    replaced {} of generation {}: {} part file(s), {} row(s) removed",
+                text(r, "/path"),
+                num(r, "/generation"),
+                num(r, "/files_removed"),
+                num(r, "/rows_removed")
+            );
+        }
     }
     for i in get(m, "/inputs").as_array().into_iter().flatten() {
         let _ = writeln!(
