@@ -698,6 +698,11 @@ fn cases() -> Vec<Case> {
             input,
         ));
     }
+    out.push(anon(
+        &["--append", "--replace-changed", "--max-bad-rows", "100"],
+        "outdir/",
+        "data.csv",
+    ));
     for input in ["data.csv", "data.ndjson", "cols.parquet"] {
         for spec in ["agg.toml", "agg-sel.toml", "agg-over.toml"] {
             let mut a = vec!["aggregate", "--schema", "s.toml", "--spec", spec];
