@@ -91,10 +91,16 @@ pub const K_COUNTED_UP_TO: u64 = 1000;
 /// The p values of the unicity measure.
 pub const UNICITY_P: [usize; 2] = [2, 4];
 
+/// The hasher of the meter's maps: foldhash with a fixed seed (class keys
+/// are looked up once or twice per row; SipHash's resistance to chosen
+/// keys buys nothing here, as the keys are the release's own values and
+/// no order of iteration reaches an output).
+type FastHash = foldhash::fast::FixedState;
+
 /// Class keys (the quasi-identifier tuples) whose rows a suppressing pass removes.
 #[derive(Debug, Clone, Default)]
 pub struct Suppression {
-    classes: HashSet<Box<[u8]>>,
+    classes: HashSet<Box<[u8]>, FastHash>,
 }
 
 impl Suppression {
@@ -151,9 +157,9 @@ struct Entity {
 #[derive(Debug)]
 pub struct RiskMeter {
     opts: PrivacyOptions,
-    classes: HashMap<Box<[u8]>, u32>,
+    classes: HashMap<Box<[u8]>, u32, FastHash>,
     stats: Vec<Class>,
-    entity_index: HashMap<EntityDigest, u32, foldhash::fast::FixedState>,
+    entity_index: HashMap<EntityDigest, u32, FastHash>,
     entities: Vec<Entity>,
     rng: SplitMix64,
     suppress: Option<Suppression>,
@@ -454,7 +460,7 @@ impl RiskMeter {
     pub fn new(opts: &PrivacyOptions, suppress: Option<Suppression>) -> RiskMeter {
         RiskMeter {
             opts: opts.clone(),
-            classes: HashMap::new(),
+            classes: HashMap::default(),
             stats: Vec::new(),
             entity_index: HashMap::default(),
             entities: Vec::new(),
