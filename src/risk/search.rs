@@ -703,6 +703,13 @@ struct Classifier<'a> {
     /// The product of the radixes, when it fits.
     product: Option<u128>,
     interned: FastMap<Vec<u32>, u128>,
+    /// When the product fits in 64 bits: per quasi-identifier not at its
+    /// removal level, its index in the key and, per vector number, its
+    /// code times the column's weight in the mixed radix (the product of
+    /// the radixes after it). A class is then the sum of one entry per
+    /// column: the same number as the mixed-radix fold, without the
+    /// multiplications.
+    weighted: Option<Vec<(usize, Vec<u64>)>>,
 }
 
 impl<'a> Classifier<'a> {
@@ -713,19 +720,39 @@ impl<'a> Classifier<'a> {
             .map(|(&l, c)| u128::from(c.cardinality(l)))
             .collect();
         let product = radix.iter().try_fold(1u128, |acc, &r| acc.checked_mul(r));
+        let codes: Vec<Option<&[u32]>> = node
+            .iter()
+            .zip(columns)
+            .map(|(&l, c)| c.sources[l].as_ref().map(|_| c.codes[l].as_slice()))
+            .collect();
+        let weighted = product.filter(|&p| p <= u128::from(u64::MAX)).map(|_| {
+            let mut weight = 1u64;
+            let mut tables = Vec::new();
+            for (i, (c, &r)) in codes.iter().zip(&radix).enumerate().rev() {
+                if let Some(c) = c {
+                    tables.push((i, c.iter().map(|&v| u64::from(v) * weight).collect()));
+                }
+                // Fits: the product of every radix does.
+                weight = weight.wrapping_mul(r as u64);
+            }
+            tables.reverse();
+            tables
+        });
         Classifier {
-            codes: node
-                .iter()
-                .zip(columns)
-                .map(|(&l, c)| c.sources[l].as_ref().map(|_| c.codes[l].as_slice()))
-                .collect(),
+            codes,
             radix: product.is_some().then_some(radix),
             product,
             interned: FastMap::default(),
+            weighted,
         }
     }
 
     fn class(&mut self, key: &[u32]) -> u128 {
+        if let Some(tables) = &self.weighted {
+            // Below the product, so no overflow.
+            let class: u64 = tables.iter().map(|(i, t)| t[key[*i] as usize]).sum();
+            return u128::from(class);
+        }
         let codes = self.codes.iter().zip(key).map(|(c, &v)| match c {
             Some(c) => c[v as usize],
             None => 0,
@@ -852,15 +879,14 @@ impl Lattice {
     }
 
     /// Rows and distinct entities per class of `node` in part `part` of
-    /// `parts` (see [`part_of`]), and the classifier that numbered the
-    /// classes; `None` when the part holds more than `classes_per_table`
-    /// classes (split it further).
-    fn class_sizes<'a>(
-        &'a self,
-        node: &'a [usize],
-        part: u64,
-        parts: u64,
-    ) -> Result<Option<(Classifier<'a>, ClassSizes)>> {
+    /// `parts` (see [`part_of`]); `None` when the part holds more than
+    /// `classes_per_table` classes (split it further).
+    ///
+    /// Adjacent pairs of one entity that fall in the same class (pairs are
+    /// sorted by entity, then by their vector numbers, so at a coarse node
+    /// many do) are summed before the class table is touched: the same
+    /// figures with fewer table updates.
+    fn class_sizes(&self, node: &[usize], part: u64, parts: u64) -> Result<Option<ClassSizes>> {
         let n = self.columns.len();
         let limit = self.classes_per_table();
         let mut classify = Classifier::new(node, &self.columns);
@@ -868,12 +894,7 @@ impl Lattice {
         let mut sizes = ClassSizes::new(dense, limit);
         let row_entities = self.opts.entity == PrivacyEntity::Row;
         let mut overflow = false;
-        self.pairs.for_each(&mut |key, rows| {
-            let class = classify.class(key);
-            if part_of(class, parts) != part {
-                return true;
-            }
-            let e = key[n];
+        let add = |sizes: &mut ClassSizes, class: u128, e: u32, rows: u64| {
             let entry = sizes.entry(class);
             entry.0 += rows;
             if row_entities {
@@ -886,10 +907,30 @@ impl Lattice {
                 entry.1 += 1;
                 entry.2 = e;
             }
-            overflow = sizes.sparse_len() > limit;
+            sizes.sparse_len() > limit
+        };
+        // (class, entity, rows) not yet added.
+        let mut pending: Option<(u128, u32, u64)> = None;
+        self.pairs.for_each(|key, rows| {
+            let class = classify.class(key);
+            if part_of(class, parts) != part {
+                return true;
+            }
+            let e = key[n];
+            match &mut pending {
+                Some((c, pe, r)) if *c == class && *pe == e => *r += rows,
+                _ => {
+                    if let Some((c, pe, r)) = pending.replace((class, e, rows)) {
+                        overflow = add(&mut sizes, c, pe, r);
+                    }
+                }
+            }
             !overflow
         })?;
-        Ok((!overflow).then_some((classify, sizes)))
+        if let (false, Some((c, pe, r))) = (overflow, pending) {
+            overflow = add(&mut sizes, c, pe, r);
+        }
+        Ok((!overflow).then_some(sizes))
     }
 
     /// Visit the class table of every part of `node`'s classes, one part at
@@ -907,7 +948,7 @@ impl Lattice {
             let mut part = 0;
             while part < parts {
                 match self.class_sizes(node, part, parts)? {
-                    Some((_, sizes)) => visit(part, parts, &sizes)?,
+                    Some(sizes) => visit(part, parts, &sizes)?,
                     None => {
                         parts = parts.saturating_mul(2);
                         continue 'split;
@@ -1045,7 +1086,7 @@ impl Lattice {
                 let mut out = out.borrow_mut();
                 let mut classify = Classifier::new(node, &self.columns);
                 let mut done: FastMap<u128, ()> = FastMap::default();
-                self.pairs.for_each(&mut |key, _| {
+                self.pairs.for_each(|key, _| {
                     let class = classify.class(key);
                     if part_of(class, parts) != part {
                         return true;

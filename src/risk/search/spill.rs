@@ -197,7 +197,7 @@ impl Pairs {
     /// Visit every pair in order (a spill file is read from its start with
     /// positioned reads, so several nodes can be evaluated at once) until
     /// `f` returns false.
-    pub(super) fn for_each(&self, f: &mut dyn FnMut(&[u32], u64) -> bool) -> Result<()> {
+    pub(super) fn for_each(&self, mut f: impl FnMut(&[u32], u64) -> bool) -> Result<()> {
         match self {
             Pairs::Memory { keys, rows, width } => {
                 for (key, rows) in keys.chunks_exact(*width).zip(rows) {
