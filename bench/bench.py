@@ -6,7 +6,7 @@ installs DuckDB first. Run from the repository root:
 
     python3 bench/bench.py --dump bench/out/dump-5000000.csv --rows 5000000 --runs 3
         [--threads-scaling] [--rss-scaling 1000000,5000000] [--other-shape] [--no-compare]
-        [--keep-outputs]
+        [--keep-outputs] [--aggregate] [--txanon PATH]
 
 Three commands are timed, interleaved (A B C, A B C, ...) so that drift on a
 shared machine hits all of them alike:
@@ -20,6 +20,11 @@ time.perf_counter, CPU time = ru_utime + ru_stime, peak RSS = ru_maxrss
 (KiB on Linux). Medians are reported. DuckDB runs in its own `python3`
 process so its RSS is its own; that includes the Python interpreter and the
 `import duckdb` start-up, which is measured separately and reported.
+
+With --aggregate, `txanon aggregate` (schemas/aggregate-monthly.toml) is
+timed against `txanon anonymize` with the schema it reads the rows with
+(schemas/transactions-aggregate.toml), interleaved, on the same dump; the
+aggregate's budget ledger is deleted before each run.
 
 Results are printed and written to bench/out/results.md. Any failed command
 or failed sanity check exits non-zero.
@@ -48,6 +53,8 @@ OUT = BENCH / "out"
 TXANON = ROOT / "target" / "release" / "txanon"
 SCHEMA = ROOT / "schemas" / "transactions.toml"
 PRIVATE_SCHEMA = ROOT / "schemas" / "transactions-private.toml"
+AGG_SCHEMA = ROOT / "schemas" / "transactions-aggregate.toml"
+AGG_SPEC = ROOT / "schemas" / "aggregate-monthly.toml"
 KEY_FILE = ROOT / "data-samples" / "demo.key"
 GENERATOR = ROOT / "data-samples" / "generate.py"
 # A second generator (other spellings, customers recurring ~3 times instead
@@ -96,6 +103,7 @@ class Command:
     stdin: bytes | None = None  # fed to the child's stdin, then closed
     runs: list[Run] = field(default_factory=list)
     out_bytes: int = 0  # size of the output of the last run
+    also_remove: list[Path] = field(default_factory=list)  # deleted before each run
 
     def med(self, attr: str) -> float:
         return statistics.median(getattr(r, attr) for r in self.runs)
@@ -113,6 +121,8 @@ def remove_output(path: Path | None) -> None:
 def measure(cmd: Command) -> Run:
     """Run cmd once (after deleting its output); fail loudly on non-zero exit."""
     remove_output(cmd.output)
+    for p in cmd.also_remove:
+        p.unlink(missing_ok=True)
     log = OUT / "logs" / f"{cmd.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb") as logf:
@@ -439,6 +449,50 @@ def privacy_section(rows: int, dump: Path, runs: int) -> str:
     ])
 
 
+def aggregate_section(rows: int, dump: Path, runs: int) -> str:
+    """`txanon aggregate` against `txanon anonymize` with the schema the
+    aggregate reads its rows with, interleaved; the target (issue 19) is at
+    most 1.5x the anonymize wall time, with bounded memory."""
+    warm_cache(dump)
+    anon = txanon_cmd("txanon-anonymize-agg-schema", dump, THREADS, AGG_SCHEMA)
+    out = OUT / "txanon-aggregate.parquet"
+    ledger = OUT / "txanon-aggregate.dp-ledger.json"
+    agg = Command(
+        name="txanon-aggregate",
+        argv=[
+            str(TXANON), "aggregate",
+            "--schema", str(AGG_SCHEMA),
+            "--spec", str(AGG_SPEC),
+            # Demo key: the ledger is started without --new-ledger; deleted
+            # before each run so the spec's budget never refuses a run.
+            "--key-file", str(KEY_FILE),
+            "--ledger", str(ledger),
+            "--quiet",
+            "--threads", str(THREADS),
+            "-o", str(out),
+            str(dump),
+        ],
+        output=out,
+        also_remove=[ledger],
+    )
+    print(f"\n== txanon aggregate vs anonymize, {runs} runs each, interleaved", flush=True)
+    run_interleaved([anon, agg], runs)
+    remove_output(anon.output)
+    remove_output(agg.output)
+    ledger.unlink(missing_ok=True)
+    body = [[f"`{c.name}`", f"{c.med('wall'):.2f}", f"{c.med('cpu'):.2f}",
+             f"{c.med('rss_mib'):.0f}", f"{max(r.rss_mib for r in c.runs):.0f}",
+             f"{rows / c.med('wall'):,.0f}"] for c in (anon, agg)]
+    ratio = agg.med("wall") / anon.med("wall")
+    return "\n".join([
+        table(["command", "median wall s", "median CPU s", "median peak RSS MiB",
+               "max peak RSS MiB", "rows/s"], body),
+        "",
+        f"- aggregate / anonymize wall (medians): **{ratio:.2f}×** (target: at most 1.5×); "
+        f"per run: {', '.join(f'{a.wall / b.wall:.2f}' for a, b in zip(agg.runs, anon.runs))}",
+    ])
+
+
 def rss_section(sizes: list[int], runs: int) -> str:
     body = []
     for n in sizes:
@@ -491,6 +545,7 @@ def compare(dump: Path, rows: int, runs: int, keep: bool, label: str) -> list[st
 
 
 def main() -> int:
+    global TXANON
     if len(sys.argv) == 6 and sys.argv[1] == "--sanity":
         rows, *paths = sys.argv[2:]
         print(json.dumps(sanity_checks(int(rows), *(Path(x) for x in paths))))
@@ -512,6 +567,11 @@ def main() -> int:
                          "defaults are not tuned to one generator")
     ap.add_argument("--no-compare", action="store_true",
                     help="skip the txanon/DuckDB comparison (e.g. with --rss-scaling only)")
+    ap.add_argument("--aggregate", action="store_true",
+                    help="also time `txanon aggregate` (schemas/aggregate-monthly.toml) against "
+                         "`txanon anonymize` with the same schema")
+    ap.add_argument("--txanon", type=Path,
+                    help=f"the txanon binary (default {TXANON.relative_to(ROOT)})")
     ap.add_argument("--keep-outputs", action="store_true",
                     help="keep the Parquet outputs of the last run in bench/out/")
     a = ap.parse_args()
@@ -526,6 +586,8 @@ def main() -> int:
         if not sizes or min(sizes) < 1:
             ap.error("--rss-scaling needs positive row counts")
 
+    if a.txanon:
+        TXANON = a.txanon.resolve()
     OUT.mkdir(parents=True, exist_ok=True)
     if not TXANON.is_file():
         raise BenchError(f"{TXANON} missing: run `cargo build --release --locked`")
@@ -560,6 +622,9 @@ def main() -> int:
     if a.privacy:
         sections += ["", "## Quasi-identifier actions and the risk meter", "",
                      privacy_section(a.rows, dump, a.runs)]
+    if a.aggregate:
+        sections += ["", "## Differentially private aggregate vs anonymize", "",
+                     aggregate_section(a.rows, dump, a.runs)]
     if sizes:
         sections += ["", "## txanon peak RSS by input size", "", rss_section(sizes, a.runs)]
 
