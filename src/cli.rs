@@ -419,6 +419,12 @@ pub struct AggregateArgs {
     #[arg(long, value_name = "AGG.csv")]
     pub csv: Option<PathBuf>,
 
+    /// Also write the release's manifest (inputs, spec and schema with their
+    /// SHA-256, key fingerprint, privacy figures, ledger totals) as JSON;
+    /// the Parquet footer holds the same (`txanon.aggregate.manifest`).
+    #[arg(long, value_name = "PATH")]
+    pub manifest: Option<PathBuf>,
+
     /// Worker threads [default: number of CPUs].
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,

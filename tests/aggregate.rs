@@ -154,6 +154,8 @@ fn the_sample_release_is_typed_with_its_privacy_figures_in_the_footer_and_the_le
         "--key-file",
         key.to_str().unwrap(),
         "--new-ledger",
+        "--manifest",
+        env.path("agg.manifest.json").to_str().unwrap(),
         "-o",
         out.to_str().unwrap(),
         "--csv",
@@ -197,6 +199,51 @@ fn the_sample_release_is_typed_with_its_privacy_figures_in_the_footer_and_the_le
     );
     let json: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(json, report);
+    // The manifest: in the footer and in --manifest, the same.
+    let manifest = &meta
+        .iter()
+        .find(|(k, _)| k == "txanon.aggregate.manifest")
+        .unwrap()
+        .1;
+    let manifest: serde_json::Value = serde_json::from_str(manifest).unwrap();
+    let text = std::fs::read_to_string(env.path("agg.manifest.json")).unwrap();
+    let file: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(file, manifest);
+    let sha = |p: &Path| {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(std::fs::read(p).unwrap()))
+    };
+    assert_eq!(
+        manifest["inputs"][0]["sha256"],
+        sha(&repo("data-samples/transactions.csv"))
+    );
+    assert_eq!(manifest["inputs"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        manifest["spec"]["sha256"],
+        sha(&repo("schemas/aggregate-monthly.toml"))
+    );
+    assert_eq!(
+        manifest["schema"]["sha256"],
+        sha(&repo("schemas/transactions-aggregate.toml"))
+    );
+    assert_eq!(
+        manifest["key_fingerprint"],
+        MasterKey::from_hex(TEST_KEY_HEX).unwrap().fingerprint()
+    );
+    assert_eq!(manifest["token_context"], "");
+    assert_eq!(manifest["demo_key"], false);
+    assert_eq!(manifest["privacy"], report);
+    assert_eq!(manifest["ledger"]["releases"], 1);
+    assert_eq!(manifest["ledger"]["epsilon_spent"], 1.0);
+    assert_eq!(manifest["ledger"]["max_epsilon"], 3.0);
+    assert!(manifest["ledger"]["path"]
+        .as_str()
+        .unwrap()
+        .ends_with("k.key.dp-ledger.json"));
+    // No group key and no count of rows or bytes (not differentially private).
+    for absent in ["北京市", "2009-06-01", "\"rows", "\"bytes"] {
+        assert!(!text.contains(absent), "{absent} in the manifest:\n{text}");
+    }
     let ledger = std::fs::read_to_string(env.path("k.key.dp-ledger.json")).unwrap();
     assert!(ledger.contains("monthly-customers-and-spend-by-region") && ledger.contains("\"mac\""));
     assert_eq!(
@@ -566,6 +613,169 @@ fn over_250_releases_the_noise_follows_the_declared_distribution() {
             wrong > critical(bins - 1),
             "{name}: a 1.5x scale was not rejected ({wrong:.1})"
         );
+    }
+}
+
+/// Public keys are cast to the group-by column's type when the spec is
+/// loaded: a key that is not a value of that type (or not written as the
+/// output writes it, so that no row could match it) and a `[keys]` entry of
+/// the wrong shape are refused before any input is read (the input here does
+/// not even exist), naming the spec file, the column and the entry.
+#[test]
+fn public_keys_that_cannot_be_the_columns_type_are_refused_at_load() {
+    let env = TestEnv::new();
+    let missing = env.path("never-read.csv");
+    let head = "epsilon = 1.0\nmax_groups_per_entity = 1\nmax_rows_per_group = 1\n[keys]\n";
+    let cases = [
+        (
+            "[\"created_month\"]",
+            "created_month = [\"2009-01-01\", \"2009-13-01\"]",
+            "[keys].created_month entry 2 (\"2009-13-01\") is not a Date32 value",
+        ),
+        (
+            "[\"created_month\"]",
+            "created_month = [\"2009-01-01\", \"January\"]",
+            "[keys].created_month entry 2",
+        ),
+        (
+            "[\"item_count\"]",
+            "item_count = [1, \"2\", \"two\"]",
+            "[keys].item_count entry 3 (\"two\") is not a Int64 value",
+        ),
+        (
+            "[\"item_count\"]",
+            "item_count = [\"1\", \"02\"]",
+            "[keys].item_count entry 2 (\"02\") is written \"2\"",
+        ),
+        (
+            "[\"channel\"]",
+            "channel = [\"web\", 1.5]",
+            "[keys].channel entry 2: a float is not a key",
+        ),
+        (
+            "[\"channel\"]",
+            "channel = \"web\"",
+            "[keys].channel must be a list of keys",
+        ),
+        (
+            "[\"channel\"]",
+            "channel = { list = [\"web\"] }",
+            "[keys].channel must be a list of keys",
+        ),
+        (
+            "[\"channel\"]",
+            "channel = { months = [\"2009-01\", \"2009-03\"] }",
+            "needs a date column; channel is Utf8",
+        ),
+        (
+            "[\"created_month\"]",
+            "created_month = { months = [\"2009-01\"] }",
+            "[keys].created_month must be a list of keys",
+        ),
+        (
+            "[\"channel\"]",
+            "channel = []",
+            "[keys].channel is an empty list",
+        ),
+    ];
+    for (i, (group_by, keys, message)) in cases.iter().enumerate() {
+        let name = format!("keys{i}.toml");
+        let spec = env.write(
+            &name,
+            spec_text(
+                group_by,
+                &format!("{head}{keys}"),
+                "[[measure]]\nkind = \"count\"\n",
+            ),
+        );
+        aggregate(&env, &spec, &missing, "a.parquet")
+            .exit(2)
+            .stderr_has(&format!("aggregate spec {}", spec.display()))
+            .stderr_has(message)
+            .stderr_lacks("never-read.csv");
+        assert!(!env.path("a.parquet").exists());
+        assert!(!env.path("k.key.dp-ledger.json").exists());
+    }
+    // The same lists, written as the output writes them, are accepted.
+    let input = env.write("in.csv", web_and_pos());
+    let spec = env.write(
+        "good.toml",
+        spec_text(
+            "[\"created_month\", \"item_count\"]",
+            &format!("{head}created_month = [\"2009-03-01\"]\nitem_count = [1, \"2\"]"),
+            "[[measure]]\nkind = \"count\"\n",
+        ),
+    );
+    aggregate(&env, &spec, &input, "a.parquet").success();
+    assert_eq!(read_all(&env.path("a.parquet")).0.num_rows(), 2);
+}
+
+/// A mean is over the rows that have a value: rows whose amount is null are
+/// in `count` but not in the mean's denominator (nor its sum). With a large
+/// epsilon the noise is a few cents, so the released mean is 10.00, not the
+/// 5.00 of counting the null rows.
+#[test]
+fn a_mean_leaves_rows_with_a_null_value_out_of_its_denominator() {
+    let env = TestEnv::new();
+    let spec = env.write(
+        "s.toml",
+        spec_text(
+            "[\"channel\"]",
+            "epsilon = 3000.0\nmax_groups_per_entity = 1\nmax_rows_per_group = 1\n\
+             [keys]\nchannel = [\"web\"]",
+            "[[measure]]\nkind = \"count\"\n[[measure]]\nkind = \"mean\"\ncolumn = \"amount\"\n\
+             lower = 0\nupper = 100\n",
+        ),
+    );
+    let mut rows = Vec::new();
+    for i in 0..200u64 {
+        let amount = if i % 2 == 0 { "10.00" } else { "" };
+        rows.push(row(i, 3, 2088000000000000 + i, "web", amount, 1));
+    }
+    let data = csv(&rows);
+    let truth = totals(&env, &data, &spec);
+    assert_eq!(truth.len(), 1);
+    assert_eq!(truth[0].1.rows, 200);
+    assert_eq!(truth[0].1.present, [100]);
+    assert_eq!(truth[0].1.sums, [100 * 10_00]);
+    let input = env.write("in.csv", &data);
+    aggregate(&env, &spec, &input, "a.parquet").success();
+    let (batch, _) = read_all(&env.path("a.parquet"));
+    let count = batch.column_by_name("rows").unwrap();
+    let count = count.as_any().downcast_ref::<Int64Array>().unwrap();
+    assert!((count.value(0) - 200).abs() <= 2, "{}", count.value(0));
+    let mean = batch.column_by_name("mean_amount").unwrap();
+    let mean = mean
+        .as_any()
+        .downcast_ref::<arrow_array::Float64Array>()
+        .unwrap();
+    assert!((mean.value(0) - 10.0).abs() < 0.5, "mean {}", mean.value(0));
+}
+
+/// Clamping bounds are in the column's units and must fit its decimal
+/// places: the refusal says what is wrong and how to fix it.
+#[test]
+fn clamping_bounds_that_do_not_fit_the_columns_decimal_places_are_explained() {
+    let env = TestEnv::new();
+    let input = env.write("in.csv", web_and_pos());
+    let cases = [
+        ("lower = 0\nupper = 0.125", "bound 0.125 has more decimal places than the column (2); write it with at most 2"),
+        ("lower = 0\nupper = 1e14", "bound 100000000000000 is 1e16 in the column's minor units (2 decimal place(s)), more than the 1e15 a bound may be"),
+        ("lower = 0\nupper = 1e14", "give the column fewer decimal places in the schema"),
+    ];
+    for (i, (bounds, message)) in cases.iter().enumerate() {
+        let spec = env.write(
+            &format!("b{i}.toml"),
+            spec_text(
+                "[\"channel\"]",
+                "epsilon = 1.0\ndelta = 1e-6\nmax_groups_per_entity = 1\nmax_rows_per_group = 1",
+                &format!("[[measure]]\nkind = \"sum\"\ncolumn = \"amount\"\n{bounds}\n"),
+            ),
+        );
+        aggregate(&env, &spec, &input, "a.parquet")
+            .exit(2)
+            .stderr_has(message);
+        assert!(!env.path("a.parquet").exists());
     }
 }
 

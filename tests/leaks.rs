@@ -724,6 +724,8 @@ fn cases() -> Vec<Case> {
             "--ledger",
             "budget.json",
             "--new-ledger",
+            "--manifest",
+            "agg.manifest.json",
             "--threads",
             "2",
             "--drop-undeclared",

@@ -87,6 +87,11 @@ pub struct Bounder {
     random: OsUniform,
 }
 
+/// A kept value that was null (adds nothing to a sum, and is not counted
+/// in the denominator of a mean). Clamped values are far from it (bounds are
+/// at most 10^15 in magnitude).
+pub const NULL: i64 = i64::MIN;
+
 /// True (pre-noise) aggregates of one group after contribution bounding.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GroupTotals {
@@ -96,6 +101,20 @@ pub struct GroupTotals {
     pub entities: i64,
     /// Sum of each summed column's kept (clamped) values, in minor units.
     pub sums: Vec<i64>,
+    /// Per summed column, the kept rows whose value is not null (the
+    /// denominator of a mean).
+    pub present: Vec<i64>,
+}
+
+impl GroupTotals {
+    /// No rows, for `width` summed columns.
+    pub fn empty(width: usize) -> GroupTotals {
+        GroupTotals {
+            sums: vec![0; width],
+            present: vec![0; width],
+            ..GroupTotals::default()
+        }
+    }
 }
 
 impl Bounder {
@@ -111,7 +130,8 @@ impl Bounder {
         }
     }
 
-    /// One row of `entity` in `group` with its (already clamped) values.
+    /// One row of `entity` in `group` with its (already clamped) values
+    /// ([`NULL`] for a null).
     pub fn add(&mut self, entity: u32, group: u32, values: &[i64]) -> Result<()> {
         debug_assert_eq!(values.len(), self.width);
         let e = entity as usize;
@@ -168,16 +188,18 @@ impl Bounder {
         let mut out: HashMap<u32, GroupTotals> = HashMap::default();
         for ent in &self.entities {
             for cell in &ent.cells {
-                let t = out.entry(cell.group).or_insert_with(|| GroupTotals {
-                    sums: vec![0; self.width],
-                    ..GroupTotals::default()
-                });
+                let t = out
+                    .entry(cell.group)
+                    .or_insert_with(|| GroupTotals::empty(self.width));
                 t.rows += i64::from(cell.kept);
                 t.entities += 1;
                 if self.width > 0 {
                     for row in cell.values.chunks_exact(self.width) {
-                        for (s, v) in t.sums.iter_mut().zip(row) {
-                            *s = s.saturating_add(*v);
+                        for ((s, n), v) in t.sums.iter_mut().zip(&mut t.present).zip(row) {
+                            if *v != NULL {
+                                *s = s.saturating_add(*v);
+                                *n += 1;
+                            }
                         }
                     }
                 }

@@ -22,6 +22,7 @@
 
 pub mod bound;
 pub mod ledger;
+pub mod manifest;
 pub mod mechanism;
 pub mod spec;
 
@@ -37,7 +38,7 @@ use serde::Serialize;
 use crate::error::{Error, Result};
 use bound::{Bounder, GroupTotals};
 use mechanism::Sensitivity;
-use spec::{AggregateSpec, Clamp, MeasureKind};
+use spec::{AggregateSpec, Clamp, Measure, MeasureKind};
 
 /// Hash map of this module (foldhash, randomly seeded).
 pub type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
@@ -146,8 +147,14 @@ fn minor_units(array: &ArrayRef, clamp: &Clamp) -> Result<Vec<Option<i64>>> {
                 .map(|v| v.map(|v| i128::from(v).clamp(lo, hi) as i64))
                 .collect())
         }
+        DataType::Decimal128(_, s) => Err(Error::Internal(format!(
+            "aggregate: column {:?} has {s} decimal place(s) in the output, but the spec's \
+             bounds were read for {} (the schema changed after the spec was loaded?)",
+            clamp.column, clamp.scale
+        ))),
         other => Err(Error::Internal(format!(
-            "aggregate: column {:?} is {other}, not a number",
+            "aggregate: column {:?} is {other} in the output; a sum or mean needs an integer or \
+             decimal column",
             clamp.column
         ))),
     }
@@ -194,8 +201,9 @@ impl crate::pipeline::BatchObserver for Accumulator {
                 key.push(v.into_boxed_str());
             }
             for (slot, col) in row_values.iter_mut().zip(&values) {
-                // A null amount adds nothing to a sum (the row still counts).
-                *slot = col[row].unwrap_or(0);
+                // A null adds nothing to a sum and is left out of a mean's
+                // denominator (the row still counts in `count`).
+                *slot = col[row].unwrap_or(bound::NULL);
             }
             let next = self.entities.len() as u32;
             let e = match self.entities.get(token) {
@@ -330,51 +338,19 @@ pub fn planned_spend(spec: &AggregateSpec) -> (f64, f64) {
     (spec.epsilon, spec.delta.unwrap_or(0.0))
 }
 
-/// Noise the bounded totals of `acc` with OpenDP and build the release.
+/// Noise the bounded totals of `acc` with OpenDP and build the release:
+/// choose the released groups ([`select_groups`]), write their keys
+/// ([`key_columns`]), noise each measure ([`noise_measure`]) and check that
+/// the mechanisms spent no more than declared ([`check_spend`]).
 pub fn release(acc: &Accumulator) -> Result<Release> {
     let spec = &acc.spec;
-    let share = spec.epsilon / f64::from(parts(spec));
-    let g = spec.max_groups_per_entity;
-    let r = i64::from(spec.max_rows_per_group);
-    let totals = acc.bounder.totals();
-    let mut spent = 0.0;
-    let mut delta_spent = 0.0;
-    // The released groups, and the noisy entity counts of selection.
-    let mut selection = None;
-    let mut selected_entities: Option<HashMap<u32, i64>> = None;
-    let groups: Vec<Vec<String>> = if spec.all_public() {
-        cross_product(spec)
-    } else {
-        let delta = spec
-            .delta
-            .ok_or_else(|| Error::Internal("selection without delta".into()))?;
-        let sens = Sensitivity::new(g, 1)?;
-        let scale = mechanism::laplace_scale(share, &sens)?;
-        let threshold = mechanism::selection_threshold(scale, delta, &sens)?;
-        let m = mechanism::laplace_threshold(scale, threshold)?;
-        let (eps, del) = mechanism::threshold_spend(scale, threshold, &sens)?;
-        let input: std::collections::HashMap<u32, i64> =
-            totals.iter().map(|(k, t)| (*k, t.entities)).collect();
-        let kept = m
-            .invoke(&input)
-            .map_err(|e| Error::Internal(format!("partition selection failed: {e:?}")))?;
-        spent += eps;
-        delta_spent += del;
-        selection = Some(MechanismReport {
-            releases: "entities (partition selection)".into(),
-            opendp: "make_laplace_threshold",
-            scale,
-            unit: "1 entity".into(),
-            sensitivity: sens,
-            epsilon: eps,
-            delta: del,
-            threshold: Some(threshold),
-        });
-        let mut ids: Vec<u32> = kept.keys().copied().collect();
-        ids.sort_by(|a, b| acc.keys[*a as usize].cmp(&acc.keys[*b as usize]));
-        selected_entities = Some(kept.into_iter().collect());
-        ids.into_iter().map(|id| acc.key_strings(id)).collect()
+    let noiser = Noiser {
+        share: spec.epsilon / f64::from(parts(spec)),
+        groups: spec.max_groups_per_entity,
+        rows: i64::from(spec.max_rows_per_group),
     };
+    let totals = acc.bounder.totals();
+    let (groups, selected) = select_groups(acc, &totals, &noiser)?;
     let ids: Vec<Option<u32>> = groups
         .iter()
         .map(|k| {
@@ -382,178 +358,21 @@ pub fn release(acc: &Accumulator) -> Result<Release> {
             acc.groups.get(&boxed).copied()
         })
         .collect();
-    let empty = GroupTotals {
-        sums: vec![0; acc.summed.len()],
-        ..GroupTotals::default()
-    };
-    let truth = |id: &Option<u32>| id.and_then(|i| totals.get(&i)).unwrap_or(&empty);
-    let noisy = |values: Vec<i64>,
-                 sens: Sensitivity,
-                 what: String,
-                 unit: String|
-     -> Result<(Vec<i64>, MechanismReport)> {
-        let scale = mechanism::laplace_scale(share, &sens)?;
-        let eps = mechanism::laplace_epsilon(scale, &sens)?;
-        let out = mechanism::laplace_vector(scale)?
-            .invoke(&values)
-            .map_err(|e| Error::Internal(format!("Laplace noise failed: {e:?}")))?;
-        Ok((
-            out,
-            MechanismReport {
-                releases: what,
-                opendp: "make_laplace",
-                scale,
-                unit,
-                sensitivity: sens,
-                epsilon: eps,
-                delta: 0.0,
-                threshold: None,
-            },
-        ))
-    };
-    let mut fields = Vec::new();
-    let mut arrays: Vec<ArrayRef> = Vec::new();
-    for (i, gb) in spec.group_by.iter().enumerate() {
-        let text = StringArray::from(
-            groups
-                .iter()
-                .map(|k| Some(k[i].as_str()))
-                .collect::<Vec<_>>(),
-        );
-        let typed = arrow_cast::cast(&text, &gb.data_type)
-            .map_err(|e| Error::Internal(format!("aggregate: key column {:?}: {e}", gb.column)))?;
-        fields.push(Field::new(&gb.column, gb.data_type.clone(), false));
-        arrays.push(typed);
-    }
+    let empty = GroupTotals::empty(acc.summed.len());
+    let truth: Vec<&GroupTotals> = ids
+        .iter()
+        .map(|id| id.and_then(|i| totals.get(&i)).unwrap_or(&empty))
+        .collect();
+    let (mut fields, mut arrays) = key_columns(spec, &groups)?;
     let mut measures = Vec::new();
     for m in &spec.measures {
-        let (kind, column, bounds, array, mechs): (_, _, _, ArrayRef, Vec<MechanismReport>) =
-            match &m.kind {
-                MeasureKind::Count => {
-                    let (v, rep) = noisy(
-                        ids.iter().map(|i| truth(i).rows).collect(),
-                        Sensitivity::new(g, r)?,
-                        "rows".into(),
-                        "1 row".into(),
-                    )?;
-                    (
-                        "count",
-                        None,
-                        None,
-                        Arc::new(Int64Array::from(v)),
-                        vec![rep],
-                    )
-                }
-                MeasureKind::CountDistinct => match (&selected_entities, &selection) {
-                    (Some(kept), Some(sel)) => {
-                        // Released by partition selection itself (its share).
-                        let v: Vec<i64> = ids
-                            .iter()
-                            .map(|i| i.and_then(|i| kept.get(&i).copied()).unwrap_or(0))
-                            .collect();
-                        let mut rep = sel.clone();
-                        rep.releases = "entities".into();
-                        (
-                            "count_distinct",
-                            None,
-                            None,
-                            Arc::new(Int64Array::from(v)),
-                            vec![rep],
-                        )
-                    }
-                    _ => {
-                        let (v, rep) = noisy(
-                            ids.iter().map(|i| truth(i).entities).collect(),
-                            Sensitivity::new(g, 1)?,
-                            "entities".into(),
-                            "1 entity".into(),
-                        )?;
-                        (
-                            "count_distinct",
-                            None,
-                            None,
-                            Arc::new(Int64Array::from(v)),
-                            vec![rep],
-                        )
-                    }
-                },
-                MeasureKind::Sum(c) | MeasureKind::Mean(c) => {
-                    let at = acc.summed.iter().position(|s| s == c).unwrap_or(0);
-                    let sens = Sensitivity::new(
-                        g,
-                        r.checked_mul(c.magnitude()).ok_or_else(|| {
-                            Error::Usage("the clamping bounds overflow 64 bits".into())
-                        })?,
-                    )?;
-                    let (sums, rep) = noisy(
-                        ids.iter().map(|i| truth(i).sums[at]).collect(),
-                        sens,
-                        format!("sum of {}", c.column),
-                        format!("{} {}", decimal_text(1, c.scale), c.column),
-                    )?;
-                    let bounds = Some((
-                        decimal_text(c.lower, c.scale),
-                        decimal_text(c.upper, c.scale),
-                    ));
-                    if matches!(m.kind, MeasureKind::Sum(_)) {
-                        let a = Decimal128Array::from(
-                            sums.into_iter().map(i128::from).collect::<Vec<_>>(),
-                        )
-                        .with_precision_and_scale(38, c.scale)
-                        .map_err(|e| Error::Internal(format!("aggregate: {e}")))?;
-                        (
-                            "sum",
-                            Some(c.column.clone()),
-                            bounds,
-                            Arc::new(a),
-                            vec![rep],
-                        )
-                    } else {
-                        let (rows, rep2) = noisy(
-                            ids.iter().map(|i| truth(i).rows).collect(),
-                            Sensitivity::new(g, r)?,
-                            "rows (for the mean)".into(),
-                            "1 row".into(),
-                        )?;
-                        let unit = 10f64.powi(i32::from(c.scale));
-                        let lo = c.lower as f64 / unit;
-                        let hi = c.upper as f64 / unit;
-                        // Post-processing: a mean outside the bounds is clamped back.
-                        let means: Vec<f64> = sums
-                            .iter()
-                            .zip(&rows)
-                            .map(|(s, n)| (*s as f64 / unit / (*n).max(1) as f64).clamp(lo, hi))
-                            .collect();
-                        (
-                            "mean",
-                            Some(c.column.clone()),
-                            bounds,
-                            Arc::new(Float64Array::from(means)),
-                            vec![rep, rep2],
-                        )
-                    }
-                }
-            };
-        let epsilon: f64 = mechs.iter().map(|x| x.epsilon).sum();
-        if kind != "count_distinct" || selection.is_none() {
-            spent += epsilon;
-        }
+        let (report, array) = noise_measure(acc, m, &noiser, &ids, &truth, selected.as_ref())?;
         fields.push(Field::new(&m.output, array.data_type().clone(), false));
         arrays.push(array);
-        measures.push(MeasureReport {
-            output: m.output.clone(),
-            kind,
-            column,
-            bounds,
-            epsilon,
-            mechanisms: mechs,
-        });
+        measures.push(report);
     }
-    if spent > spec.epsilon * (1.0 + 1e-9) || delta_spent > spec.delta.unwrap_or(0.0) {
-        return Err(Error::Internal(format!(
-            "the mechanisms spend epsilon {spent}, delta {delta_spent}: more than declared"
-        )));
-    }
+    let selection = selected.map(|s| s.report);
+    let (epsilon, delta) = check_spend(spec, selection.as_ref(), &measures)?;
     let batch = RecordBatch::try_new(Arc::new(ArrowSchema::new(fields)), arrays)
         .map_err(|e| Error::Internal(format!("aggregate: {e}")))?;
     Ok(Release {
@@ -566,8 +385,8 @@ pub fn release(acc: &Accumulator) -> Result<Release> {
             public_keys: spec.all_public(),
             max_groups_per_entity: spec.max_groups_per_entity,
             max_rows_per_group: spec.max_rows_per_group,
-            epsilon: spent,
-            delta: delta_spent,
+            epsilon,
+            delta,
             selection,
             measures,
             groups: groups.len(),
@@ -575,6 +394,234 @@ pub fn release(acc: &Accumulator) -> Result<Release> {
         },
         batch,
     })
+}
+
+/// The discrete Laplace mechanism at one epsilon share, for the release's
+/// contribution bounds.
+struct Noiser {
+    /// Epsilon of each mechanism.
+    share: f64,
+    /// `max_groups_per_entity`.
+    groups: u32,
+    /// `max_rows_per_group`.
+    rows: i64,
+}
+
+impl Noiser {
+    /// Noise `values` (one per released group) for sensitivity `sens`.
+    fn noisy(
+        &self,
+        values: Vec<i64>,
+        sens: Sensitivity,
+        what: String,
+        unit: String,
+    ) -> Result<(Vec<i64>, MechanismReport)> {
+        let scale = mechanism::laplace_scale(self.share, &sens)?;
+        let eps = mechanism::laplace_epsilon(scale, &sens)?;
+        let out = mechanism::laplace_vector(scale)?
+            .invoke(&values)
+            .map_err(|e| Error::Internal(format!("Laplace noise failed: {e:?}")))?;
+        let report = MechanismReport {
+            releases: what,
+            opendp: "make_laplace",
+            scale,
+            unit,
+            sensitivity: sens,
+            epsilon: eps,
+            delta: 0.0,
+            threshold: None,
+        };
+        Ok((out, report))
+    }
+}
+
+/// Groups chosen by partition selection, and their noisy entity counts.
+struct Selected {
+    report: MechanismReport,
+    kept: HashMap<u32, i64>,
+}
+
+/// The released groups, in key order: every combination of the public
+/// lists, or the groups partition selection keeps.
+fn select_groups(
+    acc: &Accumulator,
+    totals: &HashMap<u32, GroupTotals>,
+    noiser: &Noiser,
+) -> Result<(Vec<Vec<String>>, Option<Selected>)> {
+    let spec = &acc.spec;
+    if spec.all_public() {
+        return Ok((cross_product(spec), None));
+    }
+    let delta = spec
+        .delta
+        .ok_or_else(|| Error::Internal("selection without delta".into()))?;
+    let sens = Sensitivity::new(noiser.groups, 1)?;
+    let scale = mechanism::laplace_scale(noiser.share, &sens)?;
+    let threshold = mechanism::selection_threshold(scale, delta, &sens)?;
+    let m = mechanism::laplace_threshold(scale, threshold)?;
+    let (eps, del) = mechanism::threshold_spend(scale, threshold, &sens)?;
+    let input: std::collections::HashMap<u32, i64> =
+        totals.iter().map(|(k, t)| (*k, t.entities)).collect();
+    let kept = m
+        .invoke(&input)
+        .map_err(|e| Error::Internal(format!("partition selection failed: {e:?}")))?;
+    let report = MechanismReport {
+        releases: "entities (partition selection)".into(),
+        opendp: "make_laplace_threshold",
+        scale,
+        unit: "1 entity".into(),
+        sensitivity: sens,
+        epsilon: eps,
+        delta: del,
+        threshold: Some(threshold),
+    };
+    let mut ids: Vec<u32> = kept.keys().copied().collect();
+    ids.sort_by(|a, b| acc.keys[*a as usize].cmp(&acc.keys[*b as usize]));
+    let groups = ids.into_iter().map(|id| acc.key_strings(id)).collect();
+    let kept = kept.into_iter().collect();
+    Ok((groups, Some(Selected { report, kept })))
+}
+
+/// The group key columns, typed as the output columns they come from.
+fn key_columns(
+    spec: &AggregateSpec,
+    groups: &[Vec<String>],
+) -> Result<(Vec<Field>, Vec<ArrayRef>)> {
+    let mut fields = Vec::new();
+    let mut arrays: Vec<ArrayRef> = Vec::new();
+    for (i, gb) in spec.group_by.iter().enumerate() {
+        let text = StringArray::from_iter_values(groups.iter().map(|k| k[i].as_str()));
+        let typed = arrow_cast::cast(&text, &gb.data_type)
+            .map_err(|e| Error::Internal(format!("aggregate: key column {:?}: {e}", gb.column)))?;
+        fields.push(Field::new(&gb.column, gb.data_type.clone(), false));
+        arrays.push(typed);
+    }
+    Ok((fields, arrays))
+}
+
+/// One measure's noisy column and its report. `truth[i]` is the bounded
+/// total of released group `i` (`ids[i]`: its id, if it has rows).
+fn noise_measure(
+    acc: &Accumulator,
+    m: &Measure,
+    noiser: &Noiser,
+    ids: &[Option<u32>],
+    truth: &[&GroupTotals],
+    selected: Option<&Selected>,
+) -> Result<(MeasureReport, ArrayRef)> {
+    let (g, r) = (noiser.groups, noiser.rows);
+    let report = |kind, clamp: Option<&Clamp>, mechanisms: Vec<MechanismReport>| MeasureReport {
+        output: m.output.clone(),
+        kind,
+        column: clamp.map(|c| c.column.clone()),
+        bounds: clamp.map(|c| {
+            (
+                decimal_text(c.lower, c.scale),
+                decimal_text(c.upper, c.scale),
+            )
+        }),
+        epsilon: mechanisms.iter().map(|x| x.epsilon).sum(),
+        mechanisms,
+    };
+    match &m.kind {
+        MeasureKind::Count => {
+            let (v, rep) = noiser.noisy(
+                truth.iter().map(|t| t.rows).collect(),
+                Sensitivity::new(g, r)?,
+                "rows".into(),
+                "1 row".into(),
+            )?;
+            Ok((
+                report("count", None, vec![rep]),
+                Arc::new(Int64Array::from(v)),
+            ))
+        }
+        MeasureKind::CountDistinct => {
+            let (v, rep) = match selected {
+                // Released by partition selection itself (its share).
+                Some(sel) => {
+                    let v = ids
+                        .iter()
+                        .map(|i| i.and_then(|i| sel.kept.get(&i).copied()).unwrap_or(0))
+                        .collect();
+                    let mut rep = sel.report.clone();
+                    rep.releases = "entities".into();
+                    (v, rep)
+                }
+                None => noiser.noisy(
+                    truth.iter().map(|t| t.entities).collect(),
+                    Sensitivity::new(g, 1)?,
+                    "entities".into(),
+                    "1 entity".into(),
+                )?,
+            };
+            Ok((
+                report("count_distinct", None, vec![rep]),
+                Arc::new(Int64Array::from(v)),
+            ))
+        }
+        MeasureKind::Sum(c) | MeasureKind::Mean(c) => {
+            let at = acc.summed.iter().position(|s| s == c).unwrap_or(0);
+            let per_group = r
+                .checked_mul(c.magnitude())
+                .ok_or_else(|| Error::Usage("the clamping bounds overflow 64 bits".into()))?;
+            let (sums, rep) = noiser.noisy(
+                truth.iter().map(|t| t.sums[at]).collect(),
+                Sensitivity::new(g, per_group)?,
+                format!("sum of {}", c.column),
+                format!("{} {}", decimal_text(1, c.scale), c.column),
+            )?;
+            if matches!(m.kind, MeasureKind::Sum(_)) {
+                let a = Decimal128Array::from_iter_values(sums.into_iter().map(i128::from))
+                    .with_precision_and_scale(38, c.scale)
+                    .map_err(|e| Error::Internal(format!("aggregate: {e}")))?;
+                return Ok((report("sum", Some(c), vec![rep]), Arc::new(a)));
+            }
+            // The mean of the rows with a value (as SQL's AVG): rows whose
+            // value is null are not in its denominator.
+            let (rows, rep2) = noiser.noisy(
+                truth.iter().map(|t| t.present[at]).collect(),
+                Sensitivity::new(g, r)?,
+                format!("rows with a {} (for the mean)", c.column),
+                "1 row".into(),
+            )?;
+            let unit = 10f64.powi(i32::from(c.scale));
+            let (lo, hi) = (c.lower as f64 / unit, c.upper as f64 / unit);
+            // Post-processing: a mean outside the bounds is clamped back.
+            let means: Vec<f64> = sums
+                .iter()
+                .zip(&rows)
+                .map(|(s, n)| (*s as f64 / unit / (*n).max(1) as f64).clamp(lo, hi))
+                .collect();
+            Ok((
+                report("mean", Some(c), vec![rep, rep2]),
+                Arc::new(Float64Array::from(means)),
+            ))
+        }
+    }
+}
+
+/// The epsilon and delta the mechanisms spent (OpenDP's maps; a
+/// count_distinct released by partition selection is counted once), refused
+/// when more than declared.
+fn check_spend(
+    spec: &AggregateSpec,
+    selection: Option<&MechanismReport>,
+    measures: &[MeasureReport],
+) -> Result<(f64, f64)> {
+    let mut spent = selection.map_or(0.0, |s| s.epsilon);
+    let delta = selection.map_or(0.0, |s| s.delta);
+    for m in measures {
+        if m.kind != "count_distinct" || selection.is_none() {
+            spent += m.epsilon;
+        }
+    }
+    if spent > spec.epsilon * (1.0 + 1e-9) || delta > spec.delta.unwrap_or(0.0) {
+        return Err(Error::Internal(format!(
+            "the mechanisms spend epsilon {spent}, delta {delta}: more than declared"
+        )));
+    }
+    Ok((spent, delta))
 }
 
 fn decimal_text(minor: i64, scale: i8) -> String {
@@ -610,30 +657,44 @@ fn cross_product(spec: &AggregateSpec) -> Vec<Vec<String>> {
 /// Footer metadata key holding the [`ReleaseReport`] as JSON.
 pub const METADATA_KEY: &str = "txanon.aggregate";
 
-/// Write the release as Parquet (report in the footer) and, when asked, CSV;
-/// both staged, renamed into place by the caller with [`crate::io::output::commit`].
+/// The files a release writes.
+pub struct Files<'a> {
+    /// The aggregate Parquet file.
+    pub parquet: &'a Path,
+    /// `--csv`.
+    pub csv: Option<&'a Path>,
+    /// `--manifest`.
+    pub manifest: Option<&'a Path>,
+    /// Permission bits.
+    pub mode: u32,
+}
+
+/// Write the release as Parquet (report and manifest in the footer) and,
+/// when asked, CSV and the manifest; all staged, renamed into place by the
+/// caller with [`crate::io::output::commit`].
 pub fn write(
     rel: &Release,
-    parquet: &Path,
-    csv: Option<&Path>,
-    mode: u32,
+    manifest: &manifest::Manifest,
+    files: &Files<'_>,
 ) -> Result<Vec<crate::io::output::Staged>> {
     use crate::io::output::{create_file, Staged};
     use parquet::arrow::ArrowWriter;
     use parquet::file::metadata::KeyValue;
     use parquet::file::properties::WriterProperties;
+    let mode = files.mode;
     let json = serde_json::to_string(&rel.report)
         .map_err(|e| Error::Internal(format!("aggregate report: {e}")))?;
     let props = WriterProperties::builder()
         .set_key_value_metadata(Some(vec![
             KeyValue::new(METADATA_KEY.to_string(), json),
+            KeyValue::new(manifest::MANIFEST_KEY.to_string(), manifest.to_json()?),
             KeyValue::new(
                 "txanon.version".to_string(),
                 env!("CARGO_PKG_VERSION").to_string(),
             ),
         ]))
         .build();
-    let (staged, ()) = Staged::create(parquet, |temp| {
+    let (staged, ()) = Staged::create(files.parquet, |temp| {
         let file = create_file(temp, mode)?;
         let mut w = ArrowWriter::try_new(file, rel.batch.schema(), Some(props))
             .map_err(|e| Error::Internal(format!("aggregate parquet: {e}")))?;
@@ -645,7 +706,10 @@ pub fn write(
         file.sync_all().map_err(|e| Error::io(temp, e))
     })?;
     let mut out = vec![staged];
-    if let Some(path) = csv {
+    if let Some(path) = files.manifest {
+        out.push(Staged::file(path, &manifest.to_pretty_json()?, mode)?);
+    }
+    if let Some(path) = files.csv {
         let (staged, ()) = Staged::create(path, |temp| {
             let file = create_file(temp, mode)?;
             let mut w = arrow_csv::WriterBuilder::new()

@@ -47,7 +47,7 @@ struct RawSpec {
     release: RawRelease,
     budget: Option<RawBudget>,
     #[serde(default)]
-    keys: BTreeMap<String, RawKeys>,
+    keys: BTreeMap<String, toml::Value>,
     #[serde(default, rename = "measure")]
     measures: Vec<RawMeasure>,
 }
@@ -69,13 +69,6 @@ struct RawRelease {
 struct RawBudget {
     max_epsilon: f64,
     max_delta: Option<f64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum RawKeys {
-    List(Vec<String>),
-    Months { months: [String; 2] },
 }
 
 #[derive(Debug, Deserialize)]
@@ -178,6 +171,9 @@ pub struct Measure {
     pub output: String,
 }
 
+/// Largest absolute clamping bound, in minor units.
+const MAX_BOUND_MINOR: f64 = 1e15;
+
 /// Largest public key space (the product of the public lists).
 pub const MAX_PUBLIC_GROUPS: u64 = 10_000_000;
 
@@ -186,10 +182,8 @@ impl AggregateSpec {
     pub fn load(path: &Path, schema: &Schema) -> Result<AggregateSpec> {
         let bytes = crate::io::read_bounded(path, crate::schema::MAX_SCHEMA_BYTES)
             .map_err(|e| Error::io(path, e))?;
-        let err = |message: String| Error::Schema {
-            path: path.to_path_buf(),
-            message,
-        };
+        let err =
+            |message: String| Error::Usage(format!("aggregate spec {}: {message}", path.display()));
         let text = std::str::from_utf8(&bytes).map_err(|_| err("file is not UTF-8".into()))?;
         let raw: RawSpec = toml::from_str(text).map_err(|e| err(e.to_string()))?;
         use sha2::Digest;
@@ -251,14 +245,11 @@ fn resolve(
         if group_by.iter().any(|g: &GroupBy| &g.column == column) {
             return Err(format!("group_by names {column:?} twice"));
         }
+        let data_type = field(column)?;
         let public = match keys.remove(column) {
             None => None,
-            Some(RawKeys::List(list)) => Some(list),
-            Some(RawKeys::Months { months }) => Some(month_range(&months[0], &months[1])?),
+            Some(value) => Some(public_keys(column, &data_type, value)?),
         };
-        if public.as_ref().is_some_and(|p| p.is_empty()) {
-            return Err(format!("[keys].{column} is an empty list"));
-        }
         // Each listed key is one released group with its own noise: a key
         // listed twice would be released twice, and averaging the copies
         // spends more than the declared epsilon.
@@ -277,7 +268,7 @@ fn resolve(
         }
         group_by.push(GroupBy {
             column: column.clone(),
-            data_type: field(column)?,
+            data_type,
             public,
         });
     }
@@ -378,6 +369,12 @@ fn resolve_measure(
         let scale = match field(&column)? {
             DataType::Decimal128(_, s) if s >= 0 => s,
             DataType::Int64 | DataType::Int32 => 0,
+            DataType::Decimal128(_, s) => {
+                return Err(format!(
+                    "{kind} of {column:?}: the column is a decimal with a negative scale ({s}); \
+                     sums need a scale of 0 or more (decimal(P,S) with S >= 0)"
+                ))
+            }
             other => {
                 return Err(format!(
                     "{kind} of {column:?}: the column is {other}; sums need an integer or \
@@ -392,9 +389,25 @@ fn resolve_measure(
         };
         let unit = 10f64.powi(i32::from(scale));
         let minor = |v: f64| -> std::result::Result<i64, String> {
+            if !v.is_finite() {
+                return Err(format!(
+                    "{kind} of {column:?}: a bound is not a finite number"
+                ));
+            }
             let x = (v * unit).round();
-            if !v.is_finite() || x.abs() > 1e15 {
-                return Err(format!("{kind} of {column:?}: bound {v} is out of range"));
+            if x.abs() > MAX_BOUND_MINOR {
+                return Err(format!(
+                    "{kind} of {column:?}: bound {v} is {x:e} in the column's minor units \
+                     ({scale} decimal place(s)), more than the {MAX_BOUND_MINOR:e} a bound may be \
+                     (sums are exact 64-bit integers of minor units): lower the bound, or give \
+                     the column fewer decimal places in the schema (decimal(P,S), smaller S)"
+                ));
+            }
+            if (v * unit - x).abs() > 1e-6 * x.abs().max(1.0) {
+                return Err(format!(
+                    "{kind} of {column:?}: bound {v} has more decimal places than the column \
+                     ({scale}); write it with at most {scale}"
+                ));
             }
             Ok(x as i64)
         };
@@ -437,6 +450,89 @@ fn resolve_measure(
         kind,
         output: m.output.unwrap_or(default),
     })
+}
+
+/// The public keys of `column` declared as `value` in `[keys]`: a list of
+/// keys, or `{ months = ["YYYY-MM", "YYYY-MM"] }` for a date column. Each
+/// key must be a value of the column's type written as the output displays
+/// it (`2009-01-01` for a date), or no row would ever match it: refused here,
+/// before any input is read, naming the entry (keys are configuration, so
+/// the message may quote them).
+fn public_keys(
+    column: &str,
+    data_type: &DataType,
+    value: toml::Value,
+) -> std::result::Result<Vec<String>, String> {
+    let shape = || {
+        format!(
+            "[keys].{column} must be a list of keys ([\"a\", \"b\"]) or, for a date column, \
+             {{ months = [\"YYYY-MM\", \"YYYY-MM\"] }}"
+        )
+    };
+    let list: Vec<String> = match value {
+        toml::Value::Array(items) => items
+            .into_iter()
+            .enumerate()
+            .map(|(i, item)| match item {
+                toml::Value::String(s) => Ok(s),
+                toml::Value::Integer(n) => Ok(n.to_string()),
+                toml::Value::Boolean(b) => Ok(b.to_string()),
+                toml::Value::Datetime(d) => Ok(d.to_string()),
+                other => Err(format!(
+                    "[keys].{column} entry {}: a {} is not a key (write keys as strings, \
+                     integers or booleans)",
+                    i + 1,
+                    other.type_str()
+                )),
+            })
+            .collect::<std::result::Result<_, _>>()?,
+        toml::Value::Table(mut t) => {
+            let months = match (t.remove("months"), t.is_empty()) {
+                (Some(toml::Value::Array(m)), true) if m.len() == 2 => m,
+                _ => return Err(shape()),
+            };
+            let (Some(from), Some(to)) = (months[0].as_str(), months[1].as_str()) else {
+                return Err(shape());
+            };
+            if !matches!(data_type, DataType::Date32 | DataType::Date64) {
+                return Err(format!(
+                    "[keys].{column} = {{ months = [...] }} needs a date column; {column} is \
+                     {data_type}: list its keys instead"
+                ));
+            }
+            month_range(from, to).map_err(|e| format!("[keys].{column}: {e}"))?
+        }
+        _ => return Err(shape()),
+    };
+    if list.is_empty() {
+        return Err(format!("[keys].{column} is an empty list"));
+    }
+    let text = arrow_array::StringArray::from(list.clone());
+    let typed = arrow_cast::cast(&text, data_type).map_err(|e| {
+        format!("[keys].{column}: the column's type {data_type} cannot be listed as keys ({e})")
+    })?;
+    let options = arrow_cast::display::FormatOptions::default();
+    let shown = arrow_cast::display::ArrayFormatter::try_new(typed.as_ref(), &options)
+        .map_err(|e| format!("[keys].{column}: {e}"))?;
+    for (i, key) in list.iter().enumerate() {
+        use arrow_array::Array;
+        if typed.is_null(i) {
+            return Err(format!(
+                "[keys].{column} entry {} ({key:?}) is not a {data_type} value, the type of \
+                 output column {column}",
+                i + 1
+            ));
+        }
+        let canonical = shown.value(i).to_string();
+        if &canonical != key {
+            return Err(format!(
+                "[keys].{column} entry {} ({key:?}) is written {canonical:?} in the output: \
+                 write it that way, or no row would match it",
+                i + 1
+            ));
+        }
+    }
+    Ok(list)
 }
 
 /// Every month from `from` to `to` (`YYYY-MM`), as a month column displays

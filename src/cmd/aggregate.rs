@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 use anyhow::{Context, Result};
 
 use crate::aggregate::ledger::{self, Entry, Ledger, Start};
+use crate::aggregate::manifest::{LedgerTotals, Manifest};
 use crate::aggregate::spec::AggregateSpec;
 use crate::aggregate::{self as agg, Accumulator, ReleaseReport};
 use crate::cli::AggregateArgs;
@@ -13,6 +14,7 @@ use crate::exit::ExitCode;
 use crate::io::output::{check_targets, Target};
 use crate::io::source::expand_inputs;
 use crate::messages::Messages;
+use crate::pipeline::manifest::hash_inputs;
 use crate::pipeline::{observe, AnonymizeOptions};
 use crate::schema::Schema;
 
@@ -28,6 +30,9 @@ pub fn run(args: &AggregateArgs, msg: &Messages) -> Result<ExitCode> {
     let mut targets = vec![Target::file(&args.output, "output")];
     if let Some(csv) = &args.csv {
         targets.push(Target::file(csv, "--csv"));
+    }
+    if let Some(m) = &args.manifest {
+        targets.push(Target::file(m, "--manifest"));
     }
     let mut protected = vec![
         ("the schema", args.schema.clone()),
@@ -82,9 +87,8 @@ pub fn run(args: &AggregateArgs, msg: &Messages) -> Result<ExitCode> {
             ledger_path.display()
         ));
     }
-    let staged = agg::write(&release, &args.output, args.csv.as_deref(), args.mode)?;
-    // Spent before released: a failure after this line leaves the budget
-    // spent and no file, never a file the ledger does not know.
+    // Checked again under the same lock: the figures the manifest states
+    // are the ledger's after this release is entered.
     let mut book = Ledger::open(&ledger_path, &key, start)?;
     let budget = book.check(
         &context,
@@ -98,6 +102,37 @@ pub fn run(args: &AggregateArgs, msg: &Messages) -> Result<ExitCode> {
              the ledger records this release but limits nothing"
         ));
     }
+    let mut inputs = summary.inputs.clone();
+    hash_inputs(&mut inputs, msg)?;
+    let (before, releases) = book
+        .scope(&context)
+        .map(|s| (s.spent(), s.releases.len()))
+        .unwrap_or_default();
+    let manifest = Manifest::new(
+        &release.report,
+        &args.spec,
+        &schema,
+        &key,
+        &inputs,
+        LedgerTotals {
+            path: ledger_path.display().to_string(),
+            context: context.clone(),
+            releases: releases + 1,
+            epsilon_spent: before.0 + release.report.epsilon,
+            delta_spent: before.1 + release.report.delta,
+            max_epsilon: budget.map(|b| b.max_epsilon),
+            max_delta: budget.map(|b| b.max_delta),
+        },
+    )?;
+    let files = agg::Files {
+        parquet: &args.output,
+        csv: args.csv.as_deref(),
+        manifest: args.manifest.as_deref(),
+        mode: args.mode,
+    };
+    let staged = agg::write(&release, &manifest, &files)?;
+    // Spent before released: a failure after this line leaves the budget
+    // spent and no file, never a file the ledger does not know.
     book.record(
         &key,
         &context,
