@@ -6,8 +6,9 @@ use txanon::cli::{Cli, Command};
 use txanon::exit::ExitCode;
 use txanon::messages::Messages;
 
-/// Blocks of this size or more are always mapped and unmapped (glibc): keeps
-/// peak RSS flat over long multi-file runs (crates/txanon-malloc).
+/// glibc's malloc, which only the C libraries (zstd) still use, maps and
+/// unmaps blocks of this size or more. Rust allocations go to jemalloc, the
+/// global allocator set in crates/txanon-malloc.
 const MMAP_THRESHOLD: usize = 1 << 20;
 
 fn main() {

@@ -1,15 +1,26 @@
-//! Fix glibc's mmap threshold before txanon allocates its buffers.
+//! txanon's memory allocator set-up, and its only `unsafe` code.
 //!
-//! glibc raises its mmap threshold to the size of every large block freed
-//! (up to 32 MiB), so after the first multi-megabyte chunk buffer is freed,
-//! such buffers come from the heap arenas, where freed space is kept and
-//! fragments: peak RSS then grows with the input over a multi-file run
-//! (measured: 204 MiB after 1.4 GB, 297 MiB after 10 GB; BENCHMARKS.md).
-//! Setting the threshold explicitly switches the dynamic adjustment off, so
-//! blocks of at least `bytes` are always mapped and unmapped.
+//! **jemalloc is the global allocator** (except on MSVC targets, which it
+//! does not support). The pipeline allocates and frees multi-megabyte
+//! buffers for every chunk of records; glibc's malloc either keeps them in
+//! its heap arenas, where freed space fragments and peak RSS grows with the
+//! input (measured: 204 MiB after 1.4 GB, 297 MiB after 10 GB), or, with a
+//! fixed mmap threshold, maps and unmaps every one of them, so the kernel
+//! zeroes fresh pages for each chunk (page faults were 15-18 % of CPU).
+//! jemalloc reuses freed pages and returns unused ones to the kernel after
+//! a decay period, which bounds both (BENCHMARKS.md has the figures). The
+//! declaration below is safe code; `tikv-jemallocator` is the maintained
+//! binding used by TiKV and rustc.
 //!
-//! This crate holds txanon's only `unsafe` code (one `mallopt` call); the
-//! `txanon` crate itself forbids `unsafe`.
+//! C libraries linked into txanon (zstd) still call glibc's `malloc`, so
+//! glibc's mmap threshold is still fixed at start-up, by one `mallopt` call:
+//! glibc raises its threshold to the size of every large block freed (up to
+//! 32 MiB), and setting it explicitly switches that adjustment off.
+//! The `txanon` crate itself forbids `unsafe`.
+
+#[cfg(not(target_env = "msvc"))]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 /// Set glibc's `M_MMAP_THRESHOLD` to `bytes`. Returns whether the allocator
 /// took it (always `false` off glibc, where there is nothing to fix).
