@@ -8,7 +8,7 @@
 # What it does (bench/dataset.py holds the steps; everything goes to
 # bench/out/dataset-ROWS-DAYS/, gitignored):
 #
-# 0. The dump: $DUMP if set, else /work/wt/gate-data/dump-ROWS.csv or
+# 0. The dump: $DUMP if set, else $TXANON_BENCH_DATA/dump-ROWS.csv or
 #    bench/out/dump-ROWS.csv when one exists, else generated there with
 #    data-samples/generate.py --rows ROWS --seed 42 (as bench/run.sh does).
 #    It is split by created_at into DAYS "daily" files of about ROWS/DAYS
@@ -58,8 +58,8 @@ cd "$(dirname "$0")/.."           # repository root
 mkdir -p bench/out
 
 if [[ -z "${DUMP:-}" ]]; then
-    for d in "/work/wt/gate-data/dump-${ROWS}.csv" "bench/out/dump-${ROWS}.csv"; do
-        if [[ -f "$d" && -f "$d.size" && "$(cat "$d.size")" == "$(stat -c %s "$d")" ]]; then
+    for d in "${TXANON_BENCH_DATA:-bench/out}/dump-${ROWS}.csv" "bench/out/dump-${ROWS}.csv"; do
+        if [[ -f "$d" && -f "$d.size" && "$(cat "$d.size")" == "$(stat -L -c %s "$d")" ]]; then
             DUMP="$d"
             break
         fi

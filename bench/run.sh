@@ -28,7 +28,7 @@ case "$ROWS$RUNS" in *[!0-9]*) echo "run.sh: ROWS and RUNS must be integers" >&2
 #    so a dump interrupted half-way is regenerated rather than benchmarked.
 DUMP="bench/out/dump-${ROWS}.csv"
 MARKER="${DUMP}.size"
-if [[ -f "$DUMP" && -f "$MARKER" && "$(cat "$MARKER")" == "$(stat -c %s "$DUMP")" ]]; then
+if [[ -f "$DUMP" && -f "$MARKER" && "$(cat "$MARKER")" == "$(stat -L -c %s "$DUMP")" ]]; then
     echo "== dump: $DUMP exists, reusing it"
 else
     echo "== dump: generating $DUMP ($ROWS rows, seed 42)"
