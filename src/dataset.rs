@@ -473,7 +473,7 @@ pub fn commit_replacing(
 ) -> Result<()> {
     let temp = staged.temp().to_path_buf();
     let skip: std::collections::HashSet<&str> = removed.iter().map(String::as_str).collect();
-    crate::erase::mirror(&current.dir, &temp, "", &skip)?;
+    crate::erase::mirror_pruned(&current.dir, &temp, &skip)?;
     let history = temp.join(HISTORY);
     if !history.is_dir() {
         create_dir(&history, mode)?;

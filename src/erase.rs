@@ -909,6 +909,28 @@ pub(crate) fn write_new(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
 /// made with their modes, every file hard-linked except `skip` (paths
 /// relative to the dataset) and `_manifest.json`, symbolic links copied.
 pub(crate) fn mirror(from: &Path, to: &Path, rel: &str, skip: &HashSet<&str>) -> Result<()> {
+    mirror_tree(from, to, rel, skip, false).map(|_| ())
+}
+
+/// [`mirror`], but a directory left with no part file because all of its
+/// part files were skipped is left out of `to` altogether (with whatever
+/// else it held, such as a replaced generation's `_generation.json`), so
+/// a reader that listed the old dataset and then descends into it after
+/// the swap gets an error rather than silently fewer rows.
+pub(crate) fn mirror_pruned(from: &Path, to: &Path, skip: &HashSet<&str>) -> Result<()> {
+    mirror_tree(from, to, "", skip, true).map(|_| ())
+}
+
+/// The walk of [`mirror`] and [`mirror_pruned`]: returns how many part files
+/// (`*.parquet`) it linked and how many it skipped below `from`.
+fn mirror_tree(
+    from: &Path,
+    to: &Path,
+    rel: &str,
+    skip: &HashSet<&str>,
+    prune: bool,
+) -> Result<(usize, usize)> {
+    let (mut linked, mut skipped) = (0, 0);
     for entry in std::fs::read_dir(from).map_err(|e| Error::io(from, e))? {
         let entry = entry.map_err(|e| Error::io(from, e))?;
         let name = entry.file_name();
@@ -929,7 +951,12 @@ pub(crate) fn mirror(from: &Path, to: &Path, rel: &str, skip: &HashSet<&str>) ->
                 0o700
             };
             create_dir(&dst, mode)?;
-            mirror(&src, &dst, &format!("{here}/"), skip)?;
+            let (l, k) = mirror_tree(&src, &dst, &format!("{here}/"), skip, prune)?;
+            if prune && l == 0 && k > 0 {
+                std::fs::remove_dir_all(&dst).map_err(|e| Error::io(&dst, e))?;
+            }
+            linked += l;
+            skipped += k;
         } else if kind.is_symlink() {
             #[cfg(unix)]
             {
@@ -937,14 +964,20 @@ pub(crate) fn mirror(from: &Path, to: &Path, rel: &str, skip: &HashSet<&str>) ->
                 std::os::unix::fs::symlink(target, &dst).map_err(|e| Error::io(&dst, e))?;
             }
         } else if kind.is_file() {
-            if skip.contains(here.as_str()) || (rel.is_empty() && name_text == MANIFEST) {
+            let part_file = name_text.ends_with(".parquet");
+            if skip.contains(here.as_str()) {
+                skipped += usize::from(part_file);
                 continue;
             }
+            if rel.is_empty() && name_text == MANIFEST {
+                continue;
+            }
+            linked += usize::from(part_file);
             std::fs::hard_link(&src, &dst).map_err(|e| {
                 Error::Usage(format!(
-                    "cannot hard-link {} into the staged dataset ({e}): erase keeps unchanged \
-                     part files by hard links on the dataset's file system and does not \
-                     copy them; nothing was changed",
+                    "cannot hard-link {} into the staged dataset ({e}): erase and \
+                     --replace-changed keep unchanged part files by hard links on the \
+                     dataset's file system and do not copy them; nothing was changed",
                     src.display()
                 ))
             })?;
@@ -956,7 +989,7 @@ pub(crate) fn mirror(from: &Path, to: &Path, rel: &str, skip: &HashSet<&str>) ->
             )));
         }
     }
-    Ok(())
+    Ok((linked, skipped))
 }
 
 /// fsync every directory of a staged tree (its files are synced when written).

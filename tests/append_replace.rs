@@ -99,6 +99,10 @@ fn issue17_a_changed_export_replaces_its_generation_in_one_swap() {
     assert!(!parquet_below(&env.path("ds"))
         .iter()
         .any(|p| p.starts_with("g00002/")));
+    // The replaced generation's directory is gone with its part files, so a
+    // reader that listed the old dataset and descends into it after the swap
+    // gets an error rather than silently fewer rows.
+    assert!(!env.path("ds/g00002").exists());
     let m = manifest(&env.path("ds/_manifest.json"));
     assert_eq!(m["generation"], 4);
     assert_eq!(m["rows"]["written"], 3000 - 100);

@@ -52,9 +52,10 @@ pub fn measure_earlier(
             ))
         })?;
         let path = current.dir.join(rel);
-        let partition_value = partition
-            .as_deref()
-            .map(|col| (col, partition_value(rel, col)));
+        let partition_value = match partition.as_deref() {
+            Some(col) => Some((col, partition_value(rel, col)?)),
+            None => None,
+        };
         for_each_batch(&path, rel, &wanted, partition_value, &mut |arrays| {
             stop()?;
             meter.observe_earlier(arrays, generation)
@@ -127,16 +128,25 @@ fn for_each_batch(
 }
 
 /// The value of partition column `col` in a part file's relative path
-/// (`[gNNNNN/]col=value/part-*.parquet`), Hive's escaping undone; `None`
-/// for the default partition (a null) or when the path has no such
-/// directory.
-fn partition_value(rel: &str, col: &str) -> Option<String> {
-    let prefix = format!("{col}=");
-    let raw = rel.split('/').find_map(|seg| seg.strip_prefix(&prefix))?;
+/// (`[gNNNNN/]col=value/part-*.parquet`, the column name escaped as the
+/// writer escapes it), Hive's escaping undone; `None` for the default
+/// partition (a null). A path without that directory is an error: reading
+/// its rows as nulls would put them in the wrong class.
+fn partition_value(rel: &str, col: &str) -> Result<Option<String>> {
+    let prefix = format!("{}=", crate::io::parquet_writer::escape_path(col));
+    let raw = rel
+        .split('/')
+        .find_map(|seg| seg.strip_prefix(&prefix))
+        .ok_or_else(|| {
+            Error::Usage(format!(
+                "part file {rel} of a dataset partitioned by {col:?} is not in a \
+                 `{prefix}...` directory; the dataset was changed by hand (nothing was written)"
+            ))
+        })?;
     if raw == NULL_PARTITION {
-        return None;
+        return Ok(None);
     }
-    Some(unescape(raw))
+    Ok(Some(unescape(raw)))
 }
 
 /// Undo Hive's `%XX` path escaping (an invalid sequence is kept as written).
@@ -166,19 +176,33 @@ mod tests {
 
     #[test]
     fn partition_values_are_read_from_the_path_with_hive_escaping_undone() {
+        let value = |rel: &str, col: &str| partition_value(rel, col).ok().flatten();
         assert_eq!(
-            partition_value("g00002/m=2024-05-01/part-00000.parquet", "m").as_deref(),
+            value("g00002/m=2024-05-01/part-00000.parquet", "m").as_deref(),
             Some("2024-05-01")
         );
         assert_eq!(
-            partition_value("m=a%3Db%2Fc/part-00000.parquet", "m").as_deref(),
+            value("m=a%3Db%2Fc/part-00000.parquet", "m").as_deref(),
             Some("a=b/c")
         );
+        // A column name the writer escapes is looked for escaped.
         assert_eq!(
-            partition_value(&format!("m={NULL_PARTITION}/part-00000.parquet"), "m"),
-            None
+            value(
+                "g00003/period%3Amonth=2024-05-01/part-00000.parquet",
+                "period:month"
+            )
+            .as_deref(),
+            Some("2024-05-01")
         );
-        assert_eq!(partition_value("part-00000.parquet", "m"), None);
+        assert!(matches!(
+            partition_value(&format!("m={NULL_PARTITION}/part-00000.parquet"), "m"),
+            Ok(None)
+        ));
+        // No such directory: an error, not a null.
+        assert!(partition_value("part-00000.parquet", "m").is_err());
+        assert!(
+            partition_value("period:month=2024-05-01/part-00000.parquet", "period:month").is_err()
+        );
         assert_eq!(unescape("100%"), "100%");
         assert_eq!(unescape("%E2%82%AC"), "€");
     }

@@ -1021,7 +1021,7 @@ fn partition_keys(col: &ArrayRef) -> Result<Vec<String>> {
 
 /// Hive-style escaping of a path segment (as Hive and Spark do: `/`, `=`,
 /// `%`, control characters and a few others become `%XX`).
-fn escape_path(s: &str) -> String {
+pub(crate) fn escape_path(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if c.is_control()
