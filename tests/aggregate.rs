@@ -665,7 +665,7 @@ fn public_keys_that_cannot_be_the_columns_type_are_refused_at_load() {
         (
             "[\"channel\"]",
             "channel = { months = [\"2009-01\", \"2009-03\"] }",
-            "needs a date column; channel is Utf8",
+            "needs a date column (Date32); channel is Utf8",
         ),
         (
             "[\"created_month\"]",

@@ -561,7 +561,9 @@ fn noise_measure(
             ))
         }
         MeasureKind::Sum(c) | MeasureKind::Mean(c) => {
-            let at = acc.summed.iter().position(|s| s == c).unwrap_or(0);
+            let at = acc.summed.iter().position(|s| s == c).ok_or_else(|| {
+                Error::Internal(format!("no running sum kept for column {:?}", c.column))
+            })?;
             let per_group = r
                 .checked_mul(c.magnitude())
                 .ok_or_else(|| Error::Usage("the clamping bounds overflow 64 bits".into()))?;

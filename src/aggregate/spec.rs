@@ -494,10 +494,10 @@ fn public_keys(
             let (Some(from), Some(to)) = (months[0].as_str(), months[1].as_str()) else {
                 return Err(shape());
             };
-            if !matches!(data_type, DataType::Date32 | DataType::Date64) {
+            if !matches!(data_type, DataType::Date32) {
                 return Err(format!(
-                    "[keys].{column} = {{ months = [...] }} needs a date column; {column} is \
-                     {data_type}: list its keys instead"
+                    "[keys].{column} = {{ months = [...] }} needs a date column (Date32); \
+                     {column} is {data_type}: list its keys instead"
                 ));
             }
             month_range(from, to).map_err(|e| format!("[keys].{column}: {e}"))?
