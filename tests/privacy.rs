@@ -117,6 +117,14 @@ fn sample_private_schema_suppresses_exactly_the_small_classes() {
     assert_eq!(p["suppressed_classes"], small.len() as u64);
     assert_eq!(summary["rows_read"], 3000);
     assert_eq!(summary["rows_written"], 3000 - expected_suppressed);
+    // Per input, too: suppressed rows are not counted as written.
+    let per_input: u64 = summary["inputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["rows_written"].as_u64().unwrap())
+        .sum();
+    assert_eq!(per_input, 3000 - expected_suppressed);
 
     let (out, kv) = read_all(&env.path("out.parquet"));
     let out_sizes = class_sizes(&out, &QUASI, "account_token");

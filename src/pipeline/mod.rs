@@ -587,9 +587,15 @@ fn run_pass(
         |unit| process_chunk(&unit, &file_plans[unit.file()], &plan),
         |chunk| {
             stop_if_interrupted(reporter)?;
+            let file = chunk.file;
             let batch = tally.add(chunk)?;
             let batch = match meter.as_mut() {
-                Some(m) => m.observe_batch(batch)?,
+                Some(m) => {
+                    let before = batch.num_rows();
+                    let kept = m.observe_batch(batch)?;
+                    tally.suppressed(file, before.saturating_sub(kept.num_rows()) as u64);
+                    kept
+                }
                 None => batch,
             };
             if let Some(c) = collector.as_deref_mut() {

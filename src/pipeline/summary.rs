@@ -205,6 +205,14 @@ impl<'a> Tally<'a> {
         }
     }
 
+    /// `rows` rows of input `file`'s last chunk were suppressed by the
+    /// privacy gate after [`Tally::add`] counted them as written.
+    pub fn suppressed(&mut self, file: usize, rows: u64) {
+        if let Some(counts) = self.per_input.get_mut(file) {
+            counts.rows_written = counts.rows_written.saturating_sub(rows);
+        }
+    }
+
     /// Count one chunk's result and give back its rows to write; an error
     /// when the chunk could not be decoded or its bad records exceed the
     /// allowance (the first bad record itself when none is allowed).
