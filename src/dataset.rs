@@ -473,7 +473,7 @@ pub fn commit_replacing(
 ) -> Result<()> {
     let temp = staged.temp().to_path_buf();
     let skip: std::collections::HashSet<&str> = removed.iter().map(String::as_str).collect();
-    crate::erase::mirror_pruned(&current.dir, &temp, &skip)?;
+    crate::io::staging::mirror_pruned(&current.dir, &temp, &skip)?;
     let history = temp.join(HISTORY);
     if !history.is_dir() {
         create_dir(&history, mode)?;
@@ -482,8 +482,8 @@ pub fn commit_replacing(
     if std::fs::symlink_metadata(&kept).is_ok() {
         std::fs::remove_file(&kept).map_err(|e| Error::io(&kept, e))?;
     }
-    crate::erase::write_new(&kept, &current.bytes, mode & 0o666)?;
-    crate::erase::write_new(&temp.join(MANIFEST), manifest, mode & 0o666)?;
+    crate::io::staging::write_new(&kept, &current.bytes, mode & 0o666)?;
+    crate::io::staging::write_new(&temp.join(MANIFEST), manifest, mode & 0o666)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -495,7 +495,7 @@ pub fn commit_replacing(
         std::fs::set_permissions(&temp, std::fs::Permissions::from_mode(dir_mode))
             .map_err(|e| Error::io(&temp, e))?;
     }
-    crate::erase::sync_tree(&temp);
+    crate::io::staging::sync_tree(&temp);
     crate::io::output::exchange_dir(staged)
 }
 

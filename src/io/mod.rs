@@ -17,6 +17,7 @@ pub mod output;
 pub mod parquet_reader;
 pub mod parquet_writer;
 pub mod source;
+pub mod staging;
 
 /// Read a file that is small by nature (a key, a schema) whole, refusing
 /// one larger than `limit` bytes after reading at most one byte past it: a
