@@ -14,17 +14,6 @@ use common::*;
 /// Raw ids of the test data, which no message may contain.
 const CANARIES: [&str; 3] = ["700001", "700104", "700201"];
 
-/// `[privacy]` over `region`, k counted in distinct `acct_token` values.
-fn schema(min_k: u64, on_violation: &str) -> String {
-    format!(
-        "[dataset]\nname = \"t\"\nversion = 1\n\
-         [privacy]\nmin_k = {min_k}\non_violation = \"{on_violation}\"\nentity = \"acct_token\"\n\
-         [[columns]]\nname = \"acct\"\naction = \"tokenize\"\nas = \"id\"\nnamespace = \"account\"\noutput = \"acct_token\"\n\
-         [[columns]]\nname = \"region\"\naction = \"keep\"\nquasi = true\n\
-         [[columns]]\nname = \"n\"\naction = \"keep\"\n"
-    )
-}
-
 /// A day of rows: two rows per (region, account number).
 fn day(env: &TestEnv, name: &str, rows: &[(&str, u32)]) -> String {
     let mut csv = String::from("acct,region,n\n");
@@ -102,8 +91,8 @@ fn accounts_per_region(env: &TestEnv) -> BTreeMap<String, BTreeSet<String>> {
 fn setup(min_k: u64) -> TestEnv {
     let env = TestEnv::new();
     env.key("k.key", TEST_KEY_HEX);
-    env.write("fail.toml", schema(min_k, "fail"));
-    env.write("suppress.toml", schema(min_k, "suppress"));
+    env.write("fail.toml", entity_schema(min_k, "fail"));
+    env.write("suppress.toml", entity_schema(min_k, "suppress"));
     env
 }
 
@@ -279,7 +268,7 @@ fn issue17_append_with_a_search_is_refused_before_anything_is_read() {
     anonymize(&env, "suppress.toml", &[], "ds/", &d1).success();
     env.write(
         "search.toml",
-        schema(3, "suppress")
+        entity_schema(3, "suppress")
             .replace(
                 "entity = \"acct_token\"\n",
                 "entity = \"acct_token\"\nsearch = \"auto\"\nmax_suppression = 0.5\n",

@@ -673,18 +673,6 @@ fn an_age_without_a_reference_date_is_named_never_echoed() {
     assert_eq!(texts(&out, "born"), vec![Some("30".to_string())]);
 }
 
-/// `[privacy]` over one quasi-identifier (`region`), k counted in distinct
-/// `acct_token` values; `acct` is tokenized, so the output holds no raw id.
-fn entity_schema(min_k: u64, on_violation: &str) -> String {
-    format!(
-        "[dataset]\nname = \"t\"\nversion = 1\n\
-         [privacy]\nmin_k = {min_k}\non_violation = \"{on_violation}\"\nentity = \"acct_token\"\n\
-         [[columns]]\nname = \"acct\"\naction = \"tokenize\"\nas = \"id\"\nnamespace = \"account\"\noutput = \"acct_token\"\n\
-         [[columns]]\nname = \"region\"\naction = \"keep\"\nquasi = true\n\
-         [[columns]]\nname = \"n\"\naction = \"keep\"\n"
-    )
-}
-
 #[test]
 fn one_customers_twenty_rows_never_pass_min_k_5() {
     let env = TestEnv::new();

@@ -437,3 +437,15 @@ pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
         })
         .collect()
 }
+
+/// `[privacy]` over one quasi-identifier (`region`), k counted in distinct
+/// `acct_token` values; `acct` is tokenized, so the output holds no raw id.
+pub fn entity_schema(min_k: u64, on_violation: &str) -> String {
+    format!(
+        "[dataset]\nname = \"t\"\nversion = 1\n\
+         [privacy]\nmin_k = {min_k}\non_violation = \"{on_violation}\"\nentity = \"acct_token\"\n\
+         [[columns]]\nname = \"acct\"\naction = \"tokenize\"\nas = \"id\"\nnamespace = \"account\"\noutput = \"acct_token\"\n\
+         [[columns]]\nname = \"region\"\naction = \"keep\"\nquasi = true\n\
+         [[columns]]\nname = \"n\"\naction = \"keep\"\n"
+    )
+}
