@@ -394,9 +394,7 @@ fn a_spilled_search_chooses_and_writes_the_same() {
     assert_eq!(outs[0].2, outs[1].2, "same footer but the schema hash");
     // No spill file is left (their names are removed as they are made).
     assert!(
-        env.files()
-            .iter()
-            .all(|f| !f.contains("txanon-search-spill")),
+        env.files().iter().all(|f| !f.contains("txanon-spill")),
         "{:?}",
         env.files()
     );
@@ -465,7 +463,7 @@ fn spill_files_are_private_and_nameless_even_under_kill_9() {
                 };
                 let t = target.to_string_lossy().into_owned();
                 // An `O_TMPFILE` spill shows as "DIR/#INODE (deleted)"; the
-                // fallback as "DIR/.txanon-search-spill-PID-N (deleted)".
+                // fallback as "DIR/.txanon-spill-PID-N (deleted)".
                 if t.starts_with(&root) && t.ends_with(" (deleted)") {
                     let mode = std::fs::metadata(e.path())
                         .map(|m| m.permissions().mode() & 0o777)

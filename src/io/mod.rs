@@ -9,6 +9,8 @@
 //! - [`parquet_writer`]: the atomic Parquet writer with provenance metadata.
 //! - [`parquet_reader`]: Parquet input, projected and rendered as text.
 //! - [`source`]: format sniffing, decompression, transcoding, input expansion.
+//! - [`spill`]: unnamed scratch files, and per-entity state partitioned onto them.
+//! - [`staging`]: staged directory trees committed in one rename.
 
 pub mod csv;
 pub mod input;
@@ -17,6 +19,7 @@ pub mod output;
 pub mod parquet_reader;
 pub mod parquet_writer;
 pub mod source;
+pub mod spill;
 pub mod staging;
 
 /// Read a file that is small by nature (a key, a schema) whole, refusing

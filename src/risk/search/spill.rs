@@ -7,54 +7,20 @@
 //! which every node's evaluation then reads sequentially. Memory is then the
 //! limit's worth of pairs, plus the per-node class table.
 //!
-//! Spill files are created with mode 0600 in the output's directory without
-//! a name (`O_TMPFILE` on Linux; elsewhere, or where the file system lacks
-//! it, a hidden name removed at once): they hold no name while data is in
-//! them, so nothing is left behind on any exit, SIGKILL included (the space
-//! is freed when the process's descriptors close).
+//! Spill files are [`unnamed_file`]s in the output's directory: nothing is
+//! left behind on any exit, SIGKILL included.
 
 use std::collections::BinaryHeap;
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::table::PairTable;
 use crate::error::{Error, Result};
-
-static SPILLS: AtomicUsize = AtomicUsize::new(0);
+use crate::io::spill::unnamed_file;
 
 fn spill_error(e: std::io::Error) -> Error {
-    Error::Usage(format!("privacy search: spill file: {e}"))
-}
-
-/// A new file in `dir`, mode 0600, without a name: on Linux opened with
-/// `O_TMPFILE`, so it never has one; where the file system does not support
-/// that (or off Linux), created under a hidden name that is removed at once
-/// (a kill between the two leaves that empty file behind).
-pub(super) fn unnamed_file(dir: &Path) -> Result<File> {
-    #[cfg(target_os = "linux")]
-    {
-        use rustix::fs::{Mode, OFlags};
-        let flags = OFlags::TMPFILE | OFlags::RDWR | OFlags::CLOEXEC;
-        match rustix::fs::open(dir, flags, Mode::from_raw_mode(0o600)) {
-            Ok(fd) => return Ok(File::from(fd)),
-            // Not supported by this kernel or file system: the named way.
-            Err(
-                rustix::io::Errno::OPNOTSUPP | rustix::io::Errno::ISDIR | rustix::io::Errno::INVAL,
-            ) => {}
-            Err(e) => return Err(Error::io(dir, e.into())),
-        }
-    }
-    let n = SPILLS.fetch_add(1, Ordering::Relaxed);
-    let path = dir.join(format!(".txanon-search-spill-{}-{n}", std::process::id()));
-    let mut options = OpenOptions::new();
-    options.read(true).write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let file = options.open(&path).map_err(|e| Error::io(&path, e))?;
-    std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-    Ok(file)
+    crate::io::spill::spill_error("privacy search", e)
 }
 
 fn write_record(w: &mut impl Write, key: &[u32], rows: u64) -> std::io::Result<()> {
