@@ -165,8 +165,10 @@ pub struct EraseArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Worker threads [default: number of CPUs]. The files written are the
-    /// same for any value.
+    /// Worker threads [default: number of CPUs]. With 1, everything (reading,
+    /// transforming, writing) runs in turn: one core. With more, a reader
+    /// and a writer thread work beside the N workers. The files written are
+    /// the same for any value.
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
 
@@ -224,7 +226,8 @@ pub struct AnonymizeArgs {
     #[arg(long, value_name = "LABEL")]
     pub context: Option<String>,
 
-    /// Worker threads [default: number of CPUs]. Output is identical for any value.
+    /// Worker threads [default: number of CPUs]; 1 uses one core. Output is
+    /// identical for any value.
     #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
 

@@ -7,7 +7,8 @@
 //!        ▲                                                                            │
 //!        └───────────────────────────── permit returned ◀─────────────────────────────┘
 //! ```
-//! At most `inflight` jobs exist at once (made, being worked on, or waiting
+//! With a pool of one thread the jobs are made, worked and consumed in
+//! turn instead, one thread busy at a time, so `--threads 1` uses one core. At most `inflight` jobs exist at once (made, being worked on, or waiting
 //! for an earlier one), so memory does not grow with the number of jobs. A
 //! panic in `work` becomes an error, never a result that does not arrive; an
 //! error from any side stops the others and is returned (the consumer's
@@ -42,6 +43,9 @@ where
     J: Send,
     R: Send,
 {
+    if pool.current_num_threads() == 1 {
+        return run_in_turn(pool, next, work, consume);
+    }
     let inflight = inflight.max(1);
     let (res_tx, res_rx) = crossbeam_channel::unbounded::<(u64, Result<R>)>();
     let (permit_tx, permit_rx) = crossbeam_channel::bounded::<()>(inflight);
@@ -89,16 +93,7 @@ where
                             // A panic must end the run with an error: a result
                             // that never arrives would leave the consumer
                             // waiting for it and the producer for a permit.
-                            let result =
-                                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                                    work(job)
-                                }))
-                                .unwrap_or_else(|_| {
-                                    Err(Error::Internal(
-                                        "a worker thread panicked; nothing was written".into(),
-                                    ))
-                                });
-                            let _ = tx.send((this, result));
+                            let _ = tx.send((this, run_caught(work, job)));
                         });
                     }
                 }
@@ -114,6 +109,37 @@ where
     // stops because of it).
     consumer_result?;
     producer_result
+}
+
+/// One worker thread asked for: make, work and consume each job in turn,
+/// one thread busy at a time, so the run uses one core, as `--threads 1` promises
+/// (with a reader and a writer thread beside one worker, it used up to
+/// three). The results are the same, in the same order.
+fn run_in_turn<J: Send, R: Send>(
+    pool: &rayon::ThreadPool,
+    mut next: impl FnMut() -> Result<Option<Task<J, R>>>,
+    work: impl Fn(J) -> Result<R> + Sync,
+    mut consume: impl FnMut(R) -> Result<()>,
+) -> Result<()> {
+    while let Some(task) = next()? {
+        let result = match task {
+            Task::Ready(result) => result,
+            // On the pool's thread, so that any parallel iterator inside
+            // `work` stays on the pool (one thread), not rayon's global one.
+            Task::Run(job) => pool.install(|| run_caught(&work, job))?,
+        };
+        consume(result)?;
+    }
+    Ok(())
+}
+
+/// `work(job)`, a panic in it an error (never a result that does not arrive).
+fn run_caught<J, R>(work: &impl Fn(J) -> Result<R>, job: J) -> Result<R> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| work(job))).unwrap_or_else(|_| {
+        Err(Error::Internal(
+            "a worker thread panicked; nothing was written".into(),
+        ))
+    })
 }
 
 /// Hand results to `consume` in sequence order, returning a permit for each.
@@ -176,6 +202,49 @@ mod tests {
                 "{threads}"
             );
         }
+    }
+
+    #[test]
+    fn one_thread_means_one_busy_thread_at_a_time() {
+        // `--threads 1` promises one core: the producer, the worker and the
+        // consumer never overlap.
+        let busy = AtomicUsize::new(0);
+        let peak = AtomicUsize::new(0);
+        let enter = || {
+            let now = busy.fetch_add(1, Ordering::SeqCst) + 1;
+            peak.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_micros(200));
+        };
+        let leave = || {
+            busy.fetch_sub(1, Ordering::SeqCst);
+        };
+        let mut i = 0u64;
+        let next = || {
+            enter();
+            i += 1;
+            leave();
+            Ok((i <= 60).then_some(Task::Run(i)))
+        };
+        let mut got = Vec::new();
+        run_ordered(
+            &pool(1),
+            4,
+            next,
+            |j| {
+                enter();
+                leave();
+                Ok(j)
+            },
+            |r| {
+                enter();
+                got.push(r);
+                leave();
+                Ok(())
+            },
+        )
+        .unwrap();
+        assert_eq!(got, (1..=60).collect::<Vec<_>>());
+        assert_eq!(peak.load(Ordering::SeqCst), 1);
     }
 
     #[test]
