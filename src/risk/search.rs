@@ -7,15 +7,19 @@
 //! 1. **Collect** ([`Collector`]), in one pass over the input with every
 //!    level of every ladder computed side by side (see [`expand`]): per
 //!    quasi-identifier, each distinct *vector* of its level values gets a
-//!    number; per row, the tuple of those numbers plus the entity number is
-//!    one *pair*, and the pairs are kept with their row counts. At most
-//!    `[privacy].max_search_pairs` pairs (default 4,000,000, 38-40 bytes
+//!    number; per row, the tuple of those numbers plus the entity's 16-byte
+//!    digest (as [`ENTITY_WORDS`] numbers: see [`entity_words`]) is one
+//!    *pair*, and the pairs are kept with their row counts. At most
+//!    `[privacy].max_search_pairs` pairs (default 3,000,000, 50-52 bytes
 //!    each with five quasi-identifiers: see [`table`]) are held in memory;
 //!    beyond that they are sorted and spilled to unnamed 0600 files next to
 //!    the output and merged at the end ([`spill`]).
 //! 2. **Evaluate** nodes from the pairs alone (in memory or read back from
-//!    the merged spill file), without reading the input again: a node maps every pair to its class; a class's entities are its
-//!    distinct non-null entity numbers (with `entity = "row"`, its rows);
+//!    the merged spill file), without reading the input again: a node maps
+//!    every pair to its class; a class's entities are its distinct non-null
+//!    entity digests (with `entity = "row"`, its rows). The pairs are sorted
+//!    by digest, so one entity's pairs are adjacent and a class counts an
+//!    entity when it differs from the last one the class counted;
 //!    classes with fewer than `min_k` entities are suppressed. A node
 //!    *passes* when the suppressed rows `S` satisfy
 //!    `S <= max_suppression * R` (IEEE double products) with `R` the rows,
@@ -44,11 +48,11 @@
 //! - per quasi-identifier and level, its distinct values as text, and its
 //!   distinct vectors of level values (grows with distinct values, such as
 //!   the months or amount bands present, not with rows);
-//! - per distinct entity, its 16-byte digest and number (about 40 bytes:
-//!   [`super::EntityDigest`]; grows with distinct customers);
+//! - nothing per distinct entity: its digest is in its pairs (so the
+//!   number of customers costs spill volume, not memory);
 //! - while nodes are evaluated, one class table per search thread of at
 //!   most `max_search_pairs / 4` classes (at least 64; 33 bytes a class
-//!   plus the hash table's slack: about 70 MB at the default; a node whose
+//!   plus the hash table's slack: about 50 MB at the default; a node whose
 //!   product of distinct values is within that limit uses a vector of 16
 //!   bytes per possible class instead, no hashing). A node with
 //!   more classes (at most its distinct pairs; the finest node, evaluated
@@ -94,6 +98,25 @@ pub const MAX_NODES: u64 = 1_000_000;
 
 /// Entity number of a row whose entity is null: counts as no one.
 const NO_ONE: u32 = u32::MAX;
+
+/// Numbers after the vector numbers in a pair's key: the entity.
+const ENTITY_WORDS: usize = 4;
+
+/// A row whose entity is null. A digest with every bit set (chance 2^-128
+/// per entity) would count as no one too: like a digest collision, that can
+/// only lower a class's count, never pass a class that should fail.
+const NO_ONE_WORDS: [u32; ENTITY_WORDS] = [NO_ONE; ENTITY_WORDS];
+
+/// The key numbers of an entity: its [`super::EntityDigest`] as four
+/// big-endian words, so that pairs sort by digest and one entity's pairs are
+/// adjacent whatever order they were read in (no numbering by first
+/// appearance, which the thread count could change).
+fn entity_words(digest: &super::EntityDigest) -> [u32; ENTITY_WORDS] {
+    let b = &digest.0;
+    std::array::from_fn(|i| {
+        u32::from_be_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]])
+    })
+}
 
 /// Fewest classes an evaluation table may hold before a node's classes
 /// are split into parts (see `Lattice::classes_per_table`).
@@ -347,8 +370,8 @@ pub struct Collector {
     opts: PrivacyOptions,
     search: SearchOptions,
     columns: Vec<ColumnState>,
-    entity_index: FastMap<super::EntityDigest, u32>,
-    /// Vector numbers (one per quasi-identifier) then the entity number.
+    /// Vector numbers (one per quasi-identifier) then the entity's
+    /// [`ENTITY_WORDS`] numbers.
     pairs: table::PairTable,
     /// Sorted runs of pairs written to disk when `pairs` reached
     /// `max_search_pairs` (unnamed files: see [`spill`]).
@@ -399,8 +422,7 @@ impl Collector {
             opts,
             search,
             columns,
-            entity_index: FastMap::default(),
-            pairs: table::PairTable::new(columns_len + 1),
+            pairs: table::PairTable::new(columns_len + ENTITY_WORDS),
             runs: Vec::new(),
             spill_dir: spill_dir.to_path_buf(),
             rows: 0,
@@ -485,32 +507,18 @@ impl Collector {
             }
             let person = match (&self.opts.entity, &entity) {
                 (PrivacyEntity::Row, _) => {
-                    // Every row is its own entity: its number is the row's.
-                    u32::try_from(self.rows).map_err(|_| {
+                    // Every row is its own entity: the row's number.
+                    let row = u32::try_from(self.rows).map_err(|_| {
                         Error::Usage("privacy search: more than 4 billion rows".into())
-                    })?
+                    })?;
+                    [row, 0, 0, 0]
                 }
                 (_, Some(col)) if !col.is_null(row) => {
-                    let v = super::EntityDigest::of(col.value(row));
-                    match self.entity_index.get(&v) {
-                        Some(&e) => e,
-                        None => {
-                            let e = u32::try_from(self.entity_index.len())
-                                .ok()
-                                .filter(|&e| e != NO_ONE)
-                                .ok_or_else(|| {
-                                    Error::Usage(
-                                        "privacy search: more than 4 billion entities".into(),
-                                    )
-                                })?;
-                            self.entity_index.insert(v, e);
-                            e
-                        }
-                    }
+                    entity_words(&super::EntityDigest::of(col.value(row)))
                 }
-                _ => NO_ONE,
+                _ => NO_ONE_WORDS,
             };
-            self.key.push(person);
+            self.key.extend_from_slice(&person);
             self.rows += 1;
             if !self.pairs.add_existing(&self.key, 1) {
                 if self.pairs.len() as u64 >= self.search.max_pairs {
@@ -681,7 +689,7 @@ struct Lattice {
     opts: PrivacyOptions,
     search: SearchOptions,
     columns: Vec<ColumnState>,
-    /// (vector numbers..., entity) and rows, sorted by entity.
+    /// (vector numbers..., entity words) and rows, sorted by entity.
     pairs: spill::Pairs,
     rows: u64,
     size: u64,
@@ -882,10 +890,14 @@ impl Lattice {
     /// `parts` (see [`part_of`]); `None` when the part holds more than
     /// `classes_per_table` classes (split it further).
     ///
-    /// Adjacent pairs of one entity that fall in the same class (pairs are
-    /// sorted by entity, then by their vector numbers, so at a coarse node
-    /// many do) are summed before the class table is touched: the same
-    /// figures with fewer table updates.
+    /// Pairs are sorted by entity digest, so an entity's pairs are
+    /// adjacent: each gets a *run number* that grows by one whenever the
+    /// digest changes in the stream, and a class counts an entity when its
+    /// run number differs from the last one the class counted. Adjacent
+    /// pairs of one entity that fall in the same class (sorted by entity,
+    /// then by their vector numbers, so at a coarse node many do) are summed
+    /// before the class table is touched: the same figures with fewer table
+    /// updates.
     fn class_sizes(&self, node: &[usize], part: u64, parts: u64) -> Result<Option<ClassSizes>> {
         let n = self.columns.len();
         let limit = self.classes_per_table();
@@ -909,14 +921,34 @@ impl Lattice {
             }
             sizes.sparse_len() > limit
         };
-        // (class, entity, rows) not yet added.
+        // (class, entity run number, rows) not yet added.
         let mut pending: Option<(u128, u32, u64)> = None;
+        // The last entity's words, and its run number (wraps to 0 at the
+        // first pair).
+        let mut last: Option<[u32; ENTITY_WORDS]> = None;
+        let mut run = NO_ONE;
+        let mut too_many = false;
         self.pairs.for_each(|key, rows| {
+            let words = &key[n..];
+            if last.is_none_or(|w| w != words) {
+                let mut w = NO_ONE_WORDS;
+                w.copy_from_slice(words);
+                last = Some(w);
+                run = run.wrapping_add(1);
+                if run == NO_ONE {
+                    too_many = true;
+                    return false;
+                }
+            }
             let class = classify.class(key);
             if part_of(class, parts) != part {
                 return true;
             }
-            let e = key[n];
+            let e = if !row_entities && words == NO_ONE_WORDS {
+                NO_ONE
+            } else {
+                run
+            };
             match &mut pending {
                 Some((c, pe, r)) if *c == class && *pe == e => *r += rows,
                 _ => {
@@ -927,6 +959,11 @@ impl Lattice {
             }
             !overflow
         })?;
+        if too_many {
+            return Err(Error::Usage(
+                "privacy search: more than 4 billion entities".into(),
+            ));
+        }
         if let (false, Some((c, pe, r))) = (overflow, pending) {
             overflow = add(&mut sizes, c, pe, r);
         }

@@ -55,7 +55,7 @@ struct RawPrivacy {
 }
 
 /// Default of `[privacy].max_search_pairs`.
-pub const DEFAULT_MAX_SEARCH_PAIRS: u64 = 4_000_000;
+pub const DEFAULT_MAX_SEARCH_PAIRS: u64 = 3_000_000;
 
 /// Most levels in one ladder (removal included).
 pub const MAX_LEVELS: usize = 16;

@@ -1,7 +1,8 @@
 //! The search's pairs beyond `[privacy].max_search_pairs`, on disk.
 //!
-//! When the in-memory map of (vector numbers..., entity) -> rows reaches
-//! the limit, it is sorted (by entity, then the whole key) and written as a
+//! When the in-memory map of (vector numbers..., entity words) -> rows
+//! reaches the limit, it is sorted (by entity, then the vector numbers:
+//! [`pair_order`]) and written as a
 //! *run* to a spill file, and the map starts empty again. At the end the runs
 //! and the last map are merged into one sorted file with equal keys summed,
 //! which every node's evaluation then reads sequentially. Memory is then the
@@ -15,7 +16,7 @@ use std::fs::File;
 use std::io::{BufReader, BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::Path;
 
-use super::table::PairTable;
+use super::table::{pair_order, PairTable};
 use crate::error::{Error, Result};
 use crate::io::spill::unnamed_file;
 
@@ -78,7 +79,37 @@ fn read_at(_: &File, _: &mut [u8], _: u64) -> std::io::Result<()> {
     ))
 }
 
-/// The pairs, sorted by entity then key: in memory, or in one spill file.
+/// A run's next pair in the merge, ordered by [`pair_order`] then by run
+/// (equal keys are summed, so the tie-break only fixes the order of reads).
+struct Head {
+    key: Vec<u32>,
+    rows: u64,
+    run: usize,
+    n: usize,
+}
+
+impl Ord for Head {
+    fn cmp(&self, other: &Head) -> std::cmp::Ordering {
+        pair_order(&self.key, &other.key, self.n).then(self.run.cmp(&other.run))
+    }
+}
+
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Head) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Head) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Head {}
+
+/// The pairs, sorted by entity then vector numbers: in memory, or in one
+/// spill file.
 pub(super) enum Pairs {
     Memory {
         /// `width` numbers per pair, pairs in order.
@@ -94,44 +125,41 @@ pub(super) enum Pairs {
 }
 
 impl Pairs {
-    /// The last map plus any runs, merged.
+    /// The last map plus any runs, merged; `n` vector numbers per pair,
+    /// then the entity's.
     pub(super) fn new(
         mut table: PairTable,
         mut runs: Vec<File>,
         n: usize,
         dir: &Path,
     ) -> Result<Pairs> {
+        let width = table.width();
         if runs.is_empty() {
             let (keys, rows) = table.into_sorted(n);
-            return Ok(Pairs::Memory {
-                keys,
-                rows,
-                width: n + 1,
-            });
+            return Ok(Pairs::Memory { keys, rows, width });
         }
         if !table.is_empty() {
             runs.push(write_run(&mut table, n, dir)?);
         }
         drop(table);
-        let width = n + 1;
         let mut readers: Vec<BufReader<File>> = runs
             .into_iter()
             .map(|f| BufReader::with_capacity(1 << 16, f))
             .collect();
-        // Min-heap on (entity, key) with the run it came from.
+        // Min-heap of each run's next pair.
         let mut heap = BinaryHeap::new();
-        for (i, r) in readers.iter_mut().enumerate() {
+        for (run, r) in readers.iter_mut().enumerate() {
             if let Some((key, rows)) = read_record(r, width)? {
-                heap.push(std::cmp::Reverse((key[n], key, rows, i)));
+                heap.push(std::cmp::Reverse(Head { key, rows, run, n }));
             }
         }
         let out = unnamed_file(dir)?;
         let mut w = BufWriter::with_capacity(1 << 20, out);
         let mut current: Option<(Vec<u32>, u64)> = None;
         let mut count = 0u64;
-        while let Some(std::cmp::Reverse((_, key, rows, i))) = heap.pop() {
-            if let Some((key, rows)) = read_record(&mut readers[i], width)? {
-                heap.push(std::cmp::Reverse((key[n], key, rows, i)));
+        while let Some(std::cmp::Reverse(Head { key, rows, run, .. })) = heap.pop() {
+            if let Some((key, rows)) = read_record(&mut readers[run], width)? {
+                heap.push(std::cmp::Reverse(Head { key, rows, run, n }));
             }
             match &mut current {
                 Some((k, r)) if *k == key => *r += rows,

@@ -1,15 +1,23 @@
 //! The search's distinct pairs in memory: fixed-width keys in one flat
 //! vector, their row counts in another, and a hash table of indices.
 //!
-//! A pair is `width` numbers (one vector number per quasi-identifier, then
-//! the entity number). Kept this way a pair costs `4 * width + 8` bytes plus
-//! about 6 bytes of hash table (4-byte index and a control byte at up to
-//! 7/8 load): 38-40 bytes with five quasi-identifiers, where a map from
-//! boxed keys took about 100 (key pointer, separate allocation, padding).
+//! A pair is `width` numbers: one vector number per quasi-identifier, then
+//! the entity (its 16-byte digest as four numbers). Kept this way a pair
+//! costs `4 * width + 8` bytes plus about 6 bytes of hash table (4-byte
+//! index and a control byte at up to 7/8 load): 50-52 bytes with five
+//! quasi-identifiers, where a map from boxed keys took about 110 (key
+//! pointer, separate allocation, padding).
 
 use std::hash::BuildHasher;
 
 type Hasher = foldhash::fast::FixedState;
+
+/// The order of pairs everywhere (sorting, spilling, merging): by entity
+/// (`key[n..]`, the numbers after the `n` vector numbers), then by the
+/// vector numbers, so that one entity's pairs are adjacent.
+pub(super) fn pair_order(a: &[u32], b: &[u32], n: usize) -> std::cmp::Ordering {
+    a[n..].cmp(&b[n..]).then_with(|| a[..n].cmp(&b[..n]))
+}
 
 /// Distinct pairs with their rows.
 pub(super) struct PairTable {
@@ -39,6 +47,11 @@ impl PairTable {
             index: hashbrown::HashTable::new(),
             hasher: Hasher::default(),
         }
+    }
+
+    /// Numbers per pair.
+    pub(super) fn width(&self) -> usize {
+        self.width
     }
 
     /// Distinct pairs held.
@@ -91,13 +104,10 @@ impl PairTable {
         });
     }
 
-    /// Pair numbers ordered by entity (`key[n]`), then by the whole key.
+    /// Pair numbers ordered by [`pair_order`].
     pub(super) fn sorted_order(&self, n: usize) -> Vec<u32> {
         let mut order: Vec<u32> = (0..self.rows.len() as u32).collect();
-        order.sort_unstable_by(|&a, &b| {
-            let (ka, kb) = (self.key(a as usize), self.key(b as usize));
-            ka[n].cmp(&kb[n]).then_with(|| ka.cmp(kb))
-        });
+        order.sort_unstable_by(|&a, &b| pair_order(self.key(a as usize), self.key(b as usize), n));
         order
     }
 

@@ -285,3 +285,138 @@ fn dense_and_hashed_class_tables_hold_the_same_classes() {
         assert_eq!(v, [(1, 1, NO_ONE), (5, 2, NO_ONE)]);
     }
 }
+
+/// `rows` rows of the collecting pass's output over `entities` customers
+/// (every 20th row's entity null), three regions and n in 0..300 (60 bands
+/// of 5: 180 classes at the finest node, more than the 64 an evaluation
+/// table holds at a tiny `max_search_pairs`, so nodes are split in parts),
+/// as (entity, region, n at width 5, n at width 50).
+type Row = (Option<String>, &'static str, String, String);
+
+fn many_rows(rows: usize, entities: u64) -> Vec<Row> {
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = || {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        x >> 33
+    };
+    (0..rows)
+        .map(|i| {
+            let entity = (i % 20 != 7).then(|| format!("cust-{}", next() % entities));
+            let region = ["north", "south", "east"][(next() % 3) as usize];
+            let n = next() % 300;
+            (
+                entity,
+                region,
+                (n / 5 * 5).to_string(),
+                (n / 50 * 50).to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The rows collected in batches of 97 (an entity's rows spread over many
+/// batches and, at a tiny `max_search_pairs`, over many spill runs).
+fn collect_rows(schema: &Schema, rows: &[Row]) -> Collector {
+    let mut c = Collector::new(schema, &std::env::temp_dir()).unwrap();
+    for chunk in rows.chunks(97) {
+        let text = |f: &dyn Fn(&Row) -> Option<String>| -> ArrayRef {
+            Arc::new(StringArray::from(chunk.iter().map(f).collect::<Vec<_>>()))
+        };
+        let batch = RecordBatch::try_from_iter([
+            ("acct_token", text(&|r| r.0.clone())),
+            ("region", text(&|r| Some(r.1.to_string()))),
+            ("n", text(&|r| Some(r.2.clone()))),
+            (&level_output("n", 1), text(&|r| Some(r.3.clone()))),
+        ])
+        .unwrap();
+        c.observe(&batch).unwrap();
+    }
+    c
+}
+
+/// A node's (suppressed rows, k, classes) counted directly from the rows:
+/// per class (region or nothing, n at the node's width), its rows and the
+/// set of its non-null entities (row numbers with `entity = "row"`).
+fn by_hand(rows: &[Row], node: &[usize], row_entities: bool, min_k: u64) -> (u64, u64, u64) {
+    use std::collections::{BTreeMap, BTreeSet};
+    // (region, n) -> (rows, entities)
+    let mut classes: BTreeMap<_, (u64, BTreeSet<String>)> = BTreeMap::new();
+    for (i, r) in rows.iter().enumerate() {
+        let region = (node[0] == 0).then_some(r.1);
+        let n = if node[1] == 0 { &r.2 } else { &r.3 };
+        let class = classes.entry((region, n.as_str())).or_default();
+        class.0 += 1;
+        let entity = if row_entities {
+            Some(i.to_string())
+        } else {
+            r.0.clone()
+        };
+        class.1.extend(entity);
+    }
+    let (mut suppressed, mut k, mut kept) = (0, u64::MAX, 0);
+    for (rows, people) in classes.values() {
+        let people = people.len() as u64;
+        if people < min_k {
+            suppressed += rows;
+        } else {
+            kept += 1;
+            k = k.min(people);
+        }
+    }
+    (suppressed, if kept == 0 { 0 } else { k }, kept)
+}
+
+#[test]
+fn many_entities_spilled_over_many_runs_count_as_in_memory_and_by_hand() {
+    let rows = many_rows(4000, 150);
+    for entity in ["acct_token", "row"] {
+        let with_pairs = |max_pairs: u64| {
+            let mut s = schema(0.5, entity);
+            if let Some(search) = s.privacy.as_mut().and_then(|p| p.search.as_mut()) {
+                search.max_pairs = max_pairs;
+            }
+            s
+        };
+        let (memory, spilled) = (with_pairs(1_000_000), with_pairs(40));
+        let c = collect_rows(&spilled, &rows);
+        assert!(c.runs.len() > 20, "{entity}: {} runs", c.runs.len());
+        let lattice_spilled = Lattice::new(c).unwrap();
+        assert!(matches!(lattice_spilled.pairs, spill::Pairs::Disk { .. }));
+        let c = collect_rows(&memory, &rows);
+        assert!(c.runs.is_empty());
+        let lattice_memory = Lattice::new(c).unwrap();
+        assert!(matches!(lattice_memory.pairs, spill::Pairs::Memory { .. }));
+        assert_eq!(lattice_spilled.pairs.len(), lattice_memory.pairs.len());
+        for node in lattice_memory.ordered_nodes() {
+            let want = by_hand(&rows, &node, entity == "row", 2);
+            for lattice in [&lattice_memory, &lattice_spilled] {
+                let r = lattice.evaluate(&node).unwrap();
+                assert_eq!((r.suppressed, r.k, r.classes), want, "{entity} {node:?}");
+            }
+        }
+        // The finest node's classes do not fit one table of the spilled
+        // search (64 classes): it was evaluated in parts.
+        assert!(lattice_spilled.first_parts(&[0, 0]) > 1);
+
+        let (pinned_m, suppression_m, chosen_m) = collect_rows(&memory, &rows)
+            .choose(&memory, 2, &never)
+            .unwrap();
+        let (pinned_s, suppression_s, chosen_s) = collect_rows(&spilled, &rows)
+            .choose(&spilled, 2, &never)
+            .unwrap();
+        assert_eq!(chosen_m, chosen_s, "{entity}");
+        assert_eq!(suppression_m.classes, suppression_s.classes, "{entity}");
+        assert_eq!(
+            pinned_m.privacy.map(|p| p.chosen),
+            pinned_s.privacy.map(|p| p.chosen)
+        );
+        let f_m = collect_rows(&memory, &rows).frontier(2, &never).unwrap();
+        let f_s = collect_rows(&spilled, &rows).frontier(1, &never).unwrap();
+        assert_eq!(
+            serde_json::to_string(&f_m).unwrap(),
+            serde_json::to_string(&f_s).unwrap()
+        );
+    }
+}
