@@ -353,7 +353,7 @@ fn check_privacy(
     if !missing.is_empty() {
         return Ok(vec![privacy_columns_missing(&file, &missing)]);
     }
-    recomputed_findings(&meter.finish(), &file, Some(kv))
+    recomputed_findings(&meter.finish()?, &file, Some(kv))
 }
 
 /// The finding when a file lacks columns the risk figures need.

@@ -560,7 +560,11 @@ fn run_pass(
         check_outputs(opts)?;
     }
     let plan = BatchPlan::new(schema, key);
-    let mut meter = (schema.privacy.as_ref()).map(|p| crate::risk::RiskMeter::new(p, suppress));
+    // The meter's per-entity spill goes next to the output (a dry run's
+    // to the system's temporary directory).
+    let spill_dir = crate::io::spill::spill_dir(writes.then_some(opts.output.as_path()));
+    let mut meter = (schema.privacy.as_ref())
+        .map(|p| crate::risk::RiskMeter::new(p, suppress).with_spill_dir(&spill_dir));
     // An append's gate measures the whole dataset: the earlier generations'
     // rows first, as released (crate::dataset::earlier).
     if let (Some(m), Some(a)) = (meter.as_mut(), opts.append.as_ref()) {
@@ -620,7 +624,7 @@ fn run_pass(
         }
         _ => {}
     }
-    let privacy = match meter.as_ref().map(|m| m.verdict(writes)).transpose()? {
+    let privacy = match meter.as_mut().map(|m| m.verdict(writes)).transpose()? {
         Some(crate::risk::Verdict::Suppress(classes)) => return Ok(Pass::Suppress(classes)),
         Some(crate::risk::Verdict::Release(report)) => Some(*report),
         None => None,

@@ -285,23 +285,29 @@ pub(super) fn data_pass(out: &Output, schema: Option<&Schema>) -> Result<DataPas
             if privacy.is_some() {
                 if !missing.is_empty() {
                     found.push(privacy_columns_missing(&shown, &missing));
-                } else if let Some(m) = file_meter.as_ref() {
-                    found.extend(recomputed_findings(&m.finish(), &shown, Some(&kv))?);
-                } else if let Some(m) = meter.as_ref() {
+                } else if let Some(m) = file_meter.as_mut() {
+                    found.extend(recomputed_findings(&m.finish()?, &shown, Some(&kv))?);
+                } else if let Some(m) = meter.as_mut() {
                     // One file: its figures are the release's (unicity is
                     // computed once for both).
-                    let figures = m.finish();
+                    let figures = m.finish()?;
                     found.extend(recomputed_findings(&figures, &shown, Some(&kv))?);
                     finished = Some(figures);
                 }
             }
         }
     }
+    let report = match (finished, meter.as_mut()) {
+        (Some(figures), _) => Some(figures),
+        (None, Some(m)) => Some(m.finish()?),
+        (None, None) => None,
+    };
     Ok(DataPass {
-        report: finished.or_else(|| meter.as_ref().map(RiskMeter::finish)),
+        report,
         class_sizes: meter
-            .as_ref()
+            .as_mut()
             .map(RiskMeter::class_sizes)
+            .transpose()?
             .unwrap_or_default(),
         months: month.map(|m| (m, months, month_nulls)),
         findings,

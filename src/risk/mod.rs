@@ -6,27 +6,28 @@
 //! writer, or by `check` reading an output file back) and keeps:
 //!
 //! - one entry per *equivalence class* (distinct combination of the
-//!   quasi-identifier values): its row count, its distinct entities (the
-//!   numbers of the `[privacy].entity` values seen in it, kept up to
-//!   `max(min_k, K_COUNTED_UP_TO)` = at least 1000 per class, then only
-//!   "at least that many"), and per `sensitive` column the set of distinct
-//!   values in it. Memory grows with the number of classes (times the
-//!   entities counted and distinct sensitive values per class), not with rows.
-//! - one number per distinct entity, needed to tell entities apart, kept in
-//!   a map keyed by the entity's [`EntityDigest`] (16 bytes, not its text):
-//!   about 40 bytes per distinct entity however long its values are.
-//! - for unicity, per entity (distinct value of `[privacy].entity`), the
-//!   distinct classes ("points") its rows fall in, up to
-//!   `[privacy].max_points` (default 1024) per entity; beyond that a seeded
-//!   reservoir sample is kept: 32 bytes per entity plus 4 per point
-//!   (rounded up by the allocator), at most `max_points` points.
+//!   quasi-identifier values): its row count, its count of distinct
+//!   entities (`[privacy].entity` values; counted when settling, reported
+//!   up to `max(min_k, K_COUNTED_UP_TO)` = at least 1000 per class, then
+//!   as "at least that many"), and per `sensitive` column the set of
+//!   distinct values in it.
+//! - per row with an entity, a 28-byte record (entity digest, class,
+//!   row ordinal) on one of 64 unnamed spill files chosen by the entity
+//!   (module `entities`): nothing per entity in memory while rows
+//!   stream. [`RiskMeter::settle`] (run by [`RiskMeter::finish`]) reads
+//!   one partition at a time to count the distinct entities of every class
+//!   and to collect each entity's distinct classes ("points", for unicity;
+//!   up to `[privacy].max_points`, default 1024, beyond that a seeded
+//!   sample), then measures unicity block by block.
 //!
-//! So the meter's memory grows with distinct classes and distinct entities
-//! (customers), never with rows as such: a customer's tenth purchase in a
-//! class already counted costs nothing. On a transaction log whose number
-//! of customers grows with its rows, the per-entity part grows with it (about
-//! 100-150 bytes per customer with a handful of points each); bounding it
-//! would take spilling the per-entity state, which is not done.
+//! So the meter's memory grows with distinct classes (times the distinct
+//! sensitive values per class), not with rows or customers: what is per
+//! customer is on disk (28 bytes per row, less where a customer's rows
+//! repeat a class), and at the end one partition (about 1/64 of the rows)
+//! and one block of entities (see `entities`) are in memory at once. The
+//! spill files go next to the output (`anonymize`) or into the system's
+//! temporary directory (`check`, `report`); they have no name, so nothing
+//! is left behind on any exit.
 //!
 //! [`RiskMeter::finish`] gives a [`PrivacyReport`]:
 //!
@@ -57,21 +58,29 @@
 //!   eligible one a partial Fisher-Yates shuffle of the indices `0..len`
 //!   picks the points (`for i in 0..p: j = i + below(len - i); swap(i, j)`).
 //!   `tests/risk/pycanon_check.py` reimplements this and must agree.
-//!   When an entity had more than `max_points` distinct points the sample can
-//!   miss a point it does have, which can only *raise* unicity (another
-//!   entity may look like it lacks a point): the figure errs on the side of
-//!   more risk.
+//!   An entity with more than `max_points` distinct points keeps a sample
+//!   of `max_points` of them: a partial Fisher-Yates shuffle of its sorted
+//!   points with its own SplitMix64 stream seeded with
+//!   `seed XOR ((r + 1) * 0xd1b54a32d192ed03 mod 2^64)`, where `r` is the
+//!   position (from 0) of the entity's first row among the rows measured,
+//!   keeping the first `max_points`, sorted (`tests/risk/unicity_vectors.py`
+//!   reimplements it; until 178a7d2 the sample was a reservoir over one
+//!   stream shared by all entities, which the spilled meter cannot keep).
+//!   The sample can miss a point the entity does have, which can only
+//!   *raise* unicity (another entity may look like it lacks a point): the
+//!   figure errs on the side of more risk.
 //!
 //! Values are compared as their text (Arrow's cast to UTF-8), so the
 //! figures `check` recomputes from a written file equal those measured while
 //! writing it. Class keys never leave this module; reports hold counts only.
 
-// Why this file is long (about 770 lines of code; tests in risk/tests.rs):
-// the meter (class table, entity counting, l-diversity, unicity sampling)
-// and the gate that acts on it share the class table. If it grows, the
+// Why this file is long (about 700 lines of code; the spilled per-entity
+// part in risk/entities.rs, tests in risk/tests.rs): the meter (class
+// table, l-diversity) and the gate that acts on it share the class table. If it grows, the
 // gate's verdict and the metadata it writes are the seam.
 
 use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
 use arrow_array::{Array, ArrayRef, BooleanArray, StringArray};
 use arrow_schema::DataType;
@@ -81,11 +90,12 @@ use crate::error::{Error, Result};
 use crate::schema::{OnViolation, PrivacyEntity, PrivacyOptions};
 
 pub mod chosen;
+mod entities;
 pub mod search;
 
 /// Distinct entities are counted exactly per class up to
-/// `max(min_k, K_COUNTED_UP_TO)`; a class that reaches it stops counting
-/// (its entity list is freed), so memory per class stays bounded.
+/// `max(min_k, K_COUNTED_UP_TO)`; a class with more is reported at that
+/// count (so reports read "at least").
 pub const K_COUNTED_UP_TO: u64 = 1000;
 
 /// The p values of the unicity measure.
@@ -118,39 +128,13 @@ impl Suppression {
 #[derive(Debug, Default)]
 struct Class {
     rows: u64,
-    /// Distinct entities in the class (entity = "row": its rows), up to the cap.
+    /// Distinct entities in the class (entity = "row": its rows), up to the
+    /// cap; with an entity column known once the meter is settled.
     people: u64,
-    /// The entity numbers counted in `people`, ascending; freed at the cap.
-    entities: Vec<u32>,
     sensitive: Vec<HashSet<Box<str>>>,
     /// Rows of earlier generations of an appended dataset (already
     /// released, never rewritten by the append).
     earlier: u64,
-}
-
-impl Class {
-    /// Count entity `e` once; `cap` bounds the list kept.
-    fn add_person(&mut self, e: u32, cap: u64) {
-        if self.people >= cap {
-            return;
-        }
-        if let Err(pos) = self.entities.binary_search(&e) {
-            self.people += 1;
-            if self.people >= cap {
-                self.entities = Vec::new();
-            } else {
-                self.entities.insert(pos, e);
-            }
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-struct Entity {
-    /// Distinct points (class ids), sorted.
-    points: Vec<u32>,
-    /// Distinct points offered beyond the sample (approximate, see module doc).
-    offered: u64,
 }
 
 /// Streaming accumulator of the risk figures.
@@ -159,9 +143,17 @@ pub struct RiskMeter {
     opts: PrivacyOptions,
     classes: HashMap<Box<[u8]>, u32, FastHash>,
     stats: Vec<Class>,
-    entity_index: HashMap<EntityDigest, u32, FastHash>,
-    entities: Vec<Entity>,
-    rng: SplitMix64,
+    /// The per-row entity records (entity column only; created on the
+    /// first such row, consumed by [`RiskMeter::settle`]).
+    spill: Option<entities::EntitySpill>,
+    /// Where the spill files go.
+    spill_dir: PathBuf,
+    /// Partitions and matching block of the spill.
+    spill_shape: (usize, u64),
+    /// Unicity, once settled (entity column only).
+    unicity: Option<Unicity>,
+    /// Whether [`RiskMeter::settle`] ran: no more rows may be observed.
+    settled: bool,
     suppress: Option<Suppression>,
     suppressed_rows: u64,
     rows: u64,
@@ -462,9 +454,11 @@ impl RiskMeter {
             opts: opts.clone(),
             classes: HashMap::default(),
             stats: Vec::new(),
-            entity_index: HashMap::default(),
-            entities: Vec::new(),
-            rng: SplitMix64::new(opts.seed),
+            spill: None,
+            spill_dir: crate::io::spill::spill_dir(None),
+            spill_shape: (entities::PARTITIONS, entities::BLOCK_BYTES),
+            unicity: None,
+            settled: false,
             suppress,
             suppressed_rows: 0,
             rows: 0,
@@ -474,6 +468,21 @@ impl RiskMeter {
             seeding: false,
             scope: None,
         }
+    }
+
+    /// Spill the per-entity state to `dir` (default: the system's
+    /// temporary directory); see [`entities`].
+    pub fn with_spill_dir(mut self, dir: &Path) -> RiskMeter {
+        self.spill_dir = dir.to_path_buf();
+        self
+    }
+
+    /// Spill to `partitions` partitions and match `block_bytes` of entity
+    /// files at a time (the figures do not depend on either).
+    #[cfg(test)]
+    fn with_spill_shape(mut self, partitions: usize, block_bytes: u64) -> RiskMeter {
+        self.spill_shape = (partitions, block_bytes);
+        self
     }
 
     /// Account for rows already in the dataset an append adds generation
@@ -525,6 +534,11 @@ impl RiskMeter {
         arrays: &[ArrayRef],
         digests: Option<&[EntityDigest]>,
     ) -> Result<Option<BooleanArray>> {
+        if self.settled {
+            return Err(Error::Internal(
+                "privacy: rows observed after the figures were settled".into(),
+            ));
+        }
         let texts = arrays
             .iter()
             .map(as_text)
@@ -565,27 +579,30 @@ impl RiskMeter {
                     id
                 }
             };
-            // Who the row is about: an entity number, or no one (null).
-            let person = match texts.get(nq + ns) {
-                None => None,
-                Some(col) if col.is_null(row) => {
-                    self.null_entity_rows += 1;
-                    None
+            // Who the row is about: an entity (counted when settling), or
+            // no one (null).
+            match texts.get(nq + ns) {
+                None => {}
+                Some(col) if col.is_null(row) => self.null_entity_rows += 1,
+                Some(col) => {
+                    let digest = match digests.and_then(|d| d.get(row)) {
+                        Some(&d) => d,
+                        None => EntityDigest::of(col.value(row)),
+                    };
+                    let (partitions, block) = self.spill_shape;
+                    let dir = &self.spill_dir;
+                    self.spill
+                        .get_or_insert_with(|| entities::EntitySpill::new(dir, partitions, block))
+                        .push(&digest, id, self.rows - 1)?;
                 }
-                Some(col) => Some(self.entity_number(match digests.and_then(|d| d.get(row)) {
-                    Some(&d) => d,
-                    None => EntityDigest::of(col.value(row)),
-                })?),
-            };
+            }
             let class = &mut self.stats[id as usize];
             class.rows += 1;
             if self.seeding {
                 class.earlier += 1;
             }
-            match (&self.opts.entity, person) {
-                (PrivacyEntity::Row, _) => class.people += 1,
-                (PrivacyEntity::Column(_), Some(e)) => class.add_person(e, self.cap),
-                (PrivacyEntity::Column(_), None) => {}
+            if self.opts.entity == PrivacyEntity::Row {
+                class.people += 1;
             }
             for (set, col) in class.sensitive.iter_mut().zip(&texts[nq..nq + ns]) {
                 let v = if col.is_null(row) { "" } else { col.value(row) };
@@ -593,52 +610,48 @@ impl RiskMeter {
                     set.insert(v.into());
                 }
             }
-            if let Some(e) = person {
-                self.add_point(e, id);
-            }
         }
         Ok(keep.map(BooleanArray::from))
     }
 
-    /// The entity's number, in order of first appearance.
-    fn entity_number(&mut self, digest: EntityDigest) -> Result<u32> {
-        if let Some(&i) = self.entity_index.get(&digest) {
-            return Ok(i);
+    /// Count the entities of every class and measure unicity from the
+    /// spilled per-entity records (see [`entities`]); runs once, after the
+    /// last row. [`RiskMeter::finish`], [`RiskMeter::suppression`] and
+    /// [`RiskMeter::class_sizes`] call it.
+    pub fn settle(&mut self) -> Result<()> {
+        if self.settled {
+            return Ok(());
         }
-        let i = u32::try_from(self.entities.len())
-            .map_err(|_| Error::Usage("privacy: more than 4 billion entities".into()))?;
-        self.entity_index.insert(digest, i);
-        self.entities.push(Entity::default());
-        Ok(i)
-    }
-
-    fn add_point(&mut self, entity: u32, point: u32) {
-        let max = self.opts.max_points;
-        let e = &mut self.entities[entity as usize];
-        let Err(pos) = e.points.binary_search(&point) else {
-            return;
+        self.settled = true;
+        let Some(entity) = self.opts.entity.column() else {
+            return Ok(());
         };
-        if e.points.len() < max {
-            e.points.insert(pos, point);
-            return;
+        let (partitions, block) = self.spill_shape;
+        let spill = match self.spill.take() {
+            Some(s) => s,
+            None => entities::EntitySpill::new(&self.spill_dir, partitions, block),
+        };
+        let settled = spill.settle(self.stats.len(), self.opts.seed, self.opts.max_points)?;
+        for (class, people) in self.stats.iter_mut().zip(settled.people) {
+            class.people = people.min(self.cap);
         }
-        // Reservoir sampling over distinct points offered beyond the sample.
-        e.offered += 1;
-        let seen = max as u64 + e.offered;
-        let j = self.rng.below(seen);
-        if (j as usize) < max {
-            e.points.remove(j as usize);
-            let pos = e.points.binary_search(&point).unwrap_or_else(|p| p);
-            e.points.insert(pos, point);
-        }
+        self.unicity = Some(Unicity {
+            entity: entity.to_string(),
+            entities: settled.entities,
+            seed: self.opts.seed,
+            sampled_entities: settled.sampled,
+            figures: settled.figures,
+        });
+        Ok(())
     }
 
     /// Classes with fewer than `min_k` distinct entities, for a suppressing
     /// second pass; an append's classes holding rows of earlier
     /// generations are left out (those rows cannot be removed, see
     /// [`RiskMeter::verdict`]).
-    pub fn suppression(&self) -> Suppression {
-        Suppression {
+    pub fn suppression(&mut self) -> Result<Suppression> {
+        self.settle()?;
+        Ok(Suppression {
             classes: self
                 .classes
                 .iter()
@@ -648,17 +661,19 @@ impl RiskMeter {
                 })
                 .map(|(k, _)| k.clone())
                 .collect(),
-        }
+        })
     }
 
     /// The size of every class in the unit k counts, in no particular
     /// order (for distributions; class keys never leave this module).
-    pub fn class_sizes(&self) -> Vec<u64> {
-        self.stats.iter().map(|c| c.people).collect()
+    pub fn class_sizes(&mut self) -> Result<Vec<u64>> {
+        self.settle()?;
+        Ok(self.stats.iter().map(|c| c.people).collect())
     }
 
     /// The figures.
-    pub fn finish(&self) -> PrivacyReport {
+    pub fn finish(&mut self) -> Result<PrivacyReport> {
+        self.settle()?;
         let min_k = self.opts.min_k;
         let k = self.stats.iter().map(|c| c.people).min().unwrap_or(0);
         let below: Vec<&Class> = self.stats.iter().filter(|c| c.people < min_k).collect();
@@ -683,8 +698,8 @@ impl RiskMeter {
                     .count() as u64,
             })
             .collect();
-        let unicity = self.opts.entity.column().map(|entity| self.unicity(entity));
-        PrivacyReport {
+        let unicity = self.unicity.clone();
+        Ok(PrivacyReport {
             quasi: self.opts.quasi.clone(),
             min_k,
             on_violation: match self.opts.on_violation {
@@ -725,70 +740,7 @@ impl RiskMeter {
             } else {
                 k >= min_k
             },
-        }
-    }
-
-    fn unicity(&self, entity: &str) -> Unicity {
-        // Posting lists: point -> entities having it, in entity order.
-        let mut postings: Vec<Vec<u32>> = vec![Vec::new(); self.stats.len()];
-        for (i, e) in self.entities.iter().enumerate() {
-            for &p in &e.points {
-                postings[p as usize].push(i as u32);
-            }
-        }
-        // p = 2 and p = 4 draw from separate streams: computed side by side.
-        use rayon::prelude::*;
-        let figures = UNICITY_P
-            .par_iter()
-            .map(|&p| {
-                let mut rng = SplitMix64::new(self.opts.seed ^ (p as u64).wrapping_mul(PHI));
-                let (mut eligible, mut unique) = (0u64, 0u64);
-                let mut draw = Vec::with_capacity(p);
-                for e in &self.entities {
-                    if e.points.len() < p {
-                        continue;
-                    }
-                    eligible += 1;
-                    // Partial Fisher-Yates over indices: p distinct points.
-                    let mut idx: Vec<usize> = (0..e.points.len()).collect();
-                    draw.clear();
-                    for i in 0..p {
-                        let j = i + rng.below((idx.len() - i) as u64) as usize;
-                        idx.swap(i, j);
-                        draw.push(e.points[idx[i]]);
-                    }
-                    draw.sort_unstable_by_key(|&pt| postings[pt as usize].len());
-                    let matches = postings[draw[0] as usize]
-                        .iter()
-                        .filter(|&&cand| {
-                            let pts = &self.entities[cand as usize].points;
-                            draw[1..].iter().all(|pt| pts.binary_search(pt).is_ok())
-                        })
-                        .take(2)
-                        .count();
-                    if matches == 1 {
-                        unique += 1;
-                    }
-                }
-                UnicityFigure {
-                    p,
-                    entities: eligible,
-                    unique,
-                    share: if eligible == 0 {
-                        0.0
-                    } else {
-                        unique as f64 / eligible as f64
-                    },
-                }
-            })
-            .collect();
-        Unicity {
-            entity: entity.to_string(),
-            entities: self.entities.len() as u64,
-            seed: self.opts.seed,
-            sampled_entities: self.entities.iter().filter(|e| e.offered > 0).count() as u64,
-            figures,
-        }
+        })
     }
 }
 
@@ -906,8 +858,8 @@ impl RiskMeter {
     }
 
     /// The gate. With `enforce` false (a dry run) the figures are only reported.
-    pub fn verdict(&self, enforce: bool) -> Result<Verdict> {
-        let report = self.finish();
+    pub fn verdict(&mut self, enforce: bool) -> Result<Verdict> {
+        let report = self.finish()?;
         if !enforce || report.passed {
             return Ok(Verdict::Release(Box::new(report)));
         }
@@ -931,7 +883,7 @@ impl RiskMeter {
             )));
         }
         if self.opts.on_violation == OnViolation::Suppress && self.suppress.is_none() {
-            return Ok(Verdict::Suppress(self.suppression()));
+            return Ok(Verdict::Suppress(self.suppression()?));
         }
         let why = if report.rows == 0 {
             format!(

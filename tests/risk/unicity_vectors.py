@@ -11,10 +11,11 @@ by entity, class by class, and entity k has a row in class c when
 (3k^2 + 5c^2 + 7kc + k) % 23 < 4; entities whose number is a multiple of
 4 have each of their rows twice (a repeated point must count once). Classes
 and entities are numbered in order of first appearance. With max_points = m
-each entity keeps at most m distinct points: beyond them, the n-th distinct
-point offered (n = 1, 2, ...) replaces the sample's j-th smallest point when
-j = below(m + n) of one SplitMix64 stream seeded with the seed (shared by all
-entities, in row order) is below m.
+an entity with more than m distinct points keeps m of them: a partial
+Fisher-Yates shuffle of its sorted points (for i in 0..m: j = i + below(len - i);
+swap(i, j)) with its own SplitMix64 stream seeded with
+seed XOR ((r + 1) * 0xd1b54a32d192ed03 mod 2^64), r = the row number (from 0)
+of the entity's first row; the first m, sorted, are kept.
 
 Prints the rows and entities, and per (seed, max_points) the sampled entities and, for p = 2 and 4,
 the eligible and unique entities; without sampling the shares are also
@@ -41,28 +42,31 @@ def rows() -> list[tuple[str, str]]:
     return out
 
 
+SAMPLE_MIX = 0xD1B54A32D192ED03
+MASK = (1 << 64) - 1
+
+
 def sampled_points(table, seed: int, max_points: int):
     classes: dict[str, int] = {}
-    points: dict[str, list[int]] = {}
-    offered: dict[str, int] = {}
-    rng = SplitMix64(seed)
-    for a, e in table:
+    points: dict[str, set[int]] = {}
+    first: dict[str, int] = {}
+    for row, (a, e) in enumerate(table):
         cid = classes.setdefault(a, len(classes))
-        pts = points.setdefault(e, [])
-        offered.setdefault(e, 0)
-        if cid in pts:
-            continue
-        if len(pts) < max_points:
-            pts.append(cid)
-            pts.sort()
-            continue
-        offered[e] += 1
-        j = rng.below(max_points + offered[e])
-        if j < max_points:
-            del pts[j]
-            pts.append(cid)
-            pts.sort()
-    return points, sum(1 for n in offered.values() if n > 0)
+        points.setdefault(e, set()).add(cid)
+        first.setdefault(e, row)
+    out: dict[str, list[int]] = {}
+    sampled = 0
+    for e, pts in points.items():
+        pts = sorted(pts)
+        if len(pts) > max_points:
+            sampled += 1
+            rng = SplitMix64(seed ^ (((first[e] + 1) * SAMPLE_MIX) & MASK))
+            for i in range(max_points):
+                j = i + rng.below(len(pts) - i)
+                pts[i], pts[j] = pts[j], pts[i]
+            pts = sorted(pts[:max_points])
+        out[e] = pts
+    return out, sampled
 
 
 def main() -> None:
