@@ -39,7 +39,15 @@
 //! earlier one. A reader that listed the files before the swap and opens
 //! some of them after it finds the unchanged files as they were (the same
 //! inodes) and the rewritten ones gone (their old names no longer exist):
-//! its query fails rather than mixing the two states. File systems without
+//! its query fails rather than mixing the two states. A glob walk (DuckDB's
+//! `DATASET/**/*.parquet`) that is under way at the swap can instead miss
+//! files without failing: it resolves each directory and file by path, so
+//! the directories it reads after the swap are the new tree's, and DuckDB
+//! skips an entry it listed that is gone when it looks at it; it then reads
+//! fewer rows than either state, never rows of both
+//! (`tests/faults/dataset_kill_loop.py` counts such answers). A reader that
+//! takes the file list from `_manifest.json` sees the earlier state, the
+//! new one, or fails. File systems without
 //! hard links or `RENAME_EXCHANGE` (and systems other than Linux) are
 //! refused before anything changes.
 

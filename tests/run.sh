@@ -27,6 +27,11 @@
 # 8b. `anonymize --append` killed with SIGKILL at random moments (30 runs,
 #    bounded to 120 s) while DuckDB counts rows through DATASET/**/*.parquet:
 #    never a partial generation, `txanon dataset` consistent after each kill.
+# 8c. `anonymize --append --replace-changed` killed the same way (20 s of
+#    runs) under a DuckDB glob reader and a reader of _manifest.json's file
+#    list, every answer checked against the committed states by rows,
+#    sum(amount) and sum(hash(txn_id)) (tests/faults/dataset_kill_loop.py;
+#    its mixed run of all three writers is a longer suite, README "Testing").
 # 9. A full (64 KiB tmpfs) and a read-only file system: exit 2, nothing left.
 # 10. Hostile large inputs (100 MB fields and header, 100,000 columns, 10^7
 #    commas, a quote left open for 100 MB) under a 1 GiB address-space limit:
@@ -113,6 +118,8 @@ stage "kill -9 loop on --append with a DuckDB reader: never a partial generation
     bash tests/faults/append_kill_loop.sh 30 120 target/debug/txanon
 stage "kill -9 loop on erase with a DuckDB reader: never a partial erasure" \
     bash tests/faults/erase_kill_loop.sh 30 90 target/debug/txanon
+stage "kill -9 loop on --append --replace-changed with DuckDB readers: never rows of two states" \
+    python3 tests/faults/dataset_kill_loop.py --ops replace --seconds 20 --bin target/debug/txanon
 stage "write faults: full and read-only file systems" \
     bash tests/faults/full_disk.sh target/debug/txanon
 stage "big malformed inputs under a 1 GiB memory limit" \
