@@ -116,10 +116,12 @@ stage "kill -9 loop: nothing or a complete file at the target" \
     bash tests/faults/kill_loop.sh 50 120 target/debug/txanon
 stage "kill -9 loop on --append with a DuckDB reader: never a partial generation" \
     bash tests/faults/append_kill_loop.sh 30 120 target/debug/txanon
-stage "kill -9 loop on erase with a DuckDB reader: never a partial erasure" \
-    bash tests/faults/erase_kill_loop.sh 30 90 target/debug/txanon
-stage "kill -9 loop on --append --replace-changed with DuckDB readers: never rows of two states" \
-    python3 tests/faults/dataset_kill_loop.py --ops replace --seconds 20 --bin target/debug/txanon
+# Erase and --replace-changed under SIGKILL: dataset_kill_loop.py checks
+# every answer per file, so it tells the documented incomplete glob view
+# during a swap (a walk under way misses files) from a partial erasure;
+# erase_kill_loop.sh, which sees totals only, cannot, and stays a manual run.
+stage "kill -9 loop on erase and --append --replace-changed with DuckDB readers: never rows of two states" \
+    python3 tests/faults/dataset_kill_loop.py --ops replace,erase --seconds 40 --bin target/debug/txanon
 stage "write faults: full and read-only file systems" \
     bash tests/faults/full_disk.sh target/debug/txanon
 stage "big malformed inputs under a 1 GiB memory limit" \
