@@ -51,7 +51,7 @@ pub(super) const PARTITIONS: usize = 64;
 
 /// Entity-file bytes loaded at once for matching (about twice that in
 /// memory with the posting lists).
-pub(super) const BLOCK_BYTES: u64 = 32 << 20;
+pub(super) const BLOCK_BYTES: u64 = 8 << 20;
 
 /// Spill files are named by this in errors.
 const WHAT: &str = "privacy meter";
