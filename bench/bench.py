@@ -455,10 +455,33 @@ def aggregate_section(rows: int, dump: Path, runs: int) -> str:
     most 1.5x the anonymize wall time, with bounded memory."""
     warm_cache(dump)
     anon = txanon_cmd("txanon-anonymize-agg-schema", dump, THREADS, AGG_SCHEMA)
+    agg = aggregate_cmd("txanon-aggregate", dump)
+    print(f"\n== txanon aggregate vs anonymize, {runs} runs each, interleaved", flush=True)
+    run_interleaved([anon, agg], runs)
+    remove_output(anon.output)
+    remove_output(agg.output)
+    for p in agg.also_remove:
+        p.unlink(missing_ok=True)
+    body = [[f"`{c.name}`", f"{c.med('wall'):.2f}", f"{c.med('cpu'):.2f}",
+             f"{c.med('rss_mib'):.0f}", f"{max(r.rss_mib for r in c.runs):.0f}",
+             f"{rows / c.med('wall'):,.0f}"] for c in (anon, agg)]
+    ratio = agg.med("wall") / anon.med("wall")
+    return "\n".join([
+        table(["command", "median wall s", "median CPU s", "median peak RSS MiB",
+               "max peak RSS MiB", "rows/s"], body),
+        "",
+        f"- aggregate / anonymize wall (medians): **{ratio:.2f}×** (target: at most 1.5×); "
+        f"per run: {', '.join(f'{a.wall / b.wall:.2f}' for a, b in zip(agg.runs, anon.runs))}",
+    ])
+
+
+def aggregate_cmd(name: str, dump: Path) -> Command:
+    """`txanon aggregate` of schemas/aggregate-monthly.toml on `dump`; its
+    budget ledger is deleted with its output."""
     out = OUT / "txanon-aggregate.parquet"
     ledger = OUT / "txanon-aggregate.dp-ledger.json"
-    agg = Command(
-        name="txanon-aggregate",
+    return Command(
+        name=name,
         argv=[
             str(TXANON), "aggregate",
             "--schema", str(AGG_SCHEMA),
@@ -475,37 +498,33 @@ def aggregate_section(rows: int, dump: Path, runs: int) -> str:
         output=out,
         also_remove=[ledger],
     )
-    print(f"\n== txanon aggregate vs anonymize, {runs} runs each, interleaved", flush=True)
-    run_interleaved([anon, agg], runs)
-    remove_output(anon.output)
-    remove_output(agg.output)
-    ledger.unlink(missing_ok=True)
-    body = [[f"`{c.name}`", f"{c.med('wall'):.2f}", f"{c.med('cpu'):.2f}",
-             f"{c.med('rss_mib'):.0f}", f"{max(r.rss_mib for r in c.runs):.0f}",
-             f"{rows / c.med('wall'):,.0f}"] for c in (anon, agg)]
-    ratio = agg.med("wall") / anon.med("wall")
-    return "\n".join([
-        table(["command", "median wall s", "median CPU s", "median peak RSS MiB",
-               "max peak RSS MiB", "rows/s"], body),
-        "",
-        f"- aggregate / anonymize wall (medians): **{ratio:.2f}×** (target: at most 1.5×); "
-        f"per run: {', '.join(f'{a.wall / b.wall:.2f}' for a, b in zip(agg.runs, anon.runs))}",
-    ])
 
 
-def rss_section(sizes: list[int], runs: int) -> str:
+def rss_section(sizes: list[int], runs: int, aggregate: bool) -> str:
+    """Peak RSS of anonymize per dump size and, with `aggregate`, of
+    `txanon aggregate` on the same dumps (interleaved with it)."""
     body = []
     for n in sizes:
         dump = ensure_dump(n)
         warm_cache(dump)
-        c = txanon_cmd(f"txanon-rss-{n}", dump, THREADS)
+        cmds = [txanon_cmd(f"txanon-rss-{n}", dump, THREADS)]
+        if aggregate:
+            cmds.append(aggregate_cmd(f"txanon-aggregate-rss-{n}", dump))
         print(f"\n== txanon peak RSS on {n} rows, {runs} runs", flush=True)
-        run_interleaved([c], runs)
-        remove_output(c.output)
-        body.append([f"{n:,}", f"{dump.stat().st_size / MIB:.0f}", f"{c.med('wall'):.2f}",
-                     f"{c.med('rss_mib'):.0f}", f"{max(r.rss_mib for r in c.runs):.0f}"])
-    return table(["rows", "input MiB", "median wall s", "median peak RSS MiB",
-                  "max peak RSS MiB"], body)
+        run_interleaved(cmds, runs)
+        row = [f"{n:,}", f"{dump.stat().st_size / MIB:.0f}"]
+        for c in cmds:
+            remove_output(c.output)
+            for p in c.also_remove:
+                p.unlink(missing_ok=True)
+            row += [f"{c.med('wall'):.2f}", f"{c.med('rss_mib'):.0f}",
+                    f"{max(r.rss_mib for r in c.runs):.0f}"]
+        body.append(row)
+    header = ["rows", "input MiB", "median wall s", "median peak RSS MiB", "max peak RSS MiB"]
+    if aggregate:
+        header += ["aggregate median wall s", "aggregate median peak RSS MiB",
+                   "aggregate max peak RSS MiB"]
+    return table(header, body)
 
 
 # ---------------------------------------------------------------------------
@@ -558,7 +577,8 @@ def main() -> int:
                     help="also time txanon with --threads 1 and --threads 2 and report the speedup")
     ap.add_argument("--rss-scaling", metavar="SIZES",
                     help="comma-separated row counts: time txanon alone on dumps of those sizes "
-                         "(generated if missing) and report peak RSS per size")
+                         "(generated if missing) and report peak RSS per size (with --aggregate, "
+                         "of `txanon aggregate` too)")
     ap.add_argument("--privacy", action="store_true",
                     help="also time schemas/transactions-private.toml against transactions.toml")
     ap.add_argument("--other-shape", action="store_true",
@@ -626,7 +646,8 @@ def main() -> int:
         sections += ["", "## Differentially private aggregate vs anonymize", "",
                      aggregate_section(a.rows, dump, a.runs)]
     if sizes:
-        sections += ["", "## txanon peak RSS by input size", "", rss_section(sizes, a.runs)]
+        sections += ["", "## txanon peak RSS by input size", "",
+                     rss_section(sizes, a.runs, a.aggregate)]
 
     sections += ["", f"Load average at end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}", ""]
     report = "\n".join(sections)

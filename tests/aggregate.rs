@@ -63,9 +63,9 @@ fn totals(
     let input = env.write("in.csv", data);
     let key = MasterKey::from_hex(TEST_KEY_HEX).unwrap();
     let opts = AnonymizeOptions::new(vec![input], PathBuf::new());
-    let mut acc = Accumulator::new(&spec);
+    let mut acc = Accumulator::new(&spec, env.path("").as_path());
     observe(&schema, &key, &opts, &SilentReporter, &mut acc).unwrap();
-    acc.totals()
+    acc.finish().unwrap().totals()
 }
 
 #[test]
@@ -292,6 +292,16 @@ fn aggregate_with(
     out: &str,
     flag: Option<&str>,
 ) -> common::Run {
+    aggregate_inputs(env, spec, &[input], out, flag)
+}
+
+fn aggregate_inputs(
+    env: &TestEnv,
+    spec: &Path,
+    inputs: &[&Path],
+    out: &str,
+    flag: Option<&str>,
+) -> common::Run {
     let key = env.key("k.key", TEST_KEY_HEX);
     env.run(
         [
@@ -306,10 +316,10 @@ fn aggregate_with(
             key.to_str().unwrap(),
             "-o",
             env.path(out).to_str().unwrap(),
-            input.to_str().unwrap(),
         ]
         .into_iter()
-        .chain(flag),
+        .chain(flag)
+        .chain(inputs.iter().map(|p| p.to_str().unwrap())),
     )
 }
 
@@ -491,6 +501,27 @@ fn no_value_from_the_data_reaches_a_message() {
     assert!(!env.path("b.parquet").exists());
 }
 
+/// The per-entity records spill to unnamed files in the output's directory
+/// (`src/aggregate/bound.rs`): nothing of them is left there after a
+/// release, nor after a run that fails once rows have been spilled (the
+/// second input has a bad amount; the first was read and spilled before).
+#[test]
+fn spill_files_leave_nothing_in_the_output_directory() {
+    let env = TestEnv::new();
+    std::fs::create_dir(env.path("out")).unwrap();
+    let spec = channel_spec(&env, "");
+    let first = env.write("first.csv", web_and_pos());
+    aggregate(&env, &spec, &first, "out/a.parquet").success();
+    assert_eq!(common::files_below(&env.path("out")), ["a.parquet"]);
+    let mut rows = vec![row(1, 3, 2088000000000001, "web", "1.00", 1)];
+    rows.push(row(2, 3, 2088000000000002, "web", "9.99x", 1));
+    let bad = env.write("bad.csv", csv(&rows));
+    aggregate_inputs(&env, &spec, &[&first, &bad], "out/b.parquet", None)
+        .exit(2)
+        .stderr_has("nothing was written");
+    assert_eq!(common::files_below(&env.path("out")), ["a.parquet"]);
+}
+
 /// P(X = k) of the discrete Laplace distribution with `scale`.
 fn discrete_laplace_pmf(k: i64, scale: f64) -> f64 {
     let p = (-1.0 / scale).exp();
@@ -569,8 +600,9 @@ fn over_250_releases_the_noise_follows_the_declared_distribution() {
     let input = env.write("in.csv", csv(&rows));
     let key = MasterKey::from_hex(TEST_KEY_HEX).unwrap();
     let opts = AnonymizeOptions::new(vec![input], PathBuf::new());
-    let mut acc = Accumulator::new(&spec);
+    let mut acc = Accumulator::new(&spec, env.path("").as_path());
     observe(&schema, &key, &opts, &SilentReporter, &mut acc).unwrap();
+    let acc = acc.finish().unwrap();
     let truth = acc.totals();
     let true_of = |channel: &str| {
         truth

@@ -5,14 +5,19 @@
 //!
 //! ```text
 //! inputs ──pipeline::observe (same reader and transform as anonymize)──▶ Accumulator
-//!   (entity token, group key, clamped values) ──bound::Bounder (reservoirs)──▶ true totals
+//!   (entity digest, group number, clamped values: spilled by entity)
+//!   ──bound::PartitionedBounder (reservoirs, one partition at a time)──▶ Bounded (true totals)
 //!   ──mechanism (OpenDP: partition selection, discrete Laplace)──▶ Release ──▶ Parquet/CSV
 //! ```
 //!
 //! Entry points: [`spec::AggregateSpec::load`], [`Accumulator`] (a
-//! [`crate::pipeline::BatchObserver`]), [`Accumulator::totals`] (the true,
-//! pre-noise figures: library only, the command never prints them),
-//! [`release`], [`write`], and the budget [`ledger`].
+//! [`crate::pipeline::BatchObserver`]), [`Accumulator::finish`],
+//! [`Bounded::totals`] (the true, pre-noise figures: library only, the
+//! command never prints them), [`release`], [`write`], and the budget
+//! [`ledger`].
+//!
+//! Memory holds the groups (their keys and numbers) and one spill
+//! partition's entities at a time, not every entity: see [`bound`].
 //!
 //! The guarantee: for the declared bounds (`max_groups_per_entity`,
 //! `max_rows_per_group`, clamping bounds) the aggregate file is
@@ -36,7 +41,7 @@ use arrow_schema::{DataType, Field, Schema as ArrowSchema};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use bound::{Bounder, GroupTotals};
+use bound::{GroupTotals, PartitionedBounder};
 use mechanism::Sensitivity;
 use spec::{AggregateSpec, Clamp, Measure, MeasureKind};
 
@@ -46,28 +51,56 @@ pub type Map<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState
 pub type Set<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 use Map as HashMap;
 
-/// Streams output batches into bounded per-group totals.
+/// Streams output batches into per-group totals, bounded per entity by
+/// [`Accumulator::finish`].
 pub struct Accumulator {
+    groups: Groups,
+    /// Per group-by column, its public keys (for membership checks).
+    public: Vec<Option<Set<String>>>,
+    bounder: PartitionedBounder,
+}
+
+/// The groups seen, numbered in stream order, and the row counts.
+struct Groups {
     spec: AggregateSpec,
     /// Summed columns (each once), in the order of `GroupTotals::sums`.
     summed: Vec<Clamp>,
-    entities: HashMap<Box<str>, u32>,
-    groups: HashMap<Vec<Box<str>>, u32>,
+    numbers: HashMap<Vec<Box<str>>, u32>,
     keys: Vec<Vec<Box<str>>>,
-    /// Per group-by column, its public keys (for membership checks).
-    public: Vec<Option<Set<String>>>,
-    bounder: Bounder,
-    /// Rows read, and rows left out (no entity, a null or undeclared key).
-    pub rows_seen: u64,
+    counts: RowCounts,
+}
+
+/// What happened to the rows read (counts of rows, not of entities: for
+/// the operator's summary, never released).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RowCounts {
+    /// Rows read.
+    pub seen: u64,
     /// Rows without an entity token.
-    pub rows_without_entity: u64,
+    pub without_entity: u64,
     /// Rows with a null group key or one outside a public key list.
-    pub rows_outside_keys: u64,
+    pub outside_keys: u64,
+}
+
+/// The bounded true totals of an [`Accumulator`], ready for [`release`].
+pub struct Bounded {
+    groups: Groups,
+    totals: HashMap<u32, GroupTotals>,
 }
 
 impl Accumulator {
-    /// An empty accumulator for `spec`.
-    pub fn new(spec: &AggregateSpec) -> Accumulator {
+    /// An empty accumulator for `spec`, spilling per-entity records to
+    /// unnamed files in `spill_dir` (see [`crate::io::spill::spill_dir`]).
+    pub fn new(spec: &AggregateSpec, spill_dir: &Path) -> Accumulator {
+        Accumulator::with_partitions(spec, spill_dir, bound::PARTITIONS)
+    }
+
+    /// As [`Accumulator::new`], with `partitions` spill files.
+    pub fn with_partitions(
+        spec: &AggregateSpec,
+        spill_dir: &Path,
+        partitions: usize,
+    ) -> Accumulator {
         let mut summed: Vec<Clamp> = Vec::new();
         for m in &spec.measures {
             if let MeasureKind::Sum(c) | MeasureKind::Mean(c) = &m.kind {
@@ -83,31 +116,56 @@ impl Accumulator {
                 .iter()
                 .map(|g| g.public.as_ref().map(|p| p.iter().cloned().collect()))
                 .collect(),
-            bounder: Bounder::new(spec.max_groups_per_entity, spec.max_rows_per_group, width),
-            spec: spec.clone(),
-            summed,
-            entities: HashMap::default(),
-            groups: HashMap::default(),
-            keys: Vec::new(),
-            rows_seen: 0,
-            rows_without_entity: 0,
-            rows_outside_keys: 0,
+            bounder: PartitionedBounder::new(
+                spill_dir,
+                partitions,
+                spec.max_groups_per_entity,
+                spec.max_rows_per_group,
+                width,
+            ),
+            groups: Groups {
+                spec: spec.clone(),
+                summed,
+                numbers: HashMap::default(),
+                keys: Vec::new(),
+                counts: RowCounts::default(),
+            },
         }
     }
 
+    /// What happened to the rows read so far.
+    pub fn counts(&self) -> RowCounts {
+        self.groups.counts
+    }
+
+    /// Bound each entity's contribution (one spill partition at a time) and
+    /// total the kept rows per group.
+    pub fn finish(self) -> Result<Bounded> {
+        Ok(Bounded {
+            totals: self.bounder.totals()?,
+            groups: self.groups,
+        })
+    }
+}
+
+impl Bounded {
     /// The true totals per group key after contribution bounding, before any
     /// noise. For tests and library use; the command never shows them.
     pub fn totals(&self) -> Vec<(Vec<String>, GroupTotals)> {
-        let mut out: Vec<_> = self
-            .bounder
-            .totals()
-            .into_iter()
-            .map(|(g, t)| (self.key_strings(g), t))
+        let mut out: Vec<_> = (self.totals.iter())
+            .map(|(g, t)| (self.groups.key_strings(*g), t.clone()))
             .collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
 
+    /// What happened to the rows read.
+    pub fn counts(&self) -> RowCounts {
+        self.groups.counts
+    }
+}
+
+impl Groups {
     fn key_strings(&self, group: u32) -> Vec<String> {
         self.keys[group as usize]
             .iter()
@@ -162,40 +220,41 @@ fn minor_units(array: &ArrayRef, clamp: &Clamp) -> Result<Vec<Option<i64>>> {
 
 impl crate::pipeline::BatchObserver for Accumulator {
     fn observe(&mut self, batch: &RecordBatch) -> Result<()> {
-        let entity = column(batch, &self.spec.entity)?;
+        let g = &mut self.groups;
+        let entity = column(batch, &g.spec.entity)?;
         let entity = entity
             .as_any()
             .downcast_ref::<StringArray>()
             .ok_or_else(|| Error::Internal("aggregate: the entity column is not text".into()))?;
         let options = arrow_cast::display::FormatOptions::default();
-        let dims: Vec<ArrayRef> = (self.spec.group_by.iter())
-            .map(|g| column(batch, &g.column).cloned())
+        let dims: Vec<ArrayRef> = (g.spec.group_by.iter())
+            .map(|d| column(batch, &d.column).cloned())
             .collect::<Result<_>>()?;
         let shown = dims
             .iter()
             .map(|a| arrow_cast::display::ArrayFormatter::try_new(a.as_ref(), &options))
             .collect::<std::result::Result<Vec<_>, _>>()
             .map_err(|e| Error::Internal(format!("aggregate: {e}")))?;
-        let values: Vec<Vec<Option<i64>>> = (self.summed.iter())
+        let values: Vec<Vec<Option<i64>>> = (g.summed.iter())
             .map(|c| column(batch, &c.column).and_then(|a| minor_units(a, c)))
             .collect::<Result<_>>()?;
         let mut key: Vec<Box<str>> = Vec::with_capacity(dims.len());
-        let mut row_values = vec![0i64; self.summed.len()];
+        let mut row_values = vec![0i64; g.summed.len()];
         'rows: for row in 0..batch.num_rows() {
-            self.rows_seen += 1;
+            g.counts.seen += 1;
             let Some(token) = entity.is_valid(row).then(|| entity.value(row)) else {
-                self.rows_without_entity += 1;
+                g.counts.without_entity += 1;
                 continue;
             };
             key.clear();
             for ((d, f), public) in dims.iter().zip(&shown).zip(&self.public) {
                 if d.is_null(row) {
-                    self.rows_outside_keys += 1;
+                    g.counts.outside_keys += 1;
                     continue 'rows;
                 }
                 let v = f.value(row).to_string();
                 if public.as_ref().is_some_and(|p| !p.contains(&v)) {
-                    self.rows_outside_keys += 1;
+                    g.counts.outside_keys += 1;
                     continue 'rows;
                 }
                 key.push(v.into_boxed_str());
@@ -205,24 +264,18 @@ impl crate::pipeline::BatchObserver for Accumulator {
                 // denominator (the row still counts in `count`).
                 *slot = col[row].unwrap_or(bound::NULL);
             }
-            let next = self.entities.len() as u32;
-            let e = match self.entities.get(token) {
-                Some(e) => *e,
+            let next = g.keys.len() as u32;
+            let group = match g.numbers.get(&key) {
+                Some(n) => *n,
                 None => {
-                    self.entities.insert(token.into(), next);
+                    g.numbers.insert(key.clone(), next);
+                    g.keys.push(key.clone());
                     next
                 }
             };
-            let next = self.keys.len() as u32;
-            let g = match self.groups.get(&key) {
-                Some(g) => *g,
-                None => {
-                    self.groups.insert(key.clone(), next);
-                    self.keys.push(key.clone());
-                    next
-                }
-            };
-            self.bounder.add(e, g, &row_values)?;
+            // The entity is kept as its digest, never as its token.
+            let digest = crate::risk::EntityDigest::of(token);
+            self.bounder.add(digest.bytes(), group, &row_values)?;
         }
         Ok(())
     }
@@ -338,24 +391,25 @@ pub fn planned_spend(spec: &AggregateSpec) -> (f64, f64) {
     (spec.epsilon, spec.delta.unwrap_or(0.0))
 }
 
-/// Noise the bounded totals of `acc` with OpenDP and build the release:
+/// Noise the bounded totals with OpenDP and build the release:
 /// choose the released groups ([`select_groups`]), write their keys
 /// ([`key_columns`]), noise each measure ([`noise_measure`]) and check that
 /// the mechanisms spent no more than declared ([`check_spend`]).
-pub fn release(acc: &Accumulator) -> Result<Release> {
+pub fn release(bounded: &Bounded) -> Result<Release> {
+    let acc = &bounded.groups;
     let spec = &acc.spec;
     let noiser = Noiser {
         share: spec.epsilon / f64::from(parts(spec)),
         groups: spec.max_groups_per_entity,
         rows: i64::from(spec.max_rows_per_group),
     };
-    let totals = acc.bounder.totals();
-    let (groups, selected) = select_groups(acc, &totals, &noiser)?;
+    let totals = &bounded.totals;
+    let (groups, selected) = select_groups(acc, totals, &noiser)?;
     let ids: Vec<Option<u32>> = groups
         .iter()
         .map(|k| {
             let boxed: Vec<Box<str>> = k.iter().map(|s| s.clone().into_boxed_str()).collect();
-            acc.groups.get(&boxed).copied()
+            acc.numbers.get(&boxed).copied()
         })
         .collect();
     let empty = GroupTotals::empty(acc.summed.len());
@@ -444,7 +498,7 @@ struct Selected {
 /// The released groups, in key order: every combination of the public
 /// lists, or the groups partition selection keeps.
 fn select_groups(
-    acc: &Accumulator,
+    acc: &Groups,
     totals: &HashMap<u32, GroupTotals>,
     noiser: &Noiser,
 ) -> Result<(Vec<Vec<String>>, Option<Selected>)> {
@@ -502,7 +556,7 @@ fn key_columns(
 /// One measure's noisy column and its report. `truth[i]` is the bounded
 /// total of released group `i` (`ids[i]`: its id, if it has rows).
 fn noise_measure(
-    acc: &Accumulator,
+    acc: &Groups,
     m: &Measure,
     noiser: &Noiser,
     ids: &[Option<u32>],

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use crate::aggregate::ledger::{self, Entry, Ledger, Start};
 use crate::aggregate::manifest::{LedgerTotals, Manifest};
 use crate::aggregate::spec::AggregateSpec;
-use crate::aggregate::{self as agg, Accumulator, ReleaseReport};
+use crate::aggregate::{self as agg, Accumulator, ReleaseReport, RowCounts};
 use crate::cli::AggregateArgs;
 use crate::cmd::config::{self, KeyUse};
 use crate::exit::ExitCode;
@@ -63,13 +63,16 @@ pub fn run(args: &AggregateArgs, msg: &Messages) -> Result<ExitCode> {
         ..AnonymizeOptions::new(inputs, args.output.clone())
     };
     msg.catch_signals();
-    let mut acc = Accumulator::new(&spec);
-    let summary = observe(&schema, &key, &opts, msg, &mut acc).with_context(|| {
+    // Per-entity records spill beside the output, in unnamed files.
+    let mut acc = Accumulator::new(&spec, &crate::io::spill::spill_dir(Some(&args.output)));
+    let failed = || {
         format!(
             "aggregate failed; nothing was written to {}",
             args.output.display()
         )
-    })?;
+    };
+    let summary = observe(&schema, &key, &opts, msg, &mut acc).with_context(failed)?;
+    let acc = acc.finish().with_context(failed)?;
     if summary.bad_rows > 0 {
         msg.warning(&format!(
             "skipped {} bad record(s) (--max-bad-rows {})",
@@ -158,7 +161,7 @@ pub fn run(args: &AggregateArgs, msg: &Messages) -> Result<ExitCode> {
         let (spent, _) = book.scope(&context).map(|s| s.spent()).unwrap_or_default();
         msg.block(&render(
             &release.report,
-            &acc,
+            acc.counts(),
             &ledger_path,
             &context,
             spent,
@@ -176,7 +179,7 @@ pub fn run(args: &AggregateArgs, msg: &Messages) -> Result<ExitCode> {
 /// The summary: figures about the release and counts of rows, never a value.
 fn render(
     r: &ReleaseReport,
-    acc: &Accumulator,
+    counts: RowCounts,
     ledger: &std::path::Path,
     context: &str,
     spent: f64,
@@ -192,7 +195,7 @@ fn render(
     let _ = writeln!(
         out,
         "  rows read {}, without an entity {}, outside the declared keys {}",
-        acc.rows_seen, acc.rows_without_entity, acc.rows_outside_keys
+        counts.seen, counts.without_entity, counts.outside_keys
     );
     if let Some(s) = &r.selection {
         let _ = writeln!(

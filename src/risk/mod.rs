@@ -766,6 +766,11 @@ impl EntityDigest {
         d.copy_from_slice(&full[..16]);
         EntityDigest(d)
     }
+
+    /// The digest's bytes (to pick a partition, or to spill it).
+    pub(crate) fn bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
 }
 
 /// Append one quasi-identifier value to a class key: `0` for null, else
