@@ -26,8 +26,13 @@
 //! repeat a class), and at the end one partition (about 1/64 of the rows)
 //! and one block of entities (see `entities`) are in memory at once. The
 //! spill files go next to the output (`anonymize`) or into the system's
-//! temporary directory (`check`, `report`); they have no name, so nothing
-//! is left behind on any exit.
+//! temporary directory (`check`, `report`: it must be disk-backed, a tmpfs
+//! holds them in RAM); where `O_TMPFILE` works they have no name, so
+//! nothing is left behind on any exit. Still growing, more slowly: the
+//! grouping of one partition (about 1/64 of the rows, so it grows with the
+//! dump divided by 64), and the unicity matching's I/O, which rereads the
+//! query files once per block (quadratic in customers: about 6 GB of page-
+//! cache reads at 15M customers).
 //!
 //! [`RiskMeter::finish`] gives a [`PrivacyReport`]:
 //!
@@ -64,7 +69,7 @@
 //!   `seed XOR ((r + 1) * 0xd1b54a32d192ed03 mod 2^64)`, where `r` is the
 //!   position (from 0) of the entity's first row among the rows measured,
 //!   keeping the first `max_points`, sorted (`tests/risk/unicity_vectors.py`
-//!   reimplements it; until 178a7d2 the sample was a reservoir over one
+//!   reimplements it; until 572435b the sample was a reservoir over one
 //!   stream shared by all entities, which the spilled meter cannot keep).
 //!   The sample can miss a point the entity does have, which can only
 //!   *raise* unicity (another entity may look like it lacks a point): the
@@ -154,6 +159,8 @@ pub struct RiskMeter {
     unicity: Option<Unicity>,
     /// Whether [`RiskMeter::settle`] ran: no more rows may be observed.
     settled: bool,
+    /// Set while a settle is under way and left set if it failed.
+    failed_settle: bool,
     suppress: Option<Suppression>,
     suppressed_rows: u64,
     rows: u64,
@@ -459,6 +466,7 @@ impl RiskMeter {
             spill_shape: (entities::PARTITIONS, entities::BLOCK_BYTES),
             unicity: None,
             settled: false,
+            failed_settle: false,
             suppress,
             suppressed_rows: 0,
             rows: 0,
@@ -620,10 +628,19 @@ impl RiskMeter {
     /// [`RiskMeter::class_sizes`] call it.
     pub fn settle(&mut self) -> Result<()> {
         if self.settled {
-            return Ok(());
+            return match self.failed_settle {
+                // A settle that failed half-way left people and unicity
+                // unset: never hand those out as figures.
+                true => Err(Error::Internal(
+                    "privacy: the figures could not be computed (an earlier spill error)".into(),
+                )),
+                false => Ok(()),
+            };
         }
         self.settled = true;
+        self.failed_settle = true;
         let Some(entity) = self.opts.entity.column() else {
+            self.failed_settle = false;
             return Ok(());
         };
         let (partitions, block) = self.spill_shape;
@@ -642,6 +659,7 @@ impl RiskMeter {
             sampled_entities: settled.sampled,
             figures: settled.figures,
         });
+        self.failed_settle = false;
         Ok(())
     }
 

@@ -101,7 +101,7 @@ fn unicity_is_reproducible_and_depends_on_the_seed_only() {
     let u = run(1, 1024);
     assert_eq!(u.sampled_entities, 0);
     assert!(u.figures[1].share >= u.figures[0].share, "{u:?}");
-    // A small reservoir samples, reproducibly.
+    // A small max_points samples each entity's points, reproducibly.
     assert_eq!(run(3, 4), run(3, 4));
     assert!(run(3, 4).sampled_entities > 0);
 }

@@ -242,7 +242,7 @@ pub struct PrivacyOptions {
     pub entity: PrivacyEntity,
     /// Seed of the unicity draws.
     pub seed: u64,
-    /// Distinct points kept per entity for unicity (reservoir beyond it).
+    /// Distinct points kept per entity for unicity (a seeded sample per entity beyond it).
     pub max_points: usize,
     /// `search = "auto"`: the ladders to choose levels from.
     pub search: Option<SearchOptions>,
