@@ -607,6 +607,39 @@ mod tests {
     }
 
     #[test]
+    fn a_heavy_entity_keeps_its_bounds_when_its_partition_is_split_again() {
+        // Partitions over 200 bytes are split again (by other digest bytes):
+        // an entity must still land in one place, or its bounds would count
+        // once per piece.
+        let heavy = *crate::risk::EntityDigest::of("heavy").bytes();
+        let light: Vec<[u8; 16]> = (0..30)
+            .map(|i| *crate::risk::EntityDigest::of(&format!("light{i}")).bytes())
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        for _ in 0..50 {
+            let mut b =
+                PartitionedBounder::new(dir.path(), 2, 3, 2, 1).with_max_partition_bytes(200);
+            for row in 0..5u32 {
+                for g in 0..40u32 {
+                    b.add(&heavy, g, &[10i64.pow(row)]).unwrap();
+                    let l = &light[(g as usize) % light.len()];
+                    b.add(l, 100 + g % 3, &[1]).unwrap();
+                }
+            }
+            let t = b.totals().unwrap();
+            let kept: Vec<_> = t.iter().filter(|(g, _)| **g < 40).collect();
+            assert_eq!(kept.len(), 3, "groups of the heavy entity");
+            for (_, v) in kept {
+                assert_eq!((v.rows, v.entities), (2, 1));
+            }
+            for g in 100..103 {
+                assert_eq!((t[&g].rows, t[&g].entities, t[&g].sums[0]), (20, 10, 20));
+            }
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    #[test]
     fn below_stays_in_range_and_covers_it() {
         let mut r = OsUniform::new();
         let mut seen = [false; 7];
