@@ -418,11 +418,12 @@ impl Collector {
             })
             .collect::<Vec<ColumnState>>();
         let columns_len = columns.len();
+        let max_pairs = usize::try_from(search.max_pairs).unwrap_or(usize::MAX);
         Ok(Collector {
             opts,
             search,
             columns,
-            pairs: table::PairTable::new(columns_len + ENTITY_WORDS),
+            pairs: table::PairTable::new(columns_len + ENTITY_WORDS, max_pairs),
             runs: Vec::new(),
             spill_dir: spill_dir.to_path_buf(),
             rows: 0,

@@ -22,6 +22,9 @@ pub(super) fn pair_order(a: &[u32], b: &[u32], n: usize) -> std::cmp::Ordering {
 /// Distinct pairs with their rows.
 pub(super) struct PairTable {
     width: usize,
+    /// Pairs the table is filled to at most before it is spilled: growth
+    /// stops there instead of doubling past it.
+    max_pairs: usize,
     keys: Vec<u32>,
     rows: Vec<u64>,
     index: hashbrown::HashTable<u32>,
@@ -38,10 +41,12 @@ impl std::fmt::Debug for PairTable {
 }
 
 impl PairTable {
-    /// An empty table of `width`-number keys.
-    pub(super) fn new(width: usize) -> PairTable {
+    /// An empty table of `width`-number keys, to be filled to at most
+    /// `max_pairs` pairs between spills.
+    pub(super) fn new(width: usize, max_pairs: usize) -> PairTable {
         PairTable {
             width,
+            max_pairs: max_pairs.max(1),
             keys: Vec::new(),
             rows: Vec::new(),
             index: hashbrown::HashTable::new(),
@@ -96,12 +101,27 @@ impl PairTable {
         debug_assert_eq!(key.len(), self.width);
         let i = self.rows.len() as u32;
         let hash = self.hasher.hash_one(key);
+        self.grow();
         self.keys.extend_from_slice(key);
         self.rows.push(rows);
         let (w, keys, hasher) = (self.width, &self.keys, &self.hasher);
         self.index.insert_unique(hash, i, |&j| {
             hasher.hash_one(&keys[j as usize * w..(j as usize + 1) * w])
         });
+    }
+
+    /// Room for one more pair: capacity doubles as a `Vec`'s would, but
+    /// never past `max_pairs`, so a table filled to the limit holds about
+    /// the limit's bytes rather than up to twice them (50-52 bytes a pair,
+    /// not up to 100).
+    fn grow(&mut self) {
+        let len = self.rows.len();
+        if len < self.rows.capacity() {
+            return;
+        }
+        let want = (len * 2).max(1024).min(self.max_pairs).max(len + 1);
+        self.rows.reserve_exact(want - len);
+        self.keys.reserve_exact((want - len) * self.width);
     }
 
     /// Pair numbers ordered by [`pair_order`].
@@ -165,9 +185,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_table_filled_to_its_limit_holds_no_more_room_than_the_limit() {
+        let mut t = PairTable::new(5, 3_000);
+        for i in 0..3_000u32 {
+            let key = [i, 1, 2, 3, 4];
+            assert!(!t.add_existing(&key, 1));
+            t.insert_new(&key, 1);
+        }
+        assert_eq!(t.len(), 3_000);
+        assert!(t.rows.capacity() <= 3_000, "{}", t.rows.capacity());
+        assert!(t.keys.capacity() <= 15_000, "{}", t.keys.capacity());
+        // Past the limit (the caller spills first; this only must not fail).
+        t.insert_new(&[9_999, 0, 0, 0, 0], 2);
+        assert_eq!(t.rows(3_000), 2);
+        assert!(t.add_existing(&[7, 1, 2, 3, 4], 1));
+        assert_eq!(t.rows(7), 2);
+    }
+
+    #[test]
     fn sums_rows_and_sorts_in_place_like_a_plain_sort() {
         // Keys of width 3 (two vectors, then the entity), many repeats.
-        let mut t = PairTable::new(3);
+        let mut t = PairTable::new(3, usize::MAX);
         let mut expected: std::collections::BTreeMap<(u32, Vec<u32>), u64> = Default::default();
         let mut x = 12345u64;
         for _ in 0..5000 {

@@ -371,11 +371,16 @@ fn by_hand(rows: &[Row], node: &[usize], row_entities: bool, min_k: u64) -> (u64
 #[test]
 fn many_entities_spilled_over_many_runs_count_as_in_memory_and_by_hand() {
     let rows = many_rows(4000, 150);
-    for entity in ["acct_token", "row"] {
+    // min_k 2 suppresses nothing at any node of this data; 15 suppresses
+    // rows at the finer nodes, so the summed rows of the spill's merge count.
+    for (entity, min_k) in [("acct_token", 2), ("row", 2), ("acct_token", 15)] {
         let with_pairs = |max_pairs: u64| {
             let mut s = schema(0.5, entity);
-            if let Some(search) = s.privacy.as_mut().and_then(|p| p.search.as_mut()) {
-                search.max_pairs = max_pairs;
+            if let Some(p) = s.privacy.as_mut() {
+                p.min_k = min_k;
+                if let Some(search) = p.search.as_mut() {
+                    search.max_pairs = max_pairs;
+                }
             }
             s
         };
@@ -390,7 +395,7 @@ fn many_entities_spilled_over_many_runs_count_as_in_memory_and_by_hand() {
         assert!(matches!(lattice_memory.pairs, spill::Pairs::Memory { .. }));
         assert_eq!(lattice_spilled.pairs.len(), lattice_memory.pairs.len());
         for node in lattice_memory.ordered_nodes() {
-            let want = by_hand(&rows, &node, entity == "row", 2);
+            let want = by_hand(&rows, &node, entity == "row", min_k);
             for lattice in [&lattice_memory, &lattice_spilled] {
                 let r = lattice.evaluate(&node).unwrap();
                 assert_eq!((r.suppressed, r.k, r.classes), want, "{entity} {node:?}");
@@ -399,6 +404,13 @@ fn many_entities_spilled_over_many_runs_count_as_in_memory_and_by_hand() {
         // The finest node's classes do not fit one table of the spilled
         // search (64 classes): it was evaluated in parts.
         assert!(lattice_spilled.first_parts(&[0, 0]) > 1);
+        if min_k > 2 {
+            let finest = by_hand(&rows, &[0, 0], entity == "row", min_k);
+            assert!(
+                finest.0 > 0,
+                "min_k {min_k} suppresses rows at the finest node"
+            );
+        }
 
         let (pinned_m, suppression_m, chosen_m) = collect_rows(&memory, &rows)
             .choose(&memory, 2, &never)
