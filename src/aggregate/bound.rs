@@ -545,28 +545,41 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 
+    /// The digests of one heavy entity and 30 light ones.
+    fn heavy_and_light() -> ([u8; 16], Vec<[u8; 16]>) {
+        let heavy = *crate::risk::EntityDigest::of("heavy").bytes();
+        let light = (0..30)
+            .map(|i| *crate::risk::EntityDigest::of(&format!("light{i}")).bytes())
+            .collect();
+        (heavy, light)
+    }
+
+    /// The heavy entity's 5 rows in each of groups 0..40 (values 10^row, so
+    /// a sum tells which rows were kept); light entity i's rows in group
+    /// 100 + i % 3.
+    fn feed_heavy_and_light(b: &mut PartitionedBounder, heavy: &[u8; 16], light: &[[u8; 16]]) {
+        for row in 0..5u32 {
+            for g in 0..40u32 {
+                b.add(heavy, g, &[10i64.pow(row)]).unwrap();
+                let l = &light[(g as usize) % light.len()];
+                b.add(l, 100 + g % 3, &[1]).unwrap();
+            }
+        }
+    }
+
     #[test]
     fn a_heavy_entity_keeps_a_uniform_sample_of_its_groups_and_rows_in_a_partition() {
         // One entity with 5 rows in each of 40 groups (values 10^row, so a
         // sum tells which rows were kept), 30 light entities in other
         // groups; bounds 3 groups and 2 rows per group; 3 partitions.
         const TRIALS: usize = 2_000;
-        let heavy = *crate::risk::EntityDigest::of("heavy").bytes();
-        let light: Vec<[u8; 16]> = (0..30)
-            .map(|i| *crate::risk::EntityDigest::of(&format!("light{i}")).bytes())
-            .collect();
+        let (heavy, light) = heavy_and_light();
         let dir = tempfile::tempdir().unwrap();
         let mut groups = [0u32; 40];
         let mut rows = [0u32; 5];
         for _ in 0..TRIALS {
             let mut b = PartitionedBounder::new(dir.path(), 3, 3, 2, 1);
-            for row in 0..5u32 {
-                for g in 0..40u32 {
-                    b.add(&heavy, g, &[10i64.pow(row)]).unwrap();
-                    let l = &light[(g as usize) % light.len()];
-                    b.add(l, 100 + g % 3, &[1]).unwrap();
-                }
-            }
+            feed_heavy_and_light(&mut b, &heavy, &light);
             let t = b.totals().unwrap();
             let kept: Vec<_> = t.iter().filter(|(g, _)| **g < 40).collect();
             assert_eq!(kept.len(), 3, "groups of the heavy entity");
@@ -611,21 +624,12 @@ mod tests {
         // Partitions over 200 bytes are split again (by other digest bytes):
         // an entity must still land in one place, or its bounds would count
         // once per piece.
-        let heavy = *crate::risk::EntityDigest::of("heavy").bytes();
-        let light: Vec<[u8; 16]> = (0..30)
-            .map(|i| *crate::risk::EntityDigest::of(&format!("light{i}")).bytes())
-            .collect();
+        let (heavy, light) = heavy_and_light();
         let dir = tempfile::tempdir().unwrap();
         for _ in 0..50 {
             let mut b =
                 PartitionedBounder::new(dir.path(), 2, 3, 2, 1).with_max_partition_bytes(200);
-            for row in 0..5u32 {
-                for g in 0..40u32 {
-                    b.add(&heavy, g, &[10i64.pow(row)]).unwrap();
-                    let l = &light[(g as usize) % light.len()];
-                    b.add(l, 100 + g % 3, &[1]).unwrap();
-                }
-            }
+            feed_heavy_and_light(&mut b, &heavy, &light);
             let t = b.totals().unwrap();
             let kept: Vec<_> = t.iter().filter(|(g, _)| **g < 40).collect();
             assert_eq!(kept.len(), 3, "groups of the heavy entity");
