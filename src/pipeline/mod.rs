@@ -337,10 +337,7 @@ fn search(
     }
     let expanded = crate::risk::search::expand(schema)?;
     // Spill files go next to the output (see crate::risk::search).
-    let spill_dir = match opts.output.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
+    let spill_dir = crate::io::spill::spill_dir(Some(opts.output.as_path()));
     let mut collector = crate::risk::search::Collector::new(schema, &spill_dir)?;
     let collect: Option<&mut dyn BatchObserver> = Some(&mut collector);
     run_pass(&expanded, key, opts, reporter, Output::Null, None, collect)?;
